@@ -251,11 +251,14 @@ int mf4_find_channel(const mf4_file *f, const char *name, size_t group, size_t *
 const char *mf4_conv_type_name(int type);
 const char *mf4_data_type_name(int data_type);
 
-/* Applies a numeric-input conversion (NULL = identity) to raw value x. Returns MF4_OK with
- * *phys set and *text NULL, or MF4_OK with *text set (a borrowed string of the file, phys =
- * NaN) for value->text/range->text, following nested conversions up to a depth of 16.
- * MF4_E_CONV if the conversion cannot take a number (text->value/text->text). */
-int mf4_conv_apply(const mf4_conversion *c, double x, double *phys, const char **text);
+/* Applies a numeric-input conversion (NULL = identity) to raw value x. raw_is_int selects the
+ * range rule of range->value/range->text (integers: min <= x <= max, floats: min <= x < max).
+ * Returns MF4_OK with *phys set and *text NULL, or MF4_OK with *text set (a borrowed string of
+ * the file, *phys = NaN) for value->text/range->text results, following nested conversions up
+ * to a depth of 16. A NIL default text keeps the raw value (*phys = x). MF4_E_CONV if the
+ * conversion cannot take a number (text->value/text->text). phys/text may be NULL. */
+int mf4_conv_apply(const mf4_conversion *c, double x, bool raw_is_int, double *phys,
+                   const char **text);
 /* Applies a text-input conversion (text->value, text->text). *phys or *text is set as above;
  * for other types the text is parsed as a number and mf4_conv_apply is used. */
 int mf4_conv_apply_text(const mf4_conversion *c, const char *s, double *phys, const char **text);
