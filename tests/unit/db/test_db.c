@@ -405,6 +405,7 @@ TEST(t_resume_after_kill)
     fresh_url("resume", url, sizeof url);
     int pfd[2];
     CHECK_EQ_INT(pipe(pfd), 0);
+    fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
@@ -490,6 +491,7 @@ TEST(t_two_writer_processes)
     fresh_url("procs", url, sizeof url);
     pid_t pids[2];
     for (int k = 0; k < 2; k++) {
+        fflush(NULL);
         pids[k] = fork();
         if (pids[k] == 0)
             _exit(write_all(url, k == 0 ? 1 : -1));
