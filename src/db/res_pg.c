@@ -441,7 +441,11 @@ int res_pg_open(res_db *db, const char *url, res_err *err)
     PQconninfoFree(opts);
     db->be = b;
     db->ops = &pg_ops;
-    b->conn = PQconnectdb(url);
+    /* defaults first: the URL (expanded in place of dbname) overrides them */
+    static const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname",
+                                       NULL};
+    const char *vals[] = {"10", "wsmesh-results", url, NULL};
+    b->conn = PQconnectdbParams(keys, vals, 1);
     if (!b->conn || PQstatus(b->conn) != CONNECTION_OK) {
         char msg[200];
         snprintf(msg, sizeof msg, "%s", b->conn ? PQerrorMessage(b->conn) : "out of memory");
