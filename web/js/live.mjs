@@ -1,0 +1,115 @@
+// Live state of the dashboard, fed by topic subscriptions (stats, progress, workers) and by
+// queries after each (re)connect. Updates only mark the state dirty; the page renders at most
+// once per animation frame (schedule()), so a burst of events cannot freeze it.
+
+const RATE_POINTS = 60;
+
+export class Live {
+  constructor(client, onChange) {
+    this.client = client;
+    this.onChange = onChange;
+    this.queues = new Map();
+    this.rates = new Map();
+    this.workers = [];
+    this.hub = null;
+    this.health = null;
+    this.roots = new Map();
+    this.rootInfo = new Map();
+    this.eventCount = 0;
+    this._workersTimer = null;
+    this._unsubs = [];
+  }
+
+  async start() {
+    this.client.on('welcome', () => this.refresh());
+    this._unsubs.push(await this.client.subscribe('stats', (d) => this.onStats(d)));
+    this._unsubs.push(await this.client.subscribe('progress', (d) => this.onProgress(d)));
+    this._unsubs.push(await this.client.subscribe('workers', () => this.refreshWorkersSoon()));
+  }
+
+  /** Full state after a (re)connect: queues, workers, hub and the recent pipeline roots. */
+  async refresh() {
+    const c = this.client;
+    const [queues, workers, hub] = await Promise.all([c.query('queues'), c.query('workers'), c.query('hub')]);
+    this.setQueues(queues);
+    this.workers = workers ?? [];
+    this.hub = hub;
+    this.onChange();
+    this.checkHealth();
+  }
+
+  async checkHealth() {
+    if (!globalThis.location?.host) return;
+    try {
+      const r = await fetch('/healthz', { cache: 'no-store' });
+      this.health = { ok: r.ok, text: (await r.text()).slice(0, 200) };
+    } catch (e) {
+      this.health = { ok: false, text: e.message };
+    }
+    this.onChange();
+  }
+
+  setQueues(list) {
+    const now = Date.now();
+    for (const q of list ?? []) {
+      this.queues.set(q.name, q);
+      const hist = this.rates.get(q.name) ?? [];
+      hist.push([now / 1000, q.rate ?? 0]);
+      if (hist.length > RATE_POINTS) hist.shift();
+      this.rates.set(q.name, hist);
+    }
+  }
+
+  onStats(d) {
+    const list = Array.isArray(d) ? d : Array.isArray(d?.queues) ? d.queues
+      : d?.queues ? Object.entries(d.queues).map(([name, q]) => ({ name, ...q })) : [];
+    this.setQueues(list);
+    if (d?.hub) this.hub = { ...this.hub, ...d.hub };
+    this.onChange();
+  }
+
+  onProgress(d) {
+    if (!d?.root) return;
+    this.eventCount++;
+    this.roots.set(d.root, { ...this.roots.get(d.root), ...d, seen_at: Date.now() });
+    this.onChange();
+  }
+
+  refreshWorkersSoon() {
+    if (this._workersTimer) return;
+    this._workersTimer = setTimeout(async () => {
+      this._workersTimer = null;
+      try {
+        this.workers = (await this.client.query('workers')) ?? [];
+        this.onChange();
+      } catch { /* shown by the connection state */ }
+    }, 500);
+  }
+
+  /** Loads pipeline roots of `queue` from its registries (for roots that started before we came). */
+  async loadRoots(queue, limit = 50) {
+    const regs = ['started', 'queued', 'finished', 'failed'];
+    const pages = await Promise.all(regs.map((registry) =>
+      this.client.query('registry', { queue, registry, offset: 0, limit }).catch(() => null)));
+    const ids = pages.flatMap((p) => p?.jobs ?? []).map((j) => j.job_id).filter((id) => !this.roots.has(id));
+    const trees = await Promise.all(ids.map((id) => this.client.query('tree', { job_id: id }).catch(() => null)));
+    for (const t of trees) {
+      if (t?.root && !this.roots.has(t.root)) this.roots.set(t.root, { ...t, seen_at: Date.now() });
+    }
+    this.onChange();
+  }
+
+  /** Root job details (args, timestamps) for pipeline rows, fetched once per root. */
+  async rootJob(id) {
+    if (this.rootInfo.has(id)) return this.rootInfo.get(id);
+    this.rootInfo.set(id, null);
+    try {
+      const job = await this.client.query('job', { job_id: id });
+      this.rootInfo.set(id, job);
+      this.onChange();
+      return job;
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+// Pipelines view: one row per submitted root job (a recording): per-stage progress bars
+// (frames read / evaluated / stored), status, elapsed time and throughput, live from topic
+// `progress` (Live.roots). Stage definitions come from config.mjs.
+
+import { h, fill, bar, fmtNum, fmtDuration, statusEl } from './dom.mjs';
+import { PIPELINE } from './config.mjs';
+
+let body = null;
+let loaded = null;
+
+export function mount(root, ctx) {
+  body = h('tbody', { id: 'pipelines' });
+  root.append(h('section', { class: 'card' }, h('h2', {}, 'Pipelines'),
+    h('table', {}, h('thead', {}, h('tr', {},
+      h('th', {}, 'root job'), h('th', {}, 'source'), h('th', {}, 'status'),
+      PIPELINE.stages.map((s) => h('th', {}, `frames ${s.label}`)),
+      h('th', { class: 'num' }, 'elapsed'), h('th', { class: 'num' }, 'frames/s'), h('th', {}, ''))), body)));
+  load(ctx);
+}
+
+export function unmount() { body = null; }
+
+function load(ctx) {
+  loaded = ctx.live.loadRoots(PIPELINE.rootQueue).catch(() => null);
+  return loaded;
+}
+
+/** Frames per stage of one progress record, and the recording's total frames. */
+export function stageCounts(d) {
+  const q = d.queues ?? {};
+  const total = d.progress?.total ?? null;
+  const counts = PIPELINE.stages.map((s) => {
+    const qs = q[s.queue] ?? {};
+    if (s.from === 'progress') {
+      const emitted = q[PIPELINE.stages[1]?.queue]?.weight;
+      return d.progress?.done ?? emitted ?? 0;
+    }
+    return qs.weight_done ?? 0;
+  });
+  return { total: total ?? (d.status && d.status !== 'running' ? q[PIPELINE.stages[1]?.queue]?.weight ?? null : null), counts };
+}
+
+function isPipeline(d) {
+  return d.queues ? Object.prototype.hasOwnProperty.call(d.queues, PIPELINE.rootQueue) : false;
+}
+
+export function render(ctx) {
+  if (!body) return;
+  const rows = [...ctx.live.roots.values()].filter(isPipeline)
+    .sort((a, b) => (b.started_at ?? b.seen_at) - (a.started_at ?? a.seen_at));
+  if (!rows.length) {
+    fill(body, h('tr', {}, h('td', { colspan: 5 + PIPELINE.stages.length, class: 'muted' },
+      `no pipelines yet: submit a job to queue ${PIPELINE.rootQueue}`)));
+    return;
+  }
+  fill(body, rows.map((d) => row(ctx, d)));
+}
+
+function row(ctx, d) {
+  const info = ctx.live.rootInfo.get(d.root);
+  if (info === undefined) ctx.live.rootJob(d.root);
+  const { total, counts } = stageCounts(d);
+  const status = d.status ?? 'running';
+  const end = d.ended_at ?? (status === 'running' ? Date.now() : d.seen_at);
+  const elapsed = d.started_at ? (end - d.started_at) / 1000 : null;
+  const evaluated = counts[1] ?? 0;
+  const source = info?.args?.path ?? info?.args?.file ?? info?.args?.recording ?? '';
+  return h('tr', { dataset: { root: d.root, status, total: total ?? '' } },
+    h('td', {}, h('a', { class: 'link', href: `#view=job&id=${encodeURIComponent(d.root)}` }, d.root)),
+    h('td', { title: source }, source.split('/').pop() || '–'),
+    h('td', {}, statusEl(status)),
+    counts.map((n, i) => h('td', { dataset: { stage: PIPELINE.stages[i].label, frames: n } },
+      bar(total ? n / total : 0, total ? `${fmtNum(n)} / ${fmtNum(total)}` : fmtNum(n)))),
+    h('td', { class: 'num' }, fmtDuration(elapsed)),
+    h('td', { class: 'num' }, elapsed ? fmtNum(evaluated / Math.max(elapsed, 0.001)) : '–'),
+    h('td', {}, h('a', { class: 'link', href: `#view=recordings&rec=${encodeURIComponent(d.root)}` }, 'results')));
+}
+
+/** Called after every (re)connect. */
+export function reload(ctx) { load(ctx); }
