@@ -133,7 +133,7 @@ enum bstatus {
 #define ST_ENDED(s) ((s) >= ST_FINISHED)
 
 struct bqueue;
-struct bconn;
+struct broker_conn;
 struct btree;
 
 /* (queue, key): FIFO of a key. owner = the job at the head of the key (queued in the ready
@@ -167,6 +167,8 @@ typedef struct bjob {
     bool allow_failure;
     bool payload_saved; /* payload written to the store */
     bool dirty;
+    bool cascading; /* in b->cascade */
+    bool deleted;   /* purged: id queued for deletion in the store */
     int attempt;
     int64_t qseq; /* order in the queue (at_front: negative) */
     int64_t enqueued_at, started_at, ended_at;
@@ -202,7 +204,7 @@ typedef struct bjob {
     blink reg; /* registry list of (q, status) */
     blink run; /* q->ready or key->waiting */
     btimer tm; /* one deadline by status: timeout / ttl / run_at / purge */
-    struct bconn *lease;
+    struct broker_conn *lease;
     blink lease_link;
     struct btree *tree; /* NULL for a root without children */
     blink tree_link;
@@ -245,13 +247,13 @@ typedef struct btree {
 
 typedef struct bsub {
     blink hungry; /* in q->hungry while the conn has free credit */
-    struct bconn *c;
+    struct broker_conn *c;
     struct bqueue *q;
 } bsub;
 
 typedef struct bwait {
     btimer tm;
-    struct bconn *c;
+    struct broker_conn *c;
     uint64_t req;
     bool tree;
     blink target_link; /* job->waits or tree->waits */
@@ -261,13 +263,12 @@ typedef struct bwait {
 typedef struct bheld {
     blink qlink; /* target q->held */
     blink conn_link;
-    struct bconn *c;
+    struct broker_conn *c;
     uint64_t req;
     bjob *job; /* built, not yet in the hash */
-    bdedup *dd_unused;
 } bheld;
 
-typedef struct bconn {
+typedef struct broker_conn {
     void *user;
     uint64_t session;
     char *name, *instance, *kind;
@@ -335,14 +336,18 @@ struct broker {
     size_t n_leased;
     size_t n_trees;
     bool settling;
+    blink cascade; /* jobs to cancel (via job->run; reason already set) */
     /* persistence */
     uint64_t change_seq;
     blink dirty_jobs;
     blink dirty_keys;
-    wsm_buf del_jobs;  /* NUL-separated ids */
-    wsm_buf del_keys;  /* queue\0key\0 pairs */
-    wsm_buf dedup_add; /* id\0root\0 pairs */
-    wsm_buf dedup_del; /* root\0 */
+    /* ordered log of deletions and dedup changes: a tag byte then NUL-terminated strings:
+     * 'J' id (job deleted), 'K' queue key (key forgotten), 'D' id root (dedup id added),
+     * 'R' root (dedup ids of root forgotten) */
+    wsm_buf oplog;
+    /* restore */
+    blink restoring;       /* restored jobs (via dirty_link) until broker_restore_finish */
+    wsm_buf restore_dedup; /* id\0root\0 pairs */
     /* scratch */
     wsm_buf scratch;
 };
@@ -357,6 +362,7 @@ bqueue *broker_find_queue(const broker *b, const char *name);
 bjob *broker_find_job(const broker *b, const char *id);
 const char *broker_tree_status(const bjob *j);
 void broker_mark_dirty(broker *b, bjob *j);
+void broker_oplog(broker *b, char tag, const char *s1, const char *s2);
 void broker_key_dirty(broker *b, bkey *k);
 bkey *broker_key_get(broker *b, bqueue *q, const char *key, bool create);
 void broker_key_unref(broker *b, bkey *k);
@@ -365,7 +371,10 @@ void broker_job_free(broker *b, bjob *j);
 btree *broker_tree_ensure(broker *b, bjob *root);
 void broker_tree_add(broker *b, btree *t, bjob *j);
 void broker_settle(broker *b);
-void broker_restore_link(broker *b, bjob *j);
+/* broker.c helpers for broker_restore_finish */
+void broker_restore_settle(broker *b);
+void broker_restore_job_state(broker *b, bjob *j);
+void broker_restore_tree_done(broker *b, btree *t);
 
 /* broker_query.c */
 cJSON *broker_job_json(broker *b, bjob *j);
