@@ -1,0 +1,627 @@
+/*
+ * client.c - the blocking client API of wsmesh.h (enqueue, wait, request, query, admin,
+ * subscribe, events) on the same session machinery as services (conn.c + transport.c).
+ *
+ * The client owns an event_base and runs it on the calling thread only while a call waits
+ * (run_until), so a client needs no thread of its own. Invariants: at most one call runs at a
+ * time (a client is used by one thread); replies to pipelined requests (*_nowait) are counted
+ * in `outstanding`/`failed`; events that arrive while no one waits for them are queued (up to
+ * EVENTS_MAX, oldest dropped) for wsm_next_event.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "conn.h"
+#include "internal.h"
+
+#define EVENTS_MAX 10000
+
+struct evq {
+    cJSON *ev;
+    struct evq *next;
+};
+
+struct wsm_client {
+    struct event_base *base;
+    conn *c;
+    wsm_options o;
+    bool down;
+    int err;
+    char errstr[1400];
+    size_t outstanding, failed;
+    struct evq *ev_head, *ev_tail;
+    size_t n_events;
+};
+
+/* One outstanding blocking call. */
+struct call {
+    bool done;
+    int code;
+    cJSON *reply;
+};
+
+static void cl_set_err(wsm_client *cl, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cl_set_err(wsm_client *cl, int code, const char *fmt, ...)
+{
+    cl->err = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cl->errstr, sizeof cl->errstr, fmt, ap);
+    va_end(ap);
+}
+
+static void cl_on_ready(void *ud)
+{
+}
+
+static void cl_on_msg(void *ud, const wsm_msg *m)
+{
+    wsm_client *cl = ud;
+    if (strcmp(m->op, "event") != 0)
+        return;
+    struct evq *q = malloc(sizeof *q);
+    if (!q)
+        return;
+    q->ev = cJSON_Duplicate(m->hdr, 1);
+    q->next = NULL;
+    if (!q->ev) {
+        free(q);
+        return;
+    }
+    if (cl->ev_tail)
+        cl->ev_tail->next = q;
+    else
+        cl->ev_head = q;
+    cl->ev_tail = q;
+    if (++cl->n_events > EVENTS_MAX) {
+        struct evq *old = cl->ev_head;
+        cl->ev_head = old->next;
+        cJSON_Delete(old->ev);
+        free(old);
+        cl->n_events--;
+    }
+}
+
+static void cl_on_down(void *ud, int code, const char *why)
+{
+    wsm_client *cl = ud;
+    cl->down = true;
+    cl_set_err(cl, code == WSM_E_CLOSED || code == WSM_E_IO ? WSM_E_CLOSED : code, "%s", why);
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* Runs the loop until *flag or the timeout (seconds, 0 = none). Returns 0 when *flag became
+ * true, WSM_E_TIMEOUT, or WSM_E_CLOSED when the connection went down first. */
+static int run_until(wsm_client *cl, const bool *flag, double timeout)
+{
+    bool expired = false;
+    struct event *tev = NULL;
+    if (timeout > 0) {
+        tev = evtimer_new(cl->base, timeout_cb, &expired);
+        if (!tev)
+            return WSM_E_NOMEM;
+        struct timeval tv = {(time_t)timeout,
+                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+        evtimer_add(tev, &tv);
+    }
+    while (!*flag && !expired && !cl->down)
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    if (tev)
+        event_free(tev);
+    if (*flag)
+        return 0;
+    if (cl->down)
+        return WSM_E_CLOSED;
+    return WSM_E_TIMEOUT;
+}
+
+static void once_init(void)
+{
+    evthread_use_pthreads();
+}
+
+void wsm__lib_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, once_init);
+}
+
+wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err)
+{
+    wsm__lib_init();
+    wsm__ignore_sigpipe();
+    wsm_client *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (o)
+        cl->o = *o;
+    conn_options_defaults(&cl->o);
+    if (cl->o.log_level) {
+        wsm_log_level lv;
+        if (wsm_log_parse_level(cl->o.log_level, &lv) != 0) {
+            wsm_err_set(err, WSM_E_USAGE, "log-level %s: expected error|warn|info|debug|trace",
+                        cl->o.log_level);
+            free(cl);
+            return NULL;
+        }
+        wsm_log_set_level(lv);
+    }
+    cl->base = event_base_new();
+    conn_handlers h = {.on_ready = cl_on_ready, .on_msg = cl_on_msg, .on_down = cl_on_down};
+    if (!cl->base) {
+        wsm_err_set(err, WSM_E_NOMEM, "cannot create an event loop");
+        goto fail;
+    }
+    cl->c = conn_new(cl->base, &cl->o, "client", &h, cl, err);
+    if (!cl->c)
+        goto fail;
+    if (conn_start(cl->c) != 0) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    while (!conn_is_ready(cl->c) && !cl->down)
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    if (cl->down) {
+        wsm_err_set(err, cl->err, "%s", cl->errstr);
+        goto fail;
+    }
+    return cl;
+fail:
+    wsm_client_free(cl);
+    return NULL;
+}
+
+void wsm_client_free(wsm_client *cl)
+{
+    if (!cl)
+        return;
+    if (cl->c && !cl->down && conn_is_ready(cl->c)) {
+        /* polite close: wait (briefly) for the close handshake */
+        conn_close(cl->c);
+        bool never = false;
+        run_until(cl, &never, 1.0);
+    }
+    conn_free(cl->c);
+    while (cl->ev_head) {
+        struct evq *q = cl->ev_head;
+        cl->ev_head = q->next;
+        cJSON_Delete(q->ev);
+        free(q);
+    }
+    if (cl->base)
+        event_base_free(cl->base);
+    free(cl);
+}
+
+int wsm_client_err(const wsm_client *cl)
+{
+    return cl ? cl->err : WSM_E_USAGE;
+}
+
+const char *wsm_client_errstr(const wsm_client *cl)
+{
+    return cl ? cl->errstr : "no client";
+}
+
+const cJSON *wsm_client_welcome(const wsm_client *cl)
+{
+    return cl && cl->c ? conn_welcome(cl->c) : NULL;
+}
+
+/* ------------------------------------------------------------------ calls */
+
+static void call_reply(void *ud, int code, const wsm_msg *m)
+{
+    struct call *k = ud;
+    k->done = true;
+    k->code = code;
+    if (m)
+        k->reply = cJSON_Duplicate(m->hdr, 1);
+}
+
+static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, const char *ct,
+                   double timeout, cJSON **reply_out)
+{
+    if (reply_out)
+        *reply_out = NULL;
+    if (cl->down) {
+        cJSON_Delete(hdr);
+        return cl->err ? cl->err : WSM_E_CLOSED;
+    }
+    struct call *k = calloc(1, sizeof *k); /* heap: may outlive a timed-out call */
+    if (!k) {
+        cJSON_Delete(hdr);
+        return WSM_E_NOMEM;
+    }
+    const cJSON *opj = cJSON_GetObjectItemCaseSensitive(hdr, "op");
+    char op[32];
+    snprintf(op, sizeof op, "%s", cJSON_IsString(opj) ? opj->valuestring : "?");
+    int rc = conn_send_hdr(cl->c, hdr, payload, len, ct, call_reply, k);
+    cJSON_Delete(hdr);
+    if (rc != 0) {
+        free(k);
+        cl_set_err(cl, rc, "cannot send %s: %s", op, wsm_strerror(rc));
+        return rc;
+    }
+    rc = run_until(cl, &k->done, timeout > 0 ? timeout : cl->o.connect_timeout);
+    if (rc == WSM_E_TIMEOUT) {
+        /* The reply may still come, but the caller gave up: end the session, which fails
+         * every pending request (k included) before k is freed. The client is unusable after
+         * a timeout (documented for wsm_call). */
+        cl_set_err(cl, WSM_E_TIMEOUT, "no reply to %s from %s within %gs", op,
+                   conn_url_text(cl->c), timeout > 0 ? timeout : cl->o.connect_timeout);
+        conn_close(cl->c);
+        bool never = false;
+        run_until(cl, &never, 1.0);
+        cl->down = true;
+        cl->err = WSM_E_TIMEOUT;
+        free(k);
+        return WSM_E_TIMEOUT;
+    }
+    if (rc != 0) {
+        free(k);
+        if (rc == WSM_E_CLOSED)
+            cl_set_err(cl, WSM_E_CLOSED, "%s: connection lost: %s", op, conn_errstr(cl->c));
+        return rc;
+    }
+    rc = k->code;
+    if (rc != 0) {
+        const cJSON *msg = k->reply ? cJSON_GetObjectItemCaseSensitive(k->reply, "message") : NULL;
+        if (rc == WSM_E_CLOSED)
+            cl_set_err(cl, rc, "%s: connection lost: %s", op, conn_errstr(cl->c));
+        else
+            cl_set_err(cl, rc, "%s", cJSON_IsString(msg) ? msg->valuestring : wsm_strerror(rc));
+        cJSON_Delete(k->reply);
+    } else {
+        cl->err = 0;
+        cl->errstr[0] = 0;
+        if (reply_out)
+            *reply_out = k->reply;
+        else
+            cJSON_Delete(k->reply);
+    }
+    free(k);
+    return rc;
+}
+
+int wsm_call(wsm_client *cl, const cJSON *hdr, const void *payload, size_t len, double timeout,
+             cJSON **reply_out)
+{
+    if (reply_out)
+        *reply_out = NULL;
+    if (!cl || !cJSON_IsObject(hdr))
+        return WSM_E_USAGE;
+    cJSON *h = cJSON_Duplicate(hdr, 1);
+    if (!h)
+        return WSM_E_NOMEM;
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(h, "content_type");
+    return do_call(cl, h, payload, len, cJSON_IsString(ct) ? ct->valuestring : NULL, timeout,
+                   reply_out);
+}
+
+static bool add_num(cJSON *h, const char *k, double v)
+{
+    return v == 0 || cJSON_AddNumberToObject(h, k, v) != NULL;
+}
+
+static bool add_json(cJSON *h, const char *k, const cJSON *v)
+{
+    if (!v)
+        return true;
+    cJSON *d = cJSON_Duplicate(v, 1);
+    if (!d)
+        return false;
+    cJSON_AddItemToObject(h, k, d);
+    return true;
+}
+
+/* Builds the enqueue header; NULL on NOMEM. */
+static cJSON *enqueue_hdr(const char *queue, const cJSON *args, const wsm_enqueue_opts *o)
+{
+    static const wsm_enqueue_opts none;
+    if (!o)
+        o = &none;
+    cJSON *h = cJSON_CreateObject();
+    bool ok = h && cJSON_AddStringToObject(h, "op", "enqueue") &&
+              cJSON_AddStringToObject(h, "queue", queue);
+    if (ok && args)
+        ok = add_json(h, "args", args);
+    if (ok && o->job_id)
+        ok = cJSON_AddStringToObject(h, "job_id", o->job_id) != NULL;
+    ok = ok && add_json(h, "meta", o->meta) && add_json(h, "retry", o->retry) &&
+         add_json(h, "payload_meta", o->payload_meta);
+    if (ok && o->key)
+        ok = cJSON_AddStringToObject(h, "key", o->key) != NULL;
+    if (ok && o->at_front)
+        ok = cJSON_AddBoolToObject(h, "at_front", 1) != NULL;
+    ok = ok && add_num(h, "timeout", o->timeout) && add_num(h, "ttl", o->ttl) &&
+         add_num(h, "result_ttl", o->result_ttl) && add_num(h, "failure_ttl", o->failure_ttl) &&
+         add_num(h, "enqueue_at", (double)o->enqueue_at) &&
+         add_num(h, "enqueue_in", o->enqueue_in) && add_num(h, "weight", (double)o->weight);
+    if (ok && o->n_depends_on) {
+        cJSON *d = cJSON_AddArrayToObject(h, "depends_on");
+        ok = d != NULL;
+        for (size_t i = 0; ok && i < o->n_depends_on; i++)
+            ok = cJSON_AddItemToArray(d, cJSON_CreateString(o->depends_on[i]));
+    }
+    if (ok && o->allow_failure)
+        ok = cJSON_AddBoolToObject(h, "allow_failure", 1) != NULL;
+    if (ok && o->content_type)
+        ok = cJSON_AddStringToObject(h, "content_type", o->content_type) != NULL;
+    if (!ok) {
+        cJSON_Delete(h);
+        return NULL;
+    }
+    return h;
+}
+
+int wsm_enqueue(wsm_client *cl, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
+                char *job_id)
+{
+    if (job_id)
+        job_id[0] = 0;
+    if (!cl || !queue || !*queue || (o && o->len && !o->payload))
+        return WSM_E_USAGE;
+    cJSON *h = enqueue_hdr(queue, args, o);
+    if (!h)
+        return WSM_E_NOMEM;
+    cJSON *reply = NULL;
+    int rc = do_call(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL,
+                     0, &reply);
+    if (rc == 0 && job_id) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
+        if (cJSON_IsString(id))
+            snprintf(job_id, WSM_JOB_ID_MAX + 1, "%s", id->valuestring);
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
+static void nowait_reply(void *ud, int code, const wsm_msg *m)
+{
+    wsm_client *cl = ud;
+    cl->outstanding--;
+    if (code != 0) {
+        cl->failed++;
+        if (m) {
+            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(m->hdr, "message");
+            cl_set_err(cl, code, "%s", cJSON_IsString(msg) ? msg->valuestring : "");
+        }
+    }
+}
+
+int wsm_enqueue_nowait(wsm_client *cl, const char *queue, const cJSON *args,
+                       const wsm_enqueue_opts *o)
+{
+    if (!cl || !queue || !*queue || (o && o->len && !o->payload))
+        return WSM_E_USAGE;
+    if (cl->down)
+        return WSM_E_CLOSED;
+    /* bound memory: let the socket drain when too much is queued */
+    while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    cJSON *h = enqueue_hdr(queue, args, o);
+    if (!h)
+        return WSM_E_NOMEM;
+    int rc = conn_send_hdr(cl->c, h, o ? o->payload : NULL, o ? o->len : 0,
+                           o ? o->content_type : NULL, nowait_reply, cl);
+    cJSON_Delete(h);
+    if (rc == 0)
+        cl->outstanding++;
+    /* let replies and writes progress without blocking */
+    event_base_loop(cl->base, EVLOOP_NONBLOCK);
+    return rc;
+}
+
+int wsm_client_sync(wsm_client *cl, double timeout, size_t *n_failed)
+{
+    if (!cl)
+        return WSM_E_USAGE;
+    bool never = false;
+    int rc = 0;
+    struct event *tev = NULL;
+    bool expired = false;
+    if (timeout > 0) {
+        tev = evtimer_new(cl->base, timeout_cb, &expired);
+        struct timeval tv = {(time_t)timeout,
+                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+        if (tev)
+            evtimer_add(tev, &tv);
+    }
+    (void)never;
+    while (cl->outstanding && !cl->down && !expired)
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    if (tev)
+        event_free(tev);
+    if (cl->outstanding)
+        rc = cl->down ? WSM_E_CLOSED : WSM_E_TIMEOUT;
+    if (n_failed)
+        *n_failed = cl->failed;
+    cl->failed = 0;
+    return rc;
+}
+
+int wsm_wait(wsm_client *cl, const char *job_id, bool tree, double timeout, cJSON **job_out)
+{
+    if (job_out)
+        *job_out = NULL;
+    if (!cl || !job_id)
+        return WSM_E_USAGE;
+    cJSON *h = cJSON_CreateObject();
+    if (!h || !cJSON_AddStringToObject(h, "op", "wait") ||
+        !cJSON_AddStringToObject(h, "job_id", job_id) ||
+        (tree && !cJSON_AddBoolToObject(h, "tree", 1)) ||
+        (timeout > 0 && !cJSON_AddNumberToObject(h, "timeout", timeout))) {
+        cJSON_Delete(h);
+        return WSM_E_NOMEM;
+    }
+    cJSON *reply = NULL;
+    /* the hub answers TIMEOUT itself; give it a little more time than the wait */
+    double local = timeout > 0 ? timeout + cl->o.connect_timeout : 1e9;
+    int rc = do_call(cl, h, NULL, 0, NULL, local, &reply);
+    if (rc == 0 && job_out) {
+        *job_out = cJSON_DetachItemFromObjectCaseSensitive(reply, "job");
+        if (!*job_out)
+            *job_out = cJSON_CreateObject();
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
+int wsm_request(wsm_client *cl, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
+                double timeout, cJSON **value_out)
+{
+    if (value_out)
+        *value_out = NULL;
+    char id[WSM_JOB_ID_MAX + 1];
+    int rc = wsm_enqueue(cl, queue, args, o, id);
+    if (rc != 0)
+        return rc;
+    cJSON *job = NULL;
+    rc = wsm_wait(cl, id, false, timeout, &job);
+    if (rc != 0)
+        return rc;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(job, "status");
+    if (!cJSON_IsString(st) || strcmp(st->valuestring, "finished") != 0) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(job, "error");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(e, "type");
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "message");
+        cl_set_err(cl, WSM_E_BAD_STATE, "job %s %s: %s: %s", id,
+                   cJSON_IsString(st) ? st->valuestring : "ended",
+                   cJSON_IsString(ty) ? ty->valuestring : "error",
+                   cJSON_IsString(ms) ? ms->valuestring : "");
+        cJSON_Delete(job);
+        return WSM_E_BAD_STATE;
+    }
+    if (value_out) {
+        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(job, "result");
+        *value_out = v ? v : cJSON_CreateNull();
+    }
+    cJSON_Delete(job);
+    return 0;
+}
+
+int wsm_query(wsm_client *cl, const char *what, const cJSON *fields, cJSON **result_out)
+{
+    if (result_out)
+        *result_out = NULL;
+    if (!cl || !what)
+        return WSM_E_USAGE;
+    cJSON *h = fields && cJSON_IsObject(fields) ? cJSON_Duplicate(fields, 1) : cJSON_CreateObject();
+    if (!h)
+        return WSM_E_NOMEM;
+    cJSON_DeleteItemFromObjectCaseSensitive(h, "op");
+    cJSON_DeleteItemFromObjectCaseSensitive(h, "what");
+    if (!cJSON_AddStringToObject(h, "op", "query") || !cJSON_AddStringToObject(h, "what", what)) {
+        cJSON_Delete(h);
+        return WSM_E_NOMEM;
+    }
+    cJSON *reply = NULL;
+    int rc = do_call(cl, h, NULL, 0, NULL, 0, &reply);
+    if (rc == 0 && result_out) {
+        *result_out = cJSON_DetachItemFromObjectCaseSensitive(reply, "result");
+        if (!*result_out)
+            *result_out = cJSON_CreateNull();
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
+int wsm_admin(wsm_client *cl, const char *op, const char *job_id, const char *queue, bool all,
+              int64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!cl || !op)
+        return WSM_E_USAGE;
+    cJSON *h = cJSON_CreateObject();
+    if (!h || !cJSON_AddStringToObject(h, "op", op) ||
+        (job_id && !cJSON_AddStringToObject(h, "job_id", job_id)) ||
+        (queue && !cJSON_AddStringToObject(h, "queue", queue)) ||
+        (all && !cJSON_AddBoolToObject(h, "all", 1))) {
+        cJSON_Delete(h);
+        return WSM_E_NOMEM;
+    }
+    cJSON *reply = NULL;
+    int rc = do_call(cl, h, NULL, 0, NULL, 0, &reply);
+    if (rc == 0 && count) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(reply, "count");
+        if (cJSON_IsNumber(n))
+            *count = (int64_t)n->valuedouble;
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
+int wsm_subscribe(wsm_client *cl, const char *const *topics, size_t n)
+{
+    if (!cl || (n && !topics))
+        return WSM_E_USAGE;
+    cJSON *h = cJSON_CreateObject();
+    cJSON *t = cJSON_CreateArray();
+    if (!h || !t) {
+        cJSON_Delete(h);
+        cJSON_Delete(t);
+        return WSM_E_NOMEM;
+    }
+    cJSON_AddItemToObject(h, "topics", t);
+    bool ok = cJSON_AddStringToObject(h, "op", "subscribe") != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = cJSON_AddItemToArray(t, cJSON_CreateString(topics[i]));
+    if (!ok) {
+        cJSON_Delete(h);
+        return WSM_E_NOMEM;
+    }
+    return do_call(cl, h, NULL, 0, NULL, 0, NULL);
+}
+
+int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
+{
+    if (event_out)
+        *event_out = NULL;
+    if (!cl)
+        return WSM_E_USAGE;
+    if (!cl->ev_head) {
+        bool never = false;
+        (void)never;
+        /* wait until an event is queued */
+        bool expired = false;
+        struct event *tev = NULL;
+        if (timeout > 0) {
+            tev = evtimer_new(cl->base, timeout_cb, &expired);
+            struct timeval tv = {(time_t)timeout,
+                                 (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+            if (tev)
+                evtimer_add(tev, &tv);
+        }
+        while (!cl->ev_head && !cl->down && !expired)
+            event_base_loop(cl->base, EVLOOP_ONCE);
+        if (tev)
+            event_free(tev);
+        if (!cl->ev_head)
+            return cl->down ? WSM_E_CLOSED : WSM_E_TIMEOUT;
+    }
+    struct evq *q = cl->ev_head;
+    cl->ev_head = q->next;
+    if (!cl->ev_head)
+        cl->ev_tail = NULL;
+    cl->n_events--;
+    if (event_out)
+        *event_out = q->ev;
+    else
+        cJSON_Delete(q->ev);
+    free(q);
+    return 0;
+}

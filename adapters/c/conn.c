@@ -1,0 +1,569 @@
+/*
+ * conn.c - a protocol v1 session (see conn.h).
+ *
+ * States: DOWN --conn_start--> CONNECTING --ws open, hello sent--> HELLO --welcome--> READY
+ *         any --transport closed / hello refused / hello timeout--> DOWN (on_down)
+ *
+ * Invariants:
+ *  - Outgoing protocol messages are appended to c->out and sent as one WebSocket message by
+ *    flush_cb, which runs once per loop iteration after the appends (batching); a batch is
+ *    flushed early when it reaches BATCH_MAX. c->out_binary is set when any appended payload
+ *    may not be UTF-8, and then the batch goes in a binary frame.
+ *  - Every request with an id has one entry in the reply table until its reply arrives or the
+ *    connection ends; then its callback runs exactly once (WSM_E_CLOSED on connection end).
+ *  - Messages are only accepted for sending while READY (hello itself is sent internally).
+ */
+#include "conn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+#define BATCH_MAX (256u << 10)
+
+enum conn_state { C_DOWN, C_CONNECTING, C_HELLO, C_READY };
+
+struct pending {
+    uint64_t id;
+    conn_reply_fn fn;
+    void *ud;
+    struct pending *next;
+};
+
+struct conn {
+    struct event_base *base;
+    struct evdns_base *dns;
+    SSL_CTX *ssl;
+    wsm_options o;
+    const char *kind;
+    conn_handlers h;
+    void *ud;
+    wst_url url;
+    wst *t;
+    enum conn_state state;
+    uint64_t next_id; /* atomic: handler threads take ids too (conn_next_id) */
+
+    wsm_buf out;
+    bool out_binary;
+    struct event *flush_ev;
+    bool flush_armed;
+    struct event *hello_timer;
+
+    struct pending **tab; /* reply table: chained hash on id */
+    size_t tab_size;      /* power of two */
+    size_t n_pending;
+
+    cJSON *welcome;
+    int emit_window;
+    int down_code; /* overrides the transport's code (e.g. UNAUTHORIZED from hello) */
+    char errstr[1024];
+    bool detached;
+};
+
+void conn_options_defaults(wsm_options *o)
+{
+    if (!o->url)
+        o->url = getenv("WSMESH_URL");
+    if (!o->url || !*o->url)
+        o->url = WSM_DEFAULT_URL;
+    if (!o->token)
+        o->token = getenv("WSMESH_TOKEN");
+    if (!o->name)
+        o->name = "wsmesh";
+    if (o->concurrency <= 0)
+        o->concurrency = 1;
+    if (o->prefetch <= 0)
+        o->prefetch = o->concurrency;
+    if (o->connect_timeout <= 0)
+        o->connect_timeout = 10;
+    if (o->ping_interval <= 0)
+        o->ping_interval = 15;
+    if (o->pong_timeout <= 0)
+        o->pong_timeout = 10;
+    if (o->reconnect_max <= 0)
+        o->reconnect_max = 5;
+    if (!o->max_message_bytes)
+        o->max_message_bytes = 64u << 20;
+    if (!o->max_unsent_bytes)
+        o->max_unsent_bytes = 64u << 20;
+}
+
+/* ------------------------------------------------------------------ reply table */
+
+static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)
+{
+    if (c->n_pending + 1 > c->tab_size) {
+        size_t ns = c->tab_size ? c->tab_size * 2 : 64;
+        struct pending **nt = calloc(ns, sizeof *nt);
+        if (!nt)
+            return WSM_E_NOMEM;
+        for (size_t i = 0; i < c->tab_size; i++) {
+            struct pending *p = c->tab[i];
+            while (p) {
+                struct pending *nx = p->next;
+                p->next = nt[p->id & (ns - 1)];
+                nt[p->id & (ns - 1)] = p;
+                p = nx;
+            }
+        }
+        free(c->tab);
+        c->tab = nt;
+        c->tab_size = ns;
+    }
+    struct pending *p = malloc(sizeof *p);
+    if (!p)
+        return WSM_E_NOMEM;
+    p->id = id;
+    p->fn = fn;
+    p->ud = ud;
+    p->next = c->tab[id & (c->tab_size - 1)];
+    c->tab[id & (c->tab_size - 1)] = p;
+    c->n_pending++;
+    return 0;
+}
+
+static struct pending *tab_take(conn *c, uint64_t id)
+{
+    if (!c->tab_size)
+        return NULL;
+    for (struct pending **pp = &c->tab[id & (c->tab_size - 1)]; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            c->n_pending--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Fails every pending request with WSM_E_CLOSED. Callbacks may send (they get CLOSED). */
+static void tab_fail_all(conn *c)
+{
+    while (c->n_pending) {
+        for (size_t i = 0; i < c->tab_size; i++) {
+            struct pending *p = c->tab[i];
+            if (!p)
+                continue;
+            c->tab[i] = p->next;
+            c->n_pending--;
+            if (p->fn)
+                p->fn(p->ud, WSM_E_CLOSED, NULL);
+            free(p);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ sending */
+
+static void flush_now(conn *c)
+{
+    if (c->flush_armed) {
+        event_del(c->flush_ev);
+        c->flush_armed = false;
+    }
+    if (!c->out.len || !c->t)
+        return;
+    int rc = wst_send_buf(c->t, &c->out, c->out_binary);
+    if (rc != 0) {
+        snprintf(c->errstr, sizeof c->errstr, "cannot send to %s: %s", c->url.text,
+                 rc == WSM_E_LIMIT ? "too many unsent bytes (the hub does not read)"
+                                   : wsm_strerror(rc));
+        wsm_log(WSM_LOG_WARN, "wsmesh", "%s", c->errstr);
+        wsm_buf_reset(&c->out);
+        c->down_code = rc == WSM_E_LIMIT ? WSM_E_LIMIT : WSM_E_IO;
+        wst_close(c->t, 1011, "send failed");
+    }
+    c->out_binary = false;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    c->flush_armed = false;
+    flush_now(c);
+}
+
+static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
+{
+    if (c->detached)
+        return 0;
+    if (wsm_buf_append(&c->out, msg, n) != 0)
+        return WSM_E_NOMEM;
+    c->out_binary |= binary;
+    if (c->out.len >= BATCH_MAX) {
+        flush_now(c);
+    } else if (!c->flush_armed) {
+        c->flush_armed = true;
+        event_active(c->flush_ev, EV_TIMEOUT, 0);
+    }
+    return 0;
+}
+
+int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, bool binary,
+                     conn_reply_fn fn, void *ud)
+{
+    if (c->state != C_READY)
+        return WSM_E_CLOSED;
+    if (id && fn && tab_put(c, id, fn, ud) != 0)
+        return WSM_E_NOMEM;
+    int rc = append_msg(c, msg, n, binary);
+    if (rc != 0 && id && fn)
+        free(tab_take(c, id));
+    return rc;
+}
+
+/* Does the payload need a binary frame? Only JSON payloads that are valid UTF-8 do not. */
+static bool payload_binary(const void *p, size_t n, const char *ct)
+{
+    if (!n)
+        return false;
+    if (ct && strcmp(ct, WSM_CT_JSON) != 0)
+        return true;
+    return !wsm_utf8_valid(p, n);
+}
+
+static int send_hdr_any(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
+                        conn_reply_fn fn, void *ud, bool internal)
+{
+    if (!internal && c->state != C_READY)
+        return WSM_E_CLOSED;
+    uint64_t id = 0;
+    if (fn) {
+        id = conn_next_id(c);
+        char ids[24];
+        snprintf(ids, sizeof ids, "%" PRIu64, id);
+        cJSON_DeleteItemFromObjectCaseSensitive(hdr, "id");
+        if (!cJSON_AddStringToObject(hdr, "id", ids))
+            return WSM_E_NOMEM;
+    }
+    wsm_buf b = WSM_BUF_INIT;
+    if (wsm_frame_append(&b, hdr, payload, len) != 0) {
+        wsm_buf_free(&b);
+        return WSM_E_NOMEM;
+    }
+    int rc;
+    if (internal) {
+        rc = (id && tab_put(c, id, fn, ud) != 0) ? WSM_E_NOMEM : append_msg(c, b.data, b.len, 0);
+    } else {
+        rc = conn_send_framed(c, id, b.data, b.len, payload_binary(payload, len, ct), fn, ud);
+    }
+    wsm_buf_free(&b);
+    return rc;
+}
+
+int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
+                  conn_reply_fn fn, void *ud)
+{
+    return send_hdr_any(c, hdr, payload, len, ct, fn, ud, false);
+}
+
+uint64_t conn_next_id(conn *c)
+{
+    return __atomic_add_fetch(&c->next_id, 1, __ATOMIC_RELAXED);
+}
+
+size_t conn_unsent(const conn *c)
+{
+    return c->out.len + (c->t ? wst_unsent(c->t) : 0);
+}
+
+/* ------------------------------------------------------------------ session */
+
+static void hello_reply(void *ud, int code, const wsm_msg *m)
+{
+    conn *c = ud;
+    if (c->hello_timer)
+        event_del(c->hello_timer);
+    if (code == WSM_E_CLOSED)
+        return;
+    if (code != 0) {
+        const cJSON *msg = m ? cJSON_GetObjectItemCaseSensitive(m->hdr, "message") : NULL;
+        snprintf(c->errstr, sizeof c->errstr, "hub %s refused hello: %s: %s", c->url.text,
+                 wsm_code_name(code), cJSON_IsString(msg) ? msg->valuestring : "");
+        c->down_code = code;
+        wst_close(c->t, 1000, "hello refused");
+        return;
+    }
+    cJSON_Delete(c->welcome);
+    c->welcome = cJSON_Duplicate(m->hdr, 1);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(m->hdr, "emit_window");
+    c->emit_window = cJSON_IsNumber(w) && w->valuedouble >= 1 ? (int)w->valuedouble : 64;
+    c->state = C_READY;
+    c->errstr[0] = 0;
+    wsm_log(WSM_LOG_DEBUG, "wsmesh", "connected to %s%s", c->url.text, c->url.path);
+    if (c->h.on_ready)
+        c->h.on_ready(c->ud);
+}
+
+static void hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    if (c->state != C_HELLO)
+        return;
+    snprintf(c->errstr, sizeof c->errstr, "cannot connect to %s: no answer to hello within %gs",
+             c->url.text, c->o.connect_timeout);
+    c->down_code = WSM_E_CONNECT;
+    wst_close(c->t, 1000, "hello timeout");
+}
+
+static void t_on_open(void *ud)
+{
+    conn *c = ud;
+    c->state = C_HELLO;
+    cJSON *h = cJSON_CreateObject();
+    cJSON *vers = cJSON_CreateArray();
+    char inst[300], host[256] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(inst, sizeof inst, "%s:%d", host, (int)getpid());
+    if (!h || !vers || !cJSON_AddStringToObject(h, "op", "hello") ||
+        !cJSON_AddItemToArray(vers, cJSON_CreateNumber(WSM_PROTOCOL_VERSION)) ||
+        !cJSON_AddItemToObject(h, "versions", vers) ||
+        !cJSON_AddStringToObject(h, "name", c->o.name) ||
+        !cJSON_AddStringToObject(h, "kind", c->kind) ||
+        !cJSON_AddStringToObject(h, "instance", inst) ||
+        (c->o.token && *c->o.token && !cJSON_AddStringToObject(h, "token", c->o.token))) {
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(h, "versions")))
+            cJSON_Delete(vers);
+        cJSON_Delete(h);
+        c->down_code = WSM_E_NOMEM;
+        wst_close(c->t, 1011, "out of memory");
+        return;
+    }
+    if (send_hdr_any(c, h, NULL, 0, NULL, hello_reply, c, true) != 0) {
+        c->down_code = WSM_E_NOMEM;
+        wst_close(c->t, 1011, "out of memory");
+    }
+    cJSON_Delete(h);
+    flush_now(c);
+    struct timeval tv = {(time_t)c->o.connect_timeout,
+                         (suseconds_t)((c->o.connect_timeout - (time_t)c->o.connect_timeout) *
+                                       1e6)};
+    event_add(c->hello_timer, &tv);
+}
+
+static void t_on_message(void *ud, const unsigned char *data, size_t len, bool binary)
+{
+    conn_dispatch(ud, data, len);
+}
+
+static void t_on_closed(void *ud, int code, const char *reason)
+{
+    conn *c = ud;
+    wst_free(c->t);
+    c->t = NULL;
+    bool was_ready = c->state == C_READY;
+    c->state = C_DOWN;
+    if (c->hello_timer)
+        event_del(c->hello_timer);
+    if (c->flush_armed) {
+        event_del(c->flush_ev);
+        c->flush_armed = false;
+    }
+    wsm_buf_reset(&c->out);
+    c->out_binary = false;
+    int dc = c->down_code ? c->down_code : code;
+    if (!c->down_code || !c->errstr[0])
+        snprintf(c->errstr, sizeof c->errstr, "%s", reason);
+    c->down_code = 0;
+    if (was_ready)
+        wsm_log(WSM_LOG_DEBUG, "wsmesh", "disconnected: %s", c->errstr);
+    tab_fail_all(c);
+    if (c->h.on_down)
+        c->h.on_down(c->ud, dc, c->errstr);
+}
+
+void conn_dispatch(conn *c, const unsigned char *data, size_t n)
+{
+    size_t off = 0;
+    wsm_msg m;
+    wsm_err err;
+    int rc;
+    while ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) == 1) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(m.hdr, "ref");
+        bool is_reply =
+            strcmp(m.op, "ok") == 0 || strcmp(m.op, "error") == 0 || strcmp(m.op, "pong") == 0;
+        struct pending *p = NULL;
+        if (is_reply && cJSON_IsString(ref)) {
+            char *end;
+            unsigned long long id = strtoull(ref->valuestring, &end, 10);
+            if (*end == 0 && end != ref->valuestring)
+                p = tab_take(c, id);
+        }
+        if (p) {
+            int code = 0;
+            if (strcmp(m.op, "error") == 0) {
+                const cJSON *cd = cJSON_GetObjectItemCaseSensitive(m.hdr, "code");
+                code = cJSON_IsString(cd) ? wsm_code_from_name(cd->valuestring) : WSM_E_INTERNAL;
+                if (code == WSM_OK)
+                    code = WSM_E_INTERNAL;
+            }
+            if (p->fn)
+                p->fn(p->ud, code, &m);
+            free(p);
+        } else if (strcmp(m.op, "ping") == 0) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(m.hdr, "id");
+            if (c->state == C_READY || c->state == C_HELLO) {
+                cJSON *pong = cJSON_CreateObject();
+                if (pong && cJSON_AddStringToObject(pong, "op", "pong") &&
+                    (!cJSON_IsString(id) || cJSON_AddStringToObject(pong, "ref", id->valuestring)))
+                    send_hdr_any(c, pong, NULL, 0, NULL, NULL, NULL, true);
+                cJSON_Delete(pong);
+            }
+        } else if (is_reply && !p && strcmp(m.op, "error") != 0) {
+            /* a late reply to a request we no longer track: ignore */
+        } else {
+            if (strcmp(m.op, "error") == 0) {
+                const cJSON *cd = cJSON_GetObjectItemCaseSensitive(m.hdr, "code");
+                const cJSON *ms = cJSON_GetObjectItemCaseSensitive(m.hdr, "message");
+                wsm_log(WSM_LOG_WARN, "wsmesh", "hub error %s: %s",
+                        cJSON_IsString(cd) ? cd->valuestring : "?",
+                        cJSON_IsString(ms) ? ms->valuestring : "");
+            }
+            if (c->h.on_msg)
+                c->h.on_msg(c->ud, &m);
+        }
+        wsm_msg_clear(&m);
+    }
+    if (rc < 0)
+        wsm_log(WSM_LOG_WARN, "wsmesh", "bad message from the hub: %s: %s", wsm_code_name(-rc),
+                err.msg);
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+conn *conn_new(struct event_base *base, const wsm_options *o, const char *kind,
+               const conn_handlers *h, void *ud, wsm_err *err)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->base = base;
+    c->o = *o;
+    c->kind = kind;
+    c->h = *h;
+    c->ud = ud;
+    c->emit_window = 64;
+    if (wst_parse_url(o->url, &c->url, err) != 0)
+        goto fail;
+    if (c->url.tls && !(c->ssl = wst_ssl_ctx_new(o->ca_file, err)))
+        goto fail;
+    c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (!c->dns) /* no resolv.conf: IP literals still work */
+        c->dns = evdns_base_new(base, 0);
+    c->flush_ev = event_new(base, -1, 0, flush_cb, c);
+    c->hello_timer = evtimer_new(base, hello_timeout_cb, c);
+    if (!c->dns || !c->flush_ev || !c->hello_timer) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    return c;
+fail:
+    conn_free(c);
+    return NULL;
+}
+
+conn *conn_new_detached(const conn_handlers *h, void *ud)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->h = *h;
+    c->ud = ud;
+    c->detached = true;
+    c->state = C_READY;
+    c->emit_window = 64;
+    return c;
+}
+
+int conn_start(conn *c)
+{
+    if (c->state != C_DOWN)
+        return 0;
+    wst_config cfg = {
+        .connect_timeout = c->o.connect_timeout,
+        .ping_interval = c->o.ping_interval,
+        .pong_timeout = c->o.pong_timeout,
+        .max_message_bytes = c->o.max_message_bytes,
+        .max_unsent_bytes = c->o.max_unsent_bytes,
+    };
+    wst_handlers th = {.on_open = t_on_open, .on_message = t_on_message,
+                       .on_closed = t_on_closed};
+    c->down_code = 0;
+    c->t = wst_open(c->base, c->dns, c->ssl, &c->url, &cfg, &th, c);
+    if (!c->t)
+        return WSM_E_NOMEM;
+    c->state = C_CONNECTING;
+    return 0;
+}
+
+bool conn_is_ready(const conn *c)
+{
+    return c->state == C_READY;
+}
+
+bool conn_is_down(const conn *c)
+{
+    return c->state == C_DOWN;
+}
+
+const cJSON *conn_welcome(const conn *c)
+{
+    return c->welcome;
+}
+
+int conn_emit_window(const conn *c)
+{
+    return c->emit_window;
+}
+
+const char *conn_errstr(const conn *c)
+{
+    return c->errstr;
+}
+
+const char *conn_url_text(const conn *c)
+{
+    return c->url.text;
+}
+
+void conn_close(conn *c)
+{
+    if (!c || !c->t)
+        return;
+    flush_now(c);
+    wst_close(c->t, 1000, "bye");
+}
+
+void conn_free(conn *c)
+{
+    if (!c)
+        return;
+    wst_free(c->t);
+    c->t = NULL;
+    for (size_t i = 0; i < c->tab_size; i++) {
+        while (c->tab[i]) {
+            struct pending *p = c->tab[i];
+            c->tab[i] = p->next;
+            free(p);
+        }
+    }
+    free(c->tab);
+    if (c->flush_ev)
+        event_free(c->flush_ev);
+    if (c->hello_timer)
+        event_free(c->hello_timer);
+    if (c->dns)
+        evdns_base_free(c->dns, 0);
+    if (c->ssl)
+        SSL_CTX_free(c->ssl);
+    cJSON_Delete(c->welcome);
+    wsm_buf_free(&c->out);
+    free(c);
+}

@@ -1,0 +1,70 @@
+/*
+ * conn.h - one protocol v1 session over the transport (internal): hello/welcome, request ids
+ * and their replies, batching of outgoing protocol messages into WebSocket messages, protocol
+ * ping answers. Used by the service runtime and the blocking client; loop thread only.
+ */
+#ifndef WSM_CONN_H
+#define WSM_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "wsm_frame.h"
+#include "wsmesh.h"
+
+typedef struct conn conn;
+
+/* A reply to a request: code 0 with the `ok` message, a protocol error code with the `error`
+ * message (msg->hdr has "message"), or WSM_E_CLOSED with msg NULL when the connection ended
+ * before the reply came. */
+typedef void (*conn_reply_fn)(void *ud, int code, const wsm_msg *msg);
+
+typedef struct conn_handlers {
+    void (*on_ready)(void *ud);                  /* welcome received */
+    void (*on_msg)(void *ud, const wsm_msg *m);  /* anything that is not a reply or a ping */
+    void (*on_down)(void *ud, int code, const char *why); /* the attempt/connection ended */
+} conn_handlers;
+
+/* Fills the defaults of wsm_options (env, timeouts, sizes) into *o. */
+void conn_options_defaults(wsm_options *o);
+
+/* o must already carry defaults (conn_options_defaults); strings must outlive the conn.
+ * NULL with err on a bad url / ca file / no memory. */
+conn *conn_new(struct event_base *base, const wsm_options *o, const char *kind,
+               const conn_handlers *h, void *ud, wsm_err *err);
+/* Starts a connection attempt (only while down). 0 or WSM_E_NOMEM. */
+int conn_start(conn *c);
+bool conn_is_ready(const conn *c);
+bool conn_is_down(const conn *c);
+/* A fresh request id (unique for the conn's life, across reconnects). Thread-safe. */
+uint64_t conn_next_id(conn *c);
+/* Sends a framed protocol message (header line + payload) whose header carries "id":"<id>"
+ * (id 0 = no reply expected). binary: the payload is not known to be UTF-8. fn is called with
+ * the reply (never from inside this call). Returns 0, WSM_E_CLOSED (not ready), WSM_E_NOMEM. */
+int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, bool binary,
+                     conn_reply_fn fn, void *ud);
+/* Builds and sends: sets hdr's "id" when fn is not NULL (hdr is modified), frames it with the
+ * payload. Returns as conn_send_framed. */
+int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
+                  conn_reply_fn fn, void *ud);
+/* Bytes queued and not yet written (batch + transport). */
+size_t conn_unsent(const conn *c);
+/* The welcome header (borrowed) or NULL; its emit_window (default 64). */
+const cJSON *conn_welcome(const conn *c);
+int conn_emit_window(const conn *c);
+/* Last error sentence of the connection ("" if none). */
+const char *conn_errstr(const conn *c);
+const char *conn_url_text(const conn *c);
+/* Graceful close (close handshake); on_down follows. */
+void conn_close(conn *c);
+void conn_free(conn *c);
+
+/* Processes one received WebSocket message (exposed for the fuzz target). */
+void conn_dispatch(conn *c, const unsigned char *data, size_t n);
+/* A conn without network for fuzzing conn_dispatch: no sends happen. */
+conn *conn_new_detached(const conn_handlers *h, void *ud);
+
+#endif

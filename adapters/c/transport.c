@@ -1,0 +1,876 @@
+/*
+ * transport.c - WebSocket client transport on libevent + wslay (see transport.h).
+ *
+ * States:  CONNECTING --(TCP/TLS connected, request written)--> HANDSHAKE
+ *          HANDSHAKE --(valid 101 response)--> OPEN            (on_open)
+ *          OPEN --(wst_close: close frame queued)--> CLOSING
+ *          any --(EOF, error, timeout, close frames exchanged)--> DEAD   (on_closed, once)
+ *
+ * Invariants:
+ *  - One timer (deadline) guards whatever we wait for: connect + handshake, the pong after a
+ *    ping, the peer's close frame. The ping timer runs only while OPEN.
+ *  - Incoming data frames are appended to t->msg (reused across messages, wslay no-buffering
+ *    mode); the size check against max_message_bytes happens before appending, so t->msg never
+ *    grows beyond the bound. Control frames are handled by wslay (ping -> pong, close).
+ *  - Outgoing: small messages are copied by wslay_event_queue_msg, large ones are handed over
+ *    and sent as fragments read from our own buffer (struct frag). send_callback writes into
+ *    the bufferevent's output evbuffer and reports WOULDBLOCK above OUT_HIGH, so that bytes in
+ *    flight stay bounded; the write callback resumes sending when the output has drained.
+ *    A frame's header and payload go through the same evbuffer, so they leave in one write.
+ *  - on_closed is delivered through an event (never re-entrantly from a wst_* call).
+ */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+#include <wslay/wslay.h>
+
+#include "wsm_frame.h"
+#include "wsmesh.h"
+
+#define OUT_HIGH (4u << 20)      /* stop feeding the output evbuffer above this */
+#define OUT_LOW (1u << 20)       /* resume below this */
+#define SMALL_MSG (64u << 10)    /* messages up to this size are copied by wslay */
+#define MAX_RESPONSE (16u << 10) /* HTTP handshake response bound */
+#define CLOSE_WAIT_S 2.0
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define FUZZ_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+
+enum wst_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
+
+struct frag {
+    unsigned char *data;
+    size_t len, off;
+    struct frag *next;
+};
+
+struct wst {
+    struct event_base *base;
+    struct bufferevent *bev;
+    struct evbuffer *in;  /* input (the bufferevent's, or the fuzz buffer) */
+    struct evbuffer *out; /* output (the bufferevent's, or a scratch buffer) */
+    SSL *ssl;             /* owned by bev when set */
+    wslay_event_context_ptr ws;
+    wst_url url;
+    wst_config cfg;
+    wst_handlers h;
+    void *ud;
+    enum wst_state state;
+    char key[32];
+
+    /* incoming message assembly */
+    wsm_buf msg;
+    int frame_op; /* opcode of the frame being received */
+    int frame_fin;
+    int msg_op; /* opcode of the data message being assembled (1 text, 2 binary), 0 none */
+    bool too_large;
+
+    struct frag *frags; /* large outgoing messages not fully read by wslay yet */
+    size_t frag_bytes;
+
+    struct event *deadline;
+    struct event *ping_timer;
+    struct event *done_ev;
+    int64_t last_rx_us;
+    int64_t ping_sent_us; /* 0: no ping outstanding */
+
+    int close_code;
+    char close_reason[300];
+    bool fuzz;
+};
+
+/* ------------------------------------------------------------------ url, tls */
+
+int wst_parse_url(const char *url, wst_url *out, wsm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!url || !*url)
+        return wsm_err_set(err, WSM_E_USAGE, "url: empty");
+    const char *p;
+    if (strncmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+        out->port = 80;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        p = url + 6;
+        out->tls = true;
+        out->port = 443;
+    } else {
+        return wsm_err_set(err, WSM_E_USAGE, "url %s: expected ws:// or wss://", url);
+    }
+    const char *hend;
+    if (*p == '[') {
+        hend = strchr(p, ']');
+        if (!hend || hend - p - 1 <= 0 || (size_t)(hend - p - 1) >= sizeof out->host)
+            return wsm_err_set(err, WSM_E_USAGE, "url %s: bad IPv6 address", url);
+        memcpy(out->host, p + 1, (size_t)(hend - p - 1));
+        hend++;
+    } else {
+        hend = p + strcspn(p, ":/?#");
+        if (hend == p || (size_t)(hend - p) >= sizeof out->host)
+            return wsm_err_set(err, WSM_E_USAGE, "url %s: missing or too long host", url);
+        memcpy(out->host, p, (size_t)(hend - p));
+    }
+    const char *q = hend;
+    if (*q == ':') {
+        char *e;
+        long port = strtol(q + 1, &e, 10);
+        if (e == q + 1 || port < 1 || port > 65535 || (*e && *e != '/'))
+            return wsm_err_set(err, WSM_E_USAGE, "url %s: bad port", url);
+        out->port = (int)port;
+        q = e;
+    }
+    if (*q == '/') {
+        if (strlen(q) >= sizeof out->path)
+            return wsm_err_set(err, WSM_E_USAGE, "url %s: path too long", url);
+        snprintf(out->path, sizeof out->path, "%s", strcmp(q, "/") == 0 ? WSM_WS_PATH : q);
+    } else if (*q == 0) {
+        snprintf(out->path, sizeof out->path, "%s", WSM_WS_PATH);
+    } else {
+        return wsm_err_set(err, WSM_E_USAGE, "url %s: unexpected '%c' after the host", url,
+                           *q);
+    }
+    for (const char *c = out->path; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return wsm_err_set(err, WSM_E_USAGE, "url %s: bad character in path", url);
+    snprintf(out->text, sizeof out->text, "%.*s", (int)(q - url), url);
+    return 0;
+}
+
+SSL_CTX *wst_ssl_ctx_new(const char *ca_file, wsm_err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        wsm_err_set(err, WSM_E_NOMEM, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        unsigned long e = ERR_get_error();
+        char buf[200];
+        ERR_error_string_n(e, buf, sizeof buf);
+        wsm_err_set(err, WSM_E_USAGE, "ca-file %s: cannot load CA certificates (%s)",
+                    ca_file ? ca_file : "(system default)", buf);
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* ------------------------------------------------------------------ ending */
+
+static void t_set_close(wst *t, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records why the connection ends (first reason wins) and schedules on_closed. */
+static void t_set_close(wst *t, int code, const char *fmt, ...)
+{
+    if (t->state == ST_DEAD)
+        return;
+    t->state = ST_DEAD;
+    t->close_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->close_reason, sizeof t->close_reason, fmt, ap);
+    va_end(ap);
+    if (t->deadline)
+        event_del(t->deadline);
+    if (t->ping_timer)
+        event_del(t->ping_timer);
+    if (t->bev) {
+        bufferevent_disable(t->bev, EV_READ | EV_WRITE);
+        bufferevent_setcb(t->bev, NULL, NULL, NULL, NULL);
+    }
+    if (t->done_ev)
+        event_active(t->done_ev, EV_TIMEOUT, 0);
+}
+
+static void t_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wst *t = arg;
+    /* Close the socket now; the struct lives until wst_free. */
+    if (t->bev) {
+        bufferevent_free(t->bev);
+        t->bev = NULL;
+        t->ssl = NULL;
+        t->in = t->out = NULL;
+    }
+    if (t->h.on_closed)
+        t->h.on_closed(t->ud, t->close_code, t->close_reason);
+}
+
+static void t_arm(struct event *ev, double seconds)
+{
+    struct timeval tv;
+    if (seconds < 0.001)
+        seconds = 0.001;
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    event_add(ev, &tv);
+}
+
+/* ------------------------------------------------------------------ wslay callbacks */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *ud)
+{
+    wst *t = ud;
+    int n = t->in ? evbuffer_remove(t->in, buf, len) : 0;
+    if (n <= 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    return n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                          int flags, void *ud)
+{
+    wst *t = ud;
+    if (!t->out || evbuffer_get_length(t->out) >= OUT_HIGH) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (t->fuzz) { /* nothing is written anywhere: drop */
+        return (ssize_t)len;
+    }
+    if (evbuffer_add(t->out, data, len) != 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    /* RFC 6455 §5.3: masks must be unpredictable; OpenSSL's CSPRNG is cheap enough. */
+    if (RAND_bytes(buf, (int)len) != 1) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return 0;
+}
+
+static void ws_frame_start_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *a, void *ud)
+{
+    wst *t = ud;
+    t->frame_op = a->opcode;
+    t->frame_fin = a->fin;
+    if (a->opcode >= 8)
+        return; /* control frame: wslay buffers and handles it */
+    if (a->opcode != WSLAY_CONTINUATION_FRAME) {
+        t->msg_op = a->opcode;
+        wsm_buf_reset(&t->msg);
+        t->too_large = false;
+    }
+    if (t->msg.len + a->payload_length > t->cfg.max_message_bytes) {
+        t->too_large = true;
+        return;
+    }
+    if (a->payload_length && wsm_buf_reserve(&t->msg, (size_t)a->payload_length) != 0)
+        t->too_large = true; /* cannot hold it: treated like an oversize message */
+}
+
+static void ws_frame_chunk_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_chunk_arg *a, void *ud)
+{
+    wst *t = ud;
+    if (t->frame_op >= 8 || t->too_large || !a->data_length)
+        return;
+    if (t->msg.len + a->data_length > t->msg.cap) { /* reserved at frame start */
+        t->too_large = true;
+        return;
+    }
+    memcpy(t->msg.data + t->msg.len, a->data, a->data_length);
+    t->msg.len += a->data_length;
+}
+
+static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *ud)
+{
+    wst *t = ud;
+    if (t->frame_op >= 8 || !t->frame_fin)
+        return;
+    int op = t->msg_op;
+    t->msg_op = 0;
+    if (t->too_large) {
+        if (t->state == ST_OPEN || t->fuzz) {
+            t_set_close(t, WSM_E_TOO_LARGE,
+                        "the hub sent a message larger than max_message_bytes (%zu)",
+                        t->cfg.max_message_bytes);
+            wslay_event_shutdown_read(ctx);
+        }
+        return;
+    }
+    if (t->state != ST_OPEN && t->state != ST_CLOSING)
+        return;
+    if (t->h.on_message)
+        t->h.on_message(t->ud, t->msg.data ? t->msg.data : (const unsigned char *)"",
+                        t->msg.len, op == WSLAY_BINARY_FRAME);
+    /* Do not keep a huge buffer forever after one huge message. */
+    if (t->msg.cap > (8u << 20))
+        wsm_buf_free(&t->msg);
+    else
+        wsm_buf_reset(&t->msg);
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
+                      void *ud)
+{
+    wst *t = ud;
+    if (a->opcode == WSLAY_PONG)
+        t->ping_sent_us = 0;
+    else if (a->opcode == WSLAY_CONNECTION_CLOSE && t->state == ST_OPEN)
+        t->close_code = a->status_code; /* remembered for the message below */
+}
+
+static ssize_t ws_frag_read_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                               const union wslay_event_msg_source *src, int *eof, void *ud)
+{
+    wst *t = ud;
+    struct frag *f = src->data;
+    size_t n = f->len - f->off;
+    if (n > len)
+        n = len;
+    memcpy(buf, f->data + f->off, n);
+    f->off += n;
+    t->frag_bytes -= n;
+    if (f->off == f->len) {
+        *eof = 1;
+        /* wslay never reads this source again: unlink and free it */
+        for (struct frag **pp = &t->frags; *pp; pp = &(*pp)->next) {
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        }
+        free(f->data);
+        free(f);
+    }
+    return (ssize_t)n;
+}
+
+/* ------------------------------------------------------------------ I/O pumping */
+
+static void t_after_io(wst *t);
+
+static void t_pump_write(wst *t)
+{
+    if (!t->ws || t->state == ST_DEAD)
+        return;
+    if (wslay_event_want_write(t->ws) && wslay_event_send(t->ws) != 0)
+        t_set_close(t, WSM_E_IO, "cannot send to the hub: connection broken");
+}
+
+/* Checks whether the close handshake has completed. */
+static void t_after_io(wst *t)
+{
+    if (t->state == ST_DEAD || !t->ws)
+        return;
+    bool rcvd = wslay_event_get_close_received(t->ws);
+    bool sent = wslay_event_get_close_sent(t->ws);
+    if (rcvd && t->state == ST_OPEN) {
+        /* the hub closes: wslay queued our answering close frame */
+        t->state = ST_CLOSING;
+        t_pump_write(t);
+        sent = wslay_event_get_close_sent(t->ws);
+        if (!sent)
+            t_arm(t->deadline, CLOSE_WAIT_S);
+    }
+    if (rcvd && sent && t->out && evbuffer_get_length(t->out) == 0) {
+        uint16_t code = wslay_event_get_status_code_received(t->ws);
+        t_set_close(t, WSM_E_CLOSED, "closed by the hub (%u)", code);
+    } else if (rcvd && sent && !t->out) {
+        t_set_close(t, WSM_E_CLOSED, "closed");
+    }
+}
+
+/* Parses the 101 response in t->in. Returns 1 done, 0 need more, -1 failed (closed). */
+static int t_handshake_response(wst *t)
+{
+    struct evbuffer_ptr end = evbuffer_search(t->in, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0) {
+        if (evbuffer_get_length(t->in) > MAX_RESPONSE) {
+            t_set_close(t, WSM_E_CONNECT, "handshake failed: response headers too long");
+            return -1;
+        }
+        return 0;
+    }
+    size_t n = (size_t)end.pos + 4;
+    if (n > MAX_RESPONSE) {
+        t_set_close(t, WSM_E_CONNECT, "handshake failed: response headers too long");
+        return -1;
+    }
+    char *r = malloc(n + 1);
+    if (!r) {
+        t_set_close(t, WSM_E_NOMEM, "out of memory");
+        return -1;
+    }
+    evbuffer_remove(t->in, r, n);
+    r[n] = 0;
+    int rc = -1;
+    int status = 0;
+    if (sscanf(r, "HTTP/1.1 %d", &status) != 1) {
+        t_set_close(t, WSM_E_CONNECT, "handshake failed: not an HTTP/1.1 response");
+        goto out;
+    }
+    if (status != 101) {
+        char line[120];
+        size_t l = strcspn(r, "\r\n");
+        snprintf(line, sizeof line, "%.*s", (int)(l < 100 ? l : 100), r);
+        t_set_close(t, status == 401 || status == 403 ? WSM_E_UNAUTHORIZED : WSM_E_CONNECT,
+                    "handshake failed: the server answered \"%s\" (is %s%s a wsmesh hub?)",
+                    line, t->url.text, t->url.path);
+        goto out;
+    }
+    /* expected Sec-WebSocket-Accept */
+    char cat[64 + sizeof WS_GUID];
+    snprintf(cat, sizeof cat, "%s%s", t->key, WS_GUID);
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)cat, strlen(cat), sha);
+    char want[64];
+    EVP_EncodeBlock((unsigned char *)want, sha, SHA_DIGEST_LENGTH);
+    bool upgrade = false, connection = false, accept = false, proto_ok = true;
+    char *save = NULL;
+    char *line = strtok_r(r, "\r\n", &save); /* status line */
+    while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        *colon = 0;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strlen(v);
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = 0;
+        if (strcasecmp(line, "Upgrade") == 0)
+            upgrade = strcasecmp(v, "websocket") == 0;
+        else if (strcasecmp(line, "Connection") == 0)
+            connection = strcasestr(v, "upgrade") != NULL;
+        else if (strcasecmp(line, "Sec-WebSocket-Accept") == 0)
+            accept = strcmp(v, want) == 0;
+        else if (strcasecmp(line, "Sec-WebSocket-Protocol") == 0)
+            proto_ok = strcmp(v, WSM_SUBPROTOCOL) == 0;
+        else if (strcasecmp(line, "Sec-WebSocket-Extensions") == 0 && vl)
+            proto_ok = false; /* we offered none */
+    }
+    if (!upgrade || !connection || !accept || !proto_ok) {
+        t_set_close(t, WSM_E_CONNECT, "handshake failed: %s",
+                    !upgrade      ? "no 'Upgrade: websocket' header"
+                    : !connection ? "no 'Connection: Upgrade' header"
+                    : !accept     ? "wrong Sec-WebSocket-Accept"
+                                  : "unexpected subprotocol or extension");
+        goto out;
+    }
+    rc = 1;
+out:
+    free(r);
+    return rc;
+}
+
+static int t_ws_init(wst *t)
+{
+    struct wslay_event_callbacks cb = {
+        .recv_callback = ws_recv_cb,
+        .send_callback = ws_send_cb,
+        .genmask_callback = ws_genmask_cb,
+        .on_frame_recv_start_callback = ws_frame_start_cb,
+        .on_frame_recv_chunk_callback = ws_frame_chunk_cb,
+        .on_frame_recv_end_callback = ws_frame_end_cb,
+        .on_msg_recv_callback = ws_msg_cb,
+    };
+    if (wslay_event_context_client_init(&t->ws, &cb, t) != 0)
+        return -1;
+    wslay_event_config_set_no_buffering(t->ws, 1);
+    /* per-frame check by wslay; whole-message check is ours (frame start callback) */
+    wslay_event_config_set_max_recv_msg_length(t->ws, t->cfg.max_message_bytes);
+    return 0;
+}
+
+/* Processes everything readable in t->in. */
+static void t_process_input(wst *t)
+{
+    if (t->state == ST_HANDSHAKE) {
+        int r = t_handshake_response(t);
+        if (r <= 0)
+            return;
+        if (t_ws_init(t) != 0) {
+            t_set_close(t, WSM_E_NOMEM, "out of memory");
+            return;
+        }
+        t->state = ST_OPEN;
+        if (t->deadline)
+            event_del(t->deadline);
+        if (t->ping_timer)
+            t_arm(t->ping_timer, t->cfg.ping_interval);
+        if (t->h.on_open)
+            t->h.on_open(t->ud);
+        if (t->state == ST_DEAD)
+            return;
+    }
+    if ((t->state == ST_OPEN || t->state == ST_CLOSING) && t->ws) {
+        if (wslay_event_recv(t->ws) != 0) {
+            if (t->state != ST_DEAD)
+                t_set_close(t, WSM_E_IO, "connection to %s broken: protocol error",
+                            t->url.text);
+            return;
+        }
+        if (t->state == ST_DEAD)
+            return;
+        if (!wslay_event_get_read_enabled(t->ws) && !wslay_event_get_close_received(t->ws)) {
+            /* wslay refused a frame (protocol error, oversize frame, bad UTF-8) and queued
+             * a close frame */
+            t_pump_write(t);
+            t_set_close(t, WSM_E_IO, "connection to %s closed: the hub sent an invalid frame",
+                        t->url.text);
+            return;
+        }
+        t_pump_write(t);
+        t_after_io(t);
+    }
+}
+
+/* ------------------------------------------------------------------ bufferevent callbacks */
+
+static void t_read_cb(struct bufferevent *bev, void *arg)
+{
+    wst *t = arg;
+    t->last_rx_us = wsm_mono_us();
+    t->ping_sent_us = 0; /* any data answers a ping */
+    t_process_input(t);
+}
+
+static void t_write_cb(struct bufferevent *bev, void *arg)
+{
+    wst *t = arg;
+    t_pump_write(t);
+    t_after_io(t);
+}
+
+static const char *t_tls_reason(wst *t, char *buf, size_t n)
+{
+    if (t->ssl) {
+        long v = SSL_get_verify_result(t->ssl);
+        if (v != X509_V_OK) {
+            snprintf(buf, n, "TLS certificate verification failed: %s",
+                     X509_verify_cert_error_string(v));
+            return buf;
+        }
+    }
+    unsigned long e = t->bev ? bufferevent_get_openssl_error(t->bev) : 0;
+    if (e) {
+        char es[200];
+        ERR_error_string_n(e, es, sizeof es);
+        snprintf(buf, n, "TLS handshake failed: %s", es);
+        while (bufferevent_get_openssl_error(t->bev))
+            ;
+        return buf;
+    }
+    return NULL;
+}
+
+static void t_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    wst *t = arg;
+    char buf[300];
+    if (what & BEV_EVENT_CONNECTED) {
+        /* send the upgrade request */
+        unsigned char rnd[16];
+        if (RAND_bytes(rnd, sizeof rnd) != 1) {
+            t_set_close(t, WSM_E_INTERNAL, "no random bytes for the WebSocket key");
+            return;
+        }
+        EVP_EncodeBlock((unsigned char *)t->key, rnd, sizeof rnd);
+        bool v6 = strchr(t->url.host, ':') != NULL;
+        bool dflt = t->url.port == (t->url.tls ? 443 : 80);
+        char port[16] = "";
+        if (!dflt)
+            snprintf(port, sizeof port, ":%d", t->url.port);
+        evbuffer_add_printf(bufferevent_get_output(bev),
+                            "GET %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
+                            "User-Agent: libwsmesh/%s\r\n\r\n",
+                            t->url.path, v6 ? "[" : "", t->url.host, v6 ? "]" : "", port,
+                            t->key, WSM_SUBPROTOCOL, WSM_VERSION);
+        t->state = ST_HANDSHAKE;
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        if (t->state == ST_CONNECTING || t->state == ST_HANDSHAKE) {
+            const char *tls = t->url.tls ? t_tls_reason(t, buf, sizeof buf) : NULL;
+            t_set_close(t, WSM_E_CONNECT, "cannot connect to %s: %s", t->url.text,
+                        tls ? tls : "the server closed the connection during the handshake");
+        } else if (t->state == ST_CLOSING) {
+            t_set_close(t, WSM_E_CLOSED, "closed");
+        } else {
+            t_set_close(t, WSM_E_CLOSED, "connection to %s closed by the hub", t->url.text);
+        }
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        int dnserr = bufferevent_socket_get_dns_error(bev);
+        int e = EVUTIL_SOCKET_ERROR();
+        const char *tls = t->url.tls ? t_tls_reason(t, buf, sizeof buf) : NULL;
+        const char *why = dnserr ? evutil_gai_strerror(dnserr) : tls ? tls : strerror(e);
+        char lower[300];
+        snprintf(lower, sizeof lower, "%s", why);
+        if (!tls && !dnserr && lower[0])
+            lower[0] = (char)tolower((unsigned char)lower[0]);
+        if (t->state == ST_CONNECTING || t->state == ST_HANDSHAKE)
+            t_set_close(t, WSM_E_CONNECT, "cannot connect to %s: %s", t->url.text, lower);
+        else
+            t_set_close(t, WSM_E_IO, "connection to %s lost: %s", t->url.text, lower);
+    }
+}
+
+static void t_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wst *t = arg;
+    switch (t->state) {
+    case ST_CONNECTING:
+    case ST_HANDSHAKE:
+        t_set_close(t, WSM_E_CONNECT, "cannot connect to %s: timed out after %gs", t->url.text,
+                    t->cfg.connect_timeout);
+        break;
+    case ST_OPEN:
+        if (t->ping_sent_us)
+            t_set_close(t, WSM_E_TIMEOUT, "connection to %s lost: no answer to ping within %gs",
+                        t->url.text, t->cfg.pong_timeout);
+        break;
+    case ST_CLOSING:
+        t_set_close(t, WSM_E_CLOSED, "closed (the hub did not answer the close frame)");
+        break;
+    case ST_DEAD:
+        break;
+    }
+}
+
+static void t_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wst *t = arg;
+    if (t->state != ST_OPEN)
+        return;
+    int64_t now = wsm_mono_us();
+    double idle = (double)(now - t->last_rx_us) / 1e6;
+    if (idle >= t->cfg.ping_interval * 0.9 && !t->ping_sent_us) {
+        struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = (const uint8_t *)"p",
+                                    .msg_length = 1};
+        if (wslay_event_queue_msg(t->ws, &m) == 0) {
+            t->ping_sent_us = now;
+            t_arm(t->deadline, t->cfg.pong_timeout);
+            t_pump_write(t);
+        }
+    }
+    t_arm(t->ping_timer, t->cfg.ping_interval);
+}
+
+/* ------------------------------------------------------------------ public */
+
+wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, const wst_url *u,
+              const wst_config *cfg, const wst_handlers *h, void *ud)
+{
+    wst *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->base = base;
+    t->url = *u;
+    t->cfg = *cfg;
+    t->h = *h;
+    t->ud = ud;
+    t->state = ST_CONNECTING;
+    t->last_rx_us = wsm_mono_us();
+    t->deadline = evtimer_new(base, t_deadline_cb, t);
+    t->ping_timer = evtimer_new(base, t_ping_cb, t);
+    t->done_ev = event_new(base, -1, 0, t_done_cb, t);
+    if (!t->deadline || !t->ping_timer || !t->done_ev)
+        goto fail;
+    int opts = BEV_OPT_CLOSE_ON_FREE;
+    if (u->tls) {
+        if (!ssl)
+            goto fail;
+        t->ssl = SSL_new(ssl);
+        if (!t->ssl)
+            goto fail;
+        struct in6_addr a6;
+        struct in_addr a4;
+        bool ip = inet_pton(AF_INET, u->host, &a4) == 1 || inet_pton(AF_INET6, u->host, &a6) == 1;
+        if (!ip)
+            SSL_set_tlsext_host_name(t->ssl, u->host);
+        X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+        if (ip)
+            X509_VERIFY_PARAM_set1_ip_asc(param, u->host);
+        else
+            X509_VERIFY_PARAM_set1_host(param, u->host, 0);
+        t->bev = bufferevent_openssl_socket_new(base, -1, t->ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                opts);
+        if (!t->bev) {
+            SSL_free(t->ssl);
+            t->ssl = NULL;
+            goto fail;
+        }
+    } else {
+        t->bev = bufferevent_socket_new(base, -1, opts);
+        if (!t->bev)
+            goto fail;
+    }
+    t->in = bufferevent_get_input(t->bev);
+    t->out = bufferevent_get_output(t->bev);
+    bufferevent_setcb(t->bev, t_read_cb, t_write_cb, t_event_cb, t);
+    bufferevent_setwatermark(t->bev, EV_WRITE, OUT_LOW, 0);
+    bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+    t_arm(t->deadline, cfg->connect_timeout);
+    char port[16];
+    snprintf(port, sizeof port, "%d", u->port);
+    if (bufferevent_socket_connect_hostname(t->bev, dns, AF_UNSPEC, u->host, u->port) != 0) {
+        /* the error (e.g. DNS) is reported through t_event_cb when possible; if the bev
+         * could not even start, report it from the loop */
+        if (t->state != ST_DEAD)
+            t_set_close(t, WSM_E_CONNECT, "cannot connect to %s: %s", t->url.text,
+                        strerror(errno ? errno : ECONNREFUSED));
+    }
+    return t;
+fail:
+    wst_free(t);
+    return NULL;
+}
+
+int wst_send_buf(wst *t, wsm_buf *b, bool binary)
+{
+    if (!t || t->state != ST_OPEN || !t->ws)
+        return WSM_E_CLOSED;
+    if (b->len == 0)
+        return 0;
+    if (wst_unsent(t) + b->len > t->cfg.max_unsent_bytes)
+        return WSM_E_LIMIT;
+    uint8_t op = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
+    if (b->len <= SMALL_MSG) {
+        struct wslay_event_msg m = {.opcode = op, .msg = b->data, .msg_length = b->len};
+        if (wslay_event_queue_msg(t->ws, &m) != 0)
+            return WSM_E_NOMEM;
+        wsm_buf_reset(b);
+    } else {
+        struct frag *f = calloc(1, sizeof *f);
+        if (!f)
+            return WSM_E_NOMEM;
+        f->data = b->data;
+        f->len = b->len;
+        struct wslay_event_fragmented_msg m = {
+            .opcode = op, .source.data = f, .read_callback = ws_frag_read_cb};
+        if (wslay_event_queue_fragmented_msg(t->ws, &m) != 0) {
+            free(f);
+            return WSM_E_NOMEM;
+        }
+        /* append at the tail to keep the list in queue order */
+        struct frag **pp = &t->frags;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = f;
+        t->frag_bytes += f->len;
+        b->data = NULL;
+        b->len = b->cap = 0;
+    }
+    t_pump_write(t);
+    return 0;
+}
+
+size_t wst_unsent(const wst *t)
+{
+    if (!t)
+        return 0;
+    size_t n = t->frag_bytes;
+    if (t->ws)
+        n += wslay_event_get_queued_msg_length(t->ws);
+    if (t->out)
+        n += evbuffer_get_length(t->out);
+    return n;
+}
+
+void wst_close(wst *t, int status, const char *reason)
+{
+    if (!t || t->state == ST_DEAD || t->state == ST_CLOSING)
+        return;
+    if (t->state != ST_OPEN || !t->ws) {
+        t_set_close(t, WSM_E_CLOSED, "closed before the connection was open");
+        return;
+    }
+    t->state = ST_CLOSING;
+    const char *r = reason ? reason : "";
+    wslay_event_queue_close(t->ws, (uint16_t)(status ? status : 1000), (const uint8_t *)r,
+                            strlen(r) > 120 ? 120 : strlen(r));
+    t_pump_write(t);
+    t_arm(t->deadline, CLOSE_WAIT_S);
+}
+
+void wst_free(wst *t)
+{
+    if (!t)
+        return;
+    if (t->bev)
+        bufferevent_free(t->bev);
+    else if (t->ssl && !t->fuzz)
+        SSL_free(t->ssl);
+    if (t->deadline)
+        event_free(t->deadline);
+    if (t->ping_timer)
+        event_free(t->ping_timer);
+    if (t->done_ev)
+        event_free(t->done_ev);
+    if (t->ws)
+        wslay_event_context_free(t->ws);
+    while (t->frags) {
+        struct frag *f = t->frags;
+        t->frags = f->next;
+        free(f->data);
+        free(f);
+    }
+    wsm_buf_free(&t->msg);
+    free(t);
+}
+
+int wst_feed_raw(const unsigned char *data, size_t n, size_t max_message_bytes,
+                 const wst_handlers *h, void *ud)
+{
+    wst *t = calloc(1, sizeof *t);
+    if (!t)
+        return WSM_E_NOMEM;
+    t->fuzz = true;
+    t->h = *h;
+    t->ud = ud;
+    t->cfg.max_message_bytes = max_message_bytes;
+    t->cfg.max_unsent_bytes = 1u << 20;
+    t->state = ST_HANDSHAKE;
+    snprintf(t->key, sizeof t->key, "%s", FUZZ_KEY);
+    snprintf(t->url.text, sizeof t->url.text, "ws://fuzz");
+    t->in = evbuffer_new();
+    t->out = evbuffer_new();
+    int rc = WSM_E_NOMEM;
+    if (t->in && t->out && evbuffer_add(t->in, data, n) == 0) {
+        t_process_input(t);
+        rc = t->state == ST_DEAD ? (t->close_code ? t->close_code : WSM_E_CLOSED) : 0;
+    }
+    if (t->in)
+        evbuffer_free(t->in);
+    if (t->out)
+        evbuffer_free(t->out);
+    t->in = t->out = NULL;
+    wst_free(t);
+    return rc;
+}
