@@ -393,8 +393,8 @@ int wsm_columns_encode(const char *content_type, const wsm_col *cols, size_t nco
     size_t old_len = payload->len;
     if (binary) {
         size_t n = wsm_columns_binary_size(cols, ncols, rows);
-        rc = wsm_buf_reserve(payload, n);
-        if (rc == WSM_OK) {
+        rc = n ? wsm_buf_reserve(payload, n) : WSM_OK;
+        if (rc == WSM_OK && n) {
             encode_binary(cols, ncols, rows, payload->data + payload->len);
             payload->len += n;
         }
@@ -812,6 +812,9 @@ int wsm_columns_decode(const char *content_type, const cJSON *meta, const void *
         max_rows = SIZE_MAX / 64;
     if (!payload && len)
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload: missing");
+    static const unsigned char empty[8];
+    if (!payload)
+        payload = empty; /* no pointer arithmetic on NULL */
     struct batch *b;
     int rc = decode_meta(meta, max_rows, &b, err);
     if (rc != WSM_OK)
@@ -819,7 +822,7 @@ int wsm_columns_decode(const char *content_type, const cJSON *meta, const void *
     if (binary)
         rc = decode_binary(b, payload, len, err);
     else
-        rc = decode_json(b, payload ? payload : "", len, err);
+        rc = decode_json(b, payload, len, err);
     if (rc != WSM_OK) {
         wsm_columns_free(&b->pub);
         return rc;

@@ -198,7 +198,7 @@ TEST(random_round_trips)
         wsm_col cols[9];
         void *vals[9];
         uint8_t *bms[9];
-        char names[9][8];
+        char names[9][24];
         for (size_t i = 0; i < ncols; i++) {
             wsm_col *c = &cols[i];
             memset(c, 0, sizeof *c);
