@@ -469,6 +469,8 @@ static int append_value(colbuf *c, const unsigned char *p, size_t n, int dt)
         need = n * 2 + 4;
     if (bytes_reserve(c, need + 1))
         return -1;
+    if (n == 0)
+        return 0;
     unsigned char *o = c->bytes + c->blen;
     size_t k = 0;
     switch (dt) {

@@ -1046,6 +1046,8 @@ static int parse(mf4_file *f, mf4_error *err)
 fail:
     if (lists) {
         for (size_t gi = 0; gi < f->n_groups; gi++) {
+            for (size_t k = 0; k < lists[gi].n && lists[gi].x; k++)
+                free(lists[gi].x[k].sd.frags);
             free(lists[gi].ch);
             free(lists[gi].x);
         }
