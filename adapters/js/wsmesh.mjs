@@ -258,7 +258,7 @@ export class Client {
       header: { op: 'hello', id, ...hello }, bytes: null, sent: true, hello: true,
       resolve: (w) => this._onWelcome(w), reject: (e) => this._onHelloError(ws, e),
     });
-    this._write(encodeMessage({ op: 'hello', id, ...hello }));
+    this._write(this._enc({ op: 'hello', id, ...hello }));
   }
 
   _onWelcome(w) {
@@ -288,7 +288,7 @@ export class Client {
     for (const [id, p] of this._pending) {
       if (p.hello || p.sent) continue;
       p.sent = true;
-      this._write(encodeMessage(p.header, p.bytes));
+      this._write(this._enc(p.header, p.bytes));
     }
   }
 
@@ -379,6 +379,17 @@ export class Client {
 
   _id() { return `j${this._nextId++}`; }
 
+  /** Encodes a message; opts.trace(direction, header) sees every header sent and received. */
+  _enc(header, payload) {
+    const bytes = encodeMessage(header, payload);
+    if (this.opts.trace) {
+      const len = payload == null ? 0 : toBytes(payload).length;
+      const { len: _drop, ...rest } = header;
+      this.opts.trace('send', len ? { ...rest, len } : rest);
+    }
+    return bytes;
+  }
+
   // ---- sending: every message of one turn goes out as one WebSocket message (§2 batching)
   _write(bytes) {
     this._tx.push(bytes);
@@ -411,7 +422,7 @@ export class Client {
   /** Sends a message that expects no reply (dropped while disconnected). */
   _post(header, payload) {
     if (this.state !== 'open') return;
-    this._write(encodeMessage(header, payload));
+    this._write(this._enc(header, payload));
   }
 
   /**
@@ -429,7 +440,7 @@ export class Client {
       this._pending.set(id, p);
       if (this.state === 'open') {
         p.sent = true;
-        this._write(encodeMessage(h, bytes));
+        this._write(this._enc(h, bytes));
       } else if (this._closed) {
         this._pending.delete(id);
         reject(new WsmError('CLOSED', 'client closed'));
@@ -443,6 +454,7 @@ export class Client {
     this._lastRx = Date.now();
     const { messages, error } = decodeMessages(typeof data === 'string' ? data : toBytes(data));
     for (const m of messages) {
+      if (this.opts.trace) this.opts.trace('recv', m.header);
       try {
         this._dispatch(m.header, m.payload);
       } catch (e) {
