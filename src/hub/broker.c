@@ -848,6 +848,8 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     j->ttl_ms = PICK(ttl_ms) > 0 ? PICK(ttl_ms) : 0;
     j->result_ttl_ms = PICK(result_ttl_ms);
     j->failure_ttl_ms = PICK(failure_ttl_ms);
+    if (j->result_ttl_ms < 0)
+        j->result_ttl_ms = b->ret.result_ttl_ms;
     if (j->failure_ttl_ms < 0)
         j->failure_ttl_ms = b->ret.failure_ttl_ms;
     const broker_job_opts *ro = o->retry_max != BROKER_UNSET ? o : d;
