@@ -1,0 +1,165 @@
+// Browser test of the dashboard (suite 'browser'): the real wshub on a free port, the pipeline
+// services (the C services when they are built, else the JS stand-ins of sim-services.mjs), and
+// Debian's chromium driven by playwright-core. Asserts: pipeline rows reach 100 % with the right
+// frame counts; the recording plot's canvas has drawn pixels; the event list shows fcw_onset at
+// the AEB spec's time; a failed job appears under Failed, admin requeue works and a read-only
+// token has no buttons and is refused; "disconnected, retrying" appears when the hub stops and
+// clears when it returns. Screenshots: test-artifacts/dashboard/*.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { Client, JobFailure } from '../../../adapters/js/wsmesh.mjs';
+import { startHub, until, srcdir } from '../../integration/js/hub.mjs';
+import { launchBrowser, artifactsDir } from './browser.mjs';
+import { startServices } from './services.mjs';
+
+const ADMIN = 'e2e-admin-token';
+const VIEWER = 'e2e-viewer-token';
+const WORKER = 'e2e-worker-token';
+const shots = artifactsDir(srcdir);
+let hub, services, browser, admin, adminPage, flaky;
+const roots = [];
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+async function open(page, fragment) {
+  await page.goto(`${hub.http}/#${fragment}`);
+  await page.waitForSelector('#conn[data-state="open"]', { timeout: 10000 });
+}
+
+before(async () => {
+  hub = await startHub({ config: 'tests/e2e/dashboard/mesh-dashboard.json' });
+  services = await startServices(hub, WORKER);
+  console.log(`services: ${services.mode}`);
+  admin = new Client(hub.url, { token: ADMIN, name: 'e2e-driver', WebSocket });
+  await admin.connect();
+  let allow = false;
+  flaky = new Client(hub.url, { token: WORKER, name: 'e2e-flaky', WebSocket, backoffInitial: 0.1, backoffMax: 0.5 });
+  await flaky.connect();
+  await flaky.consume(['e2e.flaky'], async (job) => {
+    if (!allow && !job.args.ok) throw new JobFailure('SensorDropout', `frame ${job.args.frame} has no range`, { retry: false });
+    return { ok: true };
+  });
+  flaky.allow = () => { allow = true; };
+  browser = await launchBrowser();
+  adminPage = await browser.page();
+});
+
+after(async () => {
+  await browser?.close();
+  admin?.close();
+  flaky?.close();
+  await services?.stop();
+  await hub?.stop();
+});
+
+test('pipeline rows reach 100 % with the right frame counts', { timeout: 120000 }, async () => {
+  await open(adminPage, `token=${ADMIN}&view=pipelines`);
+  assert.equal(await adminPage.textContent('#role'), `${(await admin.query('hub')).version} · admin`);
+  for (const rec of services.recordings) {
+    const { job_id } = await admin.enqueue('mf4', rec.args);
+    roots.push({ ...rec, id: job_id });
+  }
+  for (const r of roots) {
+    const row = `#pipelines tr[data-root="${r.id}"]`;
+    await adminPage.waitForSelector(`${row}[data-status="finished"]`, { timeout: 90000 });
+    await until(async () => {
+      const frames = await adminPage.$$eval(`${row} td[data-stage]`, (tds) => tds.map((td) => Number(td.dataset.frames)));
+      return frames.length === 3 && frames.every((n) => n === r.frames);
+    }, 10000, `stage counts ${r.frames} for ${r.label}`);
+    assert.equal(await adminPage.getAttribute(row, 'data-total'), String(r.frames));
+    const pcts = await adminPage.$$eval(`${row} .bar`, (bars) => bars.map((b) => b.dataset.pct));
+    assert.deepEqual(pcts, ['100', '100', '100']);
+  }
+  await shot(adminPage, '01-pipelines');
+});
+
+test('overview lists queues, workers, totals and hub health', async () => {
+  await open(adminPage, 'view=overview');
+  await adminPage.waitForSelector('#queues tr[data-queue="aeb"]');
+  const finished = await adminPage.$eval('#totals [data-total="finished"] b', (b) => Number(b.textContent.replace(/,/g, '')));
+  assert.ok(finished >= roots.length, `finished total ${finished}`);
+  await until(async () => (await adminPage.$$('#workers tr[data-session]')).length >= services.workers, 5000, 'worker rows');
+  assert.match(await adminPage.textContent('#health [data-health="version"]'), /wshub/);
+  assert.match(await adminPage.textContent('#health [data-health="/healthz"]'), /^ok/);
+  assert.equal(await adminPage.$$eval('#queues button.admin', (b) => b.length) > 0, true, 'admin sees pause buttons');
+  await shot(adminPage, '02-overview');
+});
+
+test('jobs view: registry filter, id search and job detail', async () => {
+  const root = roots[0];
+  await open(adminPage, `view=jobs&queue=aeb&registry=finished&search=${encodeURIComponent(root.id + '.')}`);
+  const batches = Math.ceil(root.frames / services.batchRows);
+  await adminPage.waitForFunction((n) => document.querySelector('#page-info')?.textContent.endsWith(`of ${n}`), batches, { timeout: 10000 });
+  await adminPage.click(`#jobs tr[data-job="${root.id}.0"] a`);
+  await adminPage.waitForSelector('#job-detail [data-field="root"] a');
+  assert.equal(await adminPage.textContent('#job-detail [data-field="root"] a'), root.id);
+  assert.equal(await adminPage.textContent('#job-detail [data-field="status"]'), 'finished');
+  await shot(adminPage, '03-job-detail');
+});
+
+test('recording view: plot with drawn pixels and fcw_onset at the AEB spec time', { timeout: 60000 }, async () => {
+  const r = roots.find((x) => x.fcw_t !== undefined);
+  await open(adminPage, `view=recordings&rec=${encodeURIComponent(r.id)}`);
+  await adminPage.waitForSelector('#events tr[data-type="fcw_onset"]', { timeout: 30000 });
+  const t = Number(await adminPage.getAttribute('#events tr[data-type="fcw_onset"] td[data-t]', 'data-t'));
+  assert.ok(Math.abs(t - r.fcw_t) <= 0.011, `fcw_onset at ${t} s, spec ${r.fcw_t} s (${r.label})`);
+  const painted = await adminPage.$eval('#plot canvas', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    let shaded = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 0) n++;
+      if (d[i + 3] > 0 && d[i] > 200 && d[i + 2] < 200) shaded++;
+    }
+    return { n, shaded, total: d.length / 4 };
+  });
+  assert.ok(painted.n > painted.total * 0.05, `plot drew ${painted.n} of ${painted.total} pixels`);
+  assert.ok(painted.shaded > 1000, `FCW/PB/FB periods shaded (${painted.shaded} warm pixels)`);
+  await shot(adminPage, '04-recording');
+  await open(adminPage, 'view=recordings');
+  await adminPage.waitForSelector(`#recordings tr[data-rec="${r.id}"]`, { timeout: 30000 });
+});
+
+test('failed job: listed under Failed, admin requeue works, read-only has no buttons and is refused', { timeout: 60000 }, async () => {
+  const { job_id } = await admin.enqueue('e2e.flaky', { frame: 1234 });
+  assert.equal((await admin.wait(job_id, { timeout: 10 })).status, 'failed');
+  const viewer = await browser.page();
+  await open(viewer, `token=${VIEWER}&view=failed`);
+  await viewer.waitForSelector(`#failed tr[data-job="${job_id}"]`, { timeout: 10000 });
+  assert.equal(await viewer.getAttribute('#role', 'data-admin'), 'false');
+  assert.equal(await viewer.$$eval('button.admin', (b) => b.length), 0, 'read-only sees no admin buttons');
+  const refused = await viewer.evaluate((id) => window.wsmesh.client.requeue(id).then(() => 'accepted', (e) => e.code), job_id);
+  assert.equal(refused, 'FORBIDDEN');
+  await shot(viewer, '05-failed-readonly');
+  assert.deepEqual(viewer.errors, []);
+  await viewer.close();
+
+  await open(adminPage, 'view=failed');
+  const row = `#failed tr[data-job="${job_id}"]`;
+  await adminPage.waitForSelector(`${row} button[data-op="requeue"]`, { timeout: 10000 });
+  assert.match(await adminPage.textContent(row), /SensorDropout.*frame 1234 has no range/);
+  await shot(adminPage, '06-failed-admin');
+  flaky.allow();
+  await adminPage.click(`${row} button[data-op="requeue"]`);
+  await until(async () => (await admin.query('job', { job_id })).status === 'finished', 10000, 'requeued job to finish');
+  await adminPage.waitForSelector(row, { state: 'detached', timeout: 10000 });
+});
+
+test('hub stops: "disconnected, retrying" shows, and clears when it returns', { timeout: 60000 }, async () => {
+  await open(adminPage, 'view=overview');
+  await hub.stop();
+  await adminPage.waitForSelector('#conn[data-state="retrying"]', { timeout: 10000 });
+  assert.match(await adminPage.textContent('#banner'), /Disconnected from the hub, retrying/);
+  assert.equal(await adminPage.isVisible('#banner'), true);
+  await shot(adminPage, '07-disconnected');
+  await hub.restart();
+  await adminPage.waitForSelector('#conn[data-state="open"]', { timeout: 15000 });
+  assert.equal(await adminPage.isVisible('#banner'), false);
+  await adminPage.waitForSelector('#queues tr[data-queue="mf4"]', { timeout: 10000 });
+  await shot(adminPage, '08-reconnected');
+  assert.deepEqual(adminPage.errors, []);
+});
