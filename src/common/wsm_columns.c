@@ -168,7 +168,7 @@ const wsm_col *wsm_columns_find(const wsm_columns *b, const char *name)
 
 /* ------------------------------------------------------------------ encoder */
 
-static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, wsm_err *err)
+static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, bool json, wsm_err *err)
 {
     if (ncols > WSM_COLUMNS_MAX_COLS)
         return wsm_err_set(err, WSM_E_TOO_LARGE, "columns: %zu columns, at most %d", ncols,
@@ -215,6 +215,17 @@ static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, wsm_err *
                     return wsm_err_set(err, WSM_E_BAD_FIELD,
                                        "column '%s': row %zu: value %u out of range", c->name, r,
                                        v[r]);
+        }
+        /* JSON numbers are doubles: i64 beyond +-2^53 would not come back exactly */
+        if (json && c->type == WSM_COL_I64) {
+            const int64_t *v = c->values;
+            for (size_t r = 0; r < rows; r++)
+                if ((v[r] > (INT64_C(1) << 53) || v[r] < -(INT64_C(1) << 53)) &&
+                    wsm_col_valid(c, r))
+                    return wsm_err_set(err, WSM_E_BAD_FIELD,
+                                       "column '%s': row %zu: i64 value beyond +-2^53 cannot "
+                                       "travel as a JSON number",
+                                       c->name, r);
         }
     }
     return WSM_OK;
@@ -384,7 +395,7 @@ int wsm_columns_encode(const char *content_type, const wsm_col *cols, size_t nco
     else
         return wsm_err_set(err, WSM_E_BAD_FIELD, "content_type: '%s' is not a column encoding",
                            content_type);
-    int rc = check_specs(cols, ncols, rows, err);
+    int rc = check_specs(cols, ncols, rows, !binary, err);
     if (rc != WSM_OK)
         return rc;
     cJSON *m = build_meta(cols, ncols, rows);
@@ -486,6 +497,10 @@ static int decode_meta(const cJSON *meta, size_t max_rows, struct batch **out, w
             break;
         }
         size_t name_len = strlen(name), unit_len = unit ? strlen(unit) : 0;
+        if (!wsm_utf8_valid(name, name_len) || (unit && !wsm_utf8_valid(unit, unit_len))) {
+            rc = wsm_err_set(err, WSM_E_BAD_FIELD, "%s: name or unit is not valid UTF-8", path);
+            break;
+        }
         if (name_len == 0 || name_len > WSM_COLUMNS_MAX_NAME) {
             rc = wsm_err_set(err, WSM_E_BAD_FIELD, "%s.name: expected 1..%d bytes", path,
                              WSM_COLUMNS_MAX_NAME);
@@ -519,10 +534,11 @@ static int decode_meta(const cJSON *meta, size_t max_rows, struct batch **out, w
             const cJSON *e;
             cJSON_ArrayForEach(e, en)
             {
-                if (!cJSON_IsString(e) || strlen(e->valuestring) > WSM_COLUMNS_MAX_NAME) {
+                if (!cJSON_IsString(e) || strlen(e->valuestring) > WSM_COLUMNS_MAX_NAME ||
+                    !wsm_utf8_valid(e->valuestring, strlen(e->valuestring))) {
                     rc = wsm_err_set(err, WSM_E_BAD_FIELD,
-                                     "column '%s': enum[%zu]: expected a string of at most %d "
-                                     "bytes",
+                                     "column '%s': enum[%zu]: expected a UTF-8 string of at "
+                                     "most %d bytes",
                                      name, n_enum, WSM_COLUMNS_MAX_NAME);
                     break;
                 }
@@ -690,8 +706,8 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
                                c->name, r);
         ((float *)blk->values)[r] = (float)v;
         return WSM_OK;
-    case WSM_COL_I64:
-        lo = -9223372036854775808.0, hi = 9223372036854775807.0;
+    case WSM_COL_I64: /* doubles are exact up to 2^53 */
+        lo = -9007199254740992.0, hi = 9007199254740992.0;
         break;
     case WSM_COL_I32:
         lo = INT32_MIN, hi = INT32_MAX;
@@ -705,9 +721,7 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
     default:
         break;
     }
-    /* i64: 2^63 itself is out of range (hi rounds up to 2^63 as a double) */
-    if (!(v >= lo && v <= hi) || v != floor(v) ||
-        (c->type == WSM_COL_I64 && v >= 9223372036854775807.0))
+    if (!(v >= lo && v <= hi) || v != floor(v))
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload.%s[%zu]: expected an integer in %s range",
                            c->name, r, type_names[c->type]);
     switch (c->type) {

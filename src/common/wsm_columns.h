@@ -19,7 +19,7 @@
  *  - JSON payload: {"t": [...], "state": ["NONE", ...], ...}: one array of N elements per
  *    column (exactly the described columns), null = invalid (only in nullable columns),
  *    enum columns as strings, bool as true/false, integers as whole numbers within the type's
- *    range, f32 within the float range. A non-finite f64/f32 value of a valid row is written
+ *    range (i64: within +-2^53, where JSON numbers are exact), f32 within the float range. A non-finite f64/f32 value of a valid row is written
  *    as null by the JSON encoder (JSON has no NaN) and decodes as an invalid row.
  *
  * The decoder validates everything and reports BAD_FIELD with a message naming the column
@@ -90,7 +90,7 @@ typedef struct wsm_columns {
  * *meta receives the payload_meta object (caller owns), the payload is appended to
  * payload. Returns WSM_OK, or BAD_FIELD (bad column spec: empty/duplicate/too long name,
  * unknown type, enum on a non-u8 column, validity on a non-nullable column, an enum or bool
- * value out of range; unknown content type), TOO_LARGE (ncols > WSM_COLUMNS_MAX_COLS),
+ * value out of range, in JSON an i64 beyond +-2^53; unknown content type), TOO_LARGE (ncols > WSM_COLUMNS_MAX_COLS),
  * NOMEM. On error *meta is NULL and payload is unchanged. */
 int wsm_columns_encode(const char *content_type, const wsm_col *cols, size_t ncols, size_t rows,
                        cJSON **meta, wsm_buf *payload, wsm_err *err);

@@ -46,8 +46,12 @@ static void reencode(const wsm_columns *b, const char *ct)
     cJSON *meta = NULL;
     wsm_buf buf = WSM_BUF_INIT;
     wsm_err err;
-    if (wsm_columns_encode(ct, b->cols, b->ncols, b->rows, &meta, &buf, &err) != WSM_OK)
-        abort(); /* a decoded batch is always encodable */
+    if (wsm_columns_encode(ct, b->cols, b->ncols, b->rows, &meta, &buf, &err) != WSM_OK) {
+        /* a decoded batch is always encodable, except i64 beyond 2^53 as JSON */
+        if (strcmp(ct, WSM_CT_JSON) != 0 || err.code != WSM_E_BAD_FIELD || !strstr(err.msg, "2^53"))
+            abort();
+        return;
+    }
     wsm_columns *again = NULL;
     if (wsm_columns_decode(ct, meta, buf.data, buf.len, b->rows + 1, &again, &err) != WSM_OK) {
         /* JSON cannot carry NaN in a non-nullable float column: that is the only refusal */

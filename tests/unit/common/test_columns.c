@@ -225,7 +225,7 @@ TEST(random_round_trips)
                     break;
                 }
                 case WSM_COL_I64: {
-                    int64_t x = ((int64_t)(int)rnd() << 20) - 12345;
+                    int64_t x = ((int64_t)(int)rnd() << 20) - 12345; /* within 2^53 */
                     memcpy(v + r * 8, &x, 8);
                     break;
                 }
@@ -518,6 +518,15 @@ TEST(encode_errors)
     CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &vn, 1, 2, &meta, &b, &err), WSM_E_BAD_FIELD);
     wsm_col nn = {.name = NULL, .type = WSM_COL_F64, .values = d};
     CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &nn, 1, 2, &meta, &b, &err), WSM_E_BAD_FIELD);
+    int64_t big[2] = {INT64_C(1) << 53, (INT64_C(1) << 53) + 1};
+    wsm_col bg = {.name = "i", .type = WSM_COL_I64, .values = big};
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &bg, 1, 1, &meta, &b, &err), WSM_OK);
+    cJSON_Delete(meta);
+    b.len = 0;
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &bg, 1, 2, &meta, &b, &err), WSM_E_BAD_FIELD);
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_COLUMNS, &bg, 1, 2, &meta, &b, &err), WSM_OK);
+    cJSON_Delete(meta);
+    b.len = 0;
     wsm_col ok = {.name = "f", .type = WSM_COL_F64, .values = d};
     CHECK_EQ_INT(wsm_columns_encode("text/csv", &ok, 1, 2, &meta, &b, &err), WSM_E_BAD_FIELD);
     CHECK_EQ_INT(b.len, 0);
