@@ -318,6 +318,10 @@ int mf4_reader_open(mf4_reader **out, const mf4_file *f, size_t group, const siz
     r->idsize = r->dg->rec_id_size;
     r->rec_len = g->data_bytes + g->inval_bytes;
     mf4__cursor_init(&r->cur, f, &r->dg->data);
+    /* buffers hold one batch, and never more records than the group has */
+    if ((uint64_t)batch > r->total)
+        batch = r->total ? (size_t)r->total : 1;
+    r->batch = batch;
     r->cols = calloc(n_channels, sizeof *r->cols);
     size_t rb = (size_t)r->rec_len + r->idsize;
     if (rb && batch > SIZE_MAX / rb)
@@ -385,12 +389,6 @@ uint64_t mf4_reader_position(const mf4_reader *r)
 }
 
 /* ---- value extraction */
-static inline uint64_t bswap_n(uint64_t v, unsigned n)
-{
-    v = __builtin_bswap64(v);
-    return v >> (64 - 8 * n);
-}
-
 static uint64_t extract_bits(const unsigned char *p, unsigned nbytes, int be, unsigned bitoff,
                              unsigned bits)
 {

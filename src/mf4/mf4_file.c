@@ -943,8 +943,7 @@ static int parse(mf4_file *f, mf4_error *err)
                 (rc = read_text(f, blink(&cg, 5), 0, &g->comment, err)))
                 goto fail;
             if (!g->is_vlsd) {
-                if ((uint64_t)g->data_bytes + g->inval_bytes + d->rec_id_size > f->size &&
-                    !f->info.unfinalized) {
+                if ((uint64_t)g->data_bytes + g->inval_bytes + d->rec_id_size > f->size) {
                     rc = mf4__err(err, MF4_E_CORRUPT, cgl,
                                   "CG at %llu: %u-byte records in a %llu-byte file",
                                   (unsigned long long)cgl, g->data_bytes + g->inval_bytes,

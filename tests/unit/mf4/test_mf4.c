@@ -671,8 +671,28 @@ TEST(open_errors)
     mf4_close(NULL);
 }
 
+/* MF4_SEED_DIR=dir test-mf4 also writes the hand-built files there (how the fuzz seed corpus
+ * tests/fuzz/corpus/mf4/hand_*.mf4 was made). */
+static void write_seeds(const char *dir)
+{
+    bld files[3] = {make_sorted_vlsd_file(), make_unsorted_file(0), make_unsorted_file(1)};
+    const char *names[3] = {"hand_sorted_vlsd.mf4", "hand_unsorted.mf4", "hand_unfinalized.mf4"};
+    for (int i = 0; i < 3; i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        FILE *f = fopen(p, "wb");
+        if (f) {
+            fwrite(files[i].b, 1, files[i].n, f);
+            fclose(f);
+        }
+        free(files[i].b);
+    }
+}
+
 int main(void)
 {
+    if (getenv("MF4_SEED_DIR"))
+        write_seeds(getenv("MF4_SEED_DIR"));
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test-mf4-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
