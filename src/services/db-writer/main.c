@@ -145,9 +145,9 @@ int main(int argc, char **argv)
     if (!rc && *query_queue)
         rc = wsm_service_add(s, query_queue, query_handler, &a);
     if (!rc) {
-        wsm_log(WSM_LOG_INFO, "db-writer", "storing queue %s%s%s into the %s database", queue,
-                *query_queue ? ", answering " : "", query_queue,
-                strncmp(db_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql");
+        wsm_log(WSM_LOG_INFO, "db-writer", "storing queue %s into the %s database%s%s", queue,
+                strncmp(db_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql",
+                *query_queue ? "; answering queue " : "", query_queue);
         rc = wsm_service_run(s);
     }
     if (rc)
