@@ -1892,8 +1892,10 @@ void broker_restore_job_state(broker *b, bjob *j)
 {
     switch (j->status) {
     case ST_STARTED:
+        /* the hub restarted: the worker is gone; the attempt stays counted and the job is
+         * queued again whatever its retry policy (the hub, not the job, failed) */
         j->lease = NULL;
-        job_attempt_failed(b, j, "worker_lost", true);
+        job_enter_queued(b, j);
         break;
     case ST_QUEUED:
         job_enter_queued(b, j);

@@ -381,11 +381,11 @@ typedef struct broker_persist_sink {
     int (*job_put)(void *user, const char *id, const char *rec, size_t rec_len, const void *payload,
                    size_t len, bool with_payload);
     int (*job_del)(void *user, const char *id);
-    /* Key state of (queue, key); state NULL = key forgotten (delete). */
-    int (*key_put)(void *user, const char *queue, const char *key, const char *state,
-                   size_t state_len);
-    /* An emitted id remembered for dedup while its root lives; root_gone: forget all of
-     * root. */
+    /* The record (opaque text: key state and stop marker, see broker_restore_key) of
+     * (queue, key); rec NULL = key forgotten (delete). */
+    int (*key_put)(void *user, const char *queue, const char *key, const char *rec, size_t rec_len);
+    /* An emitted id remembered for dedup while its root lives; dedup_del_root: forget all
+     * ids of root. */
     int (*dedup_put)(void *user, const char *id, const char *root);
     int (*dedup_del_root)(void *user, const char *root);
 } broker_persist_sink;
@@ -405,8 +405,8 @@ bool broker_persist_pending(const broker *b);
  * warning. Returns WSM_OK, BAD_FIELD (corrupt record), NOMEM. */
 int broker_restore_job(broker *b, const char *rec, size_t rec_len, const void *payload, size_t len,
                        wsm_err *err);
-int broker_restore_key(broker *b, const char *queue, const char *key, const char *state,
-                       size_t state_len, wsm_err *err);
+int broker_restore_key(broker *b, const char *queue, const char *key, const char *rec,
+                       size_t rec_len, wsm_err *err);
 int broker_restore_dedup(broker *b, const char *id, const char *root, wsm_err *err);
 int broker_restore_finish(broker *b, wsm_err *err);
 

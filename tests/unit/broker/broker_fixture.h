@@ -65,12 +65,12 @@ typedef struct fx {
     int drained;
 } fx;
 
-static int64_t fx_clock(void *u)
+static __attribute__((unused)) int64_t fx_clock(void *u)
 {
     return ((fx *)u)->now;
 }
 
-static void fx_copy(char *dst, size_t cap, const char *s, size_t n)
+static __attribute__((unused)) void fx_copy(char *dst, size_t cap, const char *s, size_t n)
 {
     if (!s) {
         dst[0] = 0;
@@ -82,7 +82,7 @@ static void fx_copy(char *dst, size_t cap, const char *s, size_t n)
     dst[n] = 0;
 }
 
-static void fx_dispatch(void *u, void *cu, const broker_dispatch *d)
+static __attribute__((unused)) void fx_dispatch(void *u, void *cu, const broker_dispatch *d)
 {
     fx *f = u;
     if (f->nd >= FX_MAX)
@@ -103,7 +103,8 @@ static void fx_dispatch(void *u, void *cu, const broker_dispatch *d)
         memcpy(x->payload, d->payload, d->len);
 }
 
-static void fx_stop(void *u, void *cu, const char *id, int attempt, const char *reason)
+static __attribute__((unused)) void fx_stop(void *u, void *cu, const char *id, int attempt,
+                                            const char *reason)
 {
     fx *f = u;
     if (f->ns >= 256)
@@ -115,8 +116,9 @@ static void fx_stop(void *u, void *cu, const char *id, int attempt, const char *
     f->ns++;
 }
 
-static void fx_emit_done(void *u, void *cu, uint64_t req, int code, const char *id,
-                         const char *status, const char *msg)
+static __attribute__((unused)) void fx_emit_done(void *u, void *cu, uint64_t req, int code,
+                                                 const char *id, const char *status,
+                                                 const char *msg)
 {
     fx *f = u;
     (void)cu;
@@ -130,7 +132,8 @@ static void fx_emit_done(void *u, void *cu, uint64_t req, int code, const char *
     f->ne++;
 }
 
-static void fx_wait_done(void *u, void *cu, uint64_t req, int code, const cJSON *job)
+static __attribute__((unused)) void fx_wait_done(void *u, void *cu, uint64_t req, int code,
+                                                 const cJSON *job)
 {
     fx *f = u;
     (void)cu;
@@ -147,7 +150,8 @@ static void fx_wait_done(void *u, void *cu, uint64_t req, int code, const cJSON 
     f->nw++;
 }
 
-static void fx_event(void *u, const char *topic, const char *subject, const char *data, size_t n)
+static __attribute__((unused)) void fx_event(void *u, const char *topic, const char *subject,
+                                             const char *data, size_t n)
 {
     fx *f = u;
     if (f->nev >= FX_MAX)
@@ -158,7 +162,7 @@ static void fx_event(void *u, const char *topic, const char *subject, const char
     f->nev++;
 }
 
-static void fx_drained(void *u)
+static __attribute__((unused)) void fx_drained(void *u)
 {
     ((fx *)u)->drained++;
 }
@@ -201,27 +205,28 @@ static fx *fx_new_cfg(const broker_queue_decl *qs, size_t nq, const broker_route
     return f;
 }
 
-static broker_queue_decl fx_q(const char *name, int64_t max_length)
+static __attribute__((unused)) broker_queue_decl fx_q(const char *name, int64_t max_length)
 {
     broker_queue_decl d = {.name = name, .max_length = max_length};
     broker_job_opts_init(&d.defaults);
     return d;
 }
 
-static void fx_free(fx *f)
+static __attribute__((unused)) void fx_free(fx *f)
 {
     broker_free(f->b);
     free(f);
 }
 
-static void fx_advance(fx *f, int64_t ms)
+static __attribute__((unused)) void fx_advance(fx *f, int64_t ms)
 {
     f->now += ms;
     broker_tick(f->b);
 }
 
 /* Enqueue helper: returns the wsm code; id may be NULL. */
-static int fx_enq(fx *f, const char *queue, const char *id, const char *key, broker_reply *out)
+static __attribute__((unused)) int fx_enq(fx *f, const char *queue, const char *id, const char *key,
+                                          broker_reply *out)
 {
     broker_job_spec s;
     broker_job_spec_init(&s);
@@ -232,8 +237,8 @@ static int fx_enq(fx *f, const char *queue, const char *id, const char *key, bro
     return broker_enqueue(f->b, NULL, &s, out ? out : &r, NULL);
 }
 
-static int fx_result(fx *f, broker_conn *c, const char *id, int attempt, const char *value,
-                     const char *state)
+static __attribute__((unused)) int fx_result(fx *f, broker_conn *c, const char *id, int attempt,
+                                             const char *value, const char *state)
 {
     broker_result_spec r;
     broker_result_spec_init(&r);
@@ -244,7 +249,8 @@ static int fx_result(fx *f, broker_conn *c, const char *id, int attempt, const c
     return broker_result(f->b, c, id, attempt, &r, NULL);
 }
 
-static int fx_fail(fx *f, broker_conn *c, const char *id, int attempt, bool retry)
+static __attribute__((unused)) int fx_fail(fx *f, broker_conn *c, const char *id, int attempt,
+                                           bool retry)
 {
     const char *e = "{\"type\":\"E\",\"message\":\"boom\"}";
     return broker_fail(f->b, c, id, attempt, e, strlen(e), retry, NULL);
@@ -293,7 +299,7 @@ static const char *fx_field(fx *f, const char *id, const char *field)
     return o;
 }
 
-static int fx_count(fx *f, const char *queue, const char *status)
+static __attribute__((unused)) int fx_count(fx *f, const char *queue, const char *status)
 {
     for (size_t i = 0; i < broker_queue_count(f->b); i++) {
         broker_queue_stats st;
