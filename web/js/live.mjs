@@ -99,10 +99,17 @@ export class Live {
     this.onChange();
   }
 
+  /** Fetches a root job once more after its tree ended (for its result). */
+  rootJobEnded(id) {
+    if (this._refetched?.has(id)) return;
+    (this._refetched ??= new Set()).add(id);
+    this.rootJob(id, true);
+  }
+
   /** Root job details (args, timestamps) for pipeline rows, fetched once per root. */
-  async rootJob(id) {
-    if (this.rootInfo.has(id)) return this.rootInfo.get(id);
-    this.rootInfo.set(id, null);
+  async rootJob(id, force = false) {
+    if (this.rootInfo.has(id) && !force) return this.rootInfo.get(id);
+    if (!this.rootInfo.has(id)) this.rootInfo.set(id, null);
     try {
       const job = await this.client.query('job', { job_id: id });
       this.rootInfo.set(id, job);

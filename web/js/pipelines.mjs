@@ -56,9 +56,15 @@ export function render(ctx) {
   fill(body, rows.map((d) => row(ctx, d)));
 }
 
+/** The recording id of a root: its result's recording_id (or key) once known, else the root id. */
+function recordingId(info, root) {
+  return info?.result?.recording_id ?? info?.key ?? root;
+}
+
 function row(ctx, d) {
   const info = ctx.live.rootInfo.get(d.root);
   if (info === undefined) ctx.live.rootJob(d.root);
+  else if (d.status && d.status !== 'running') ctx.live.rootJobEnded(d.root);
   const { total, counts } = stageCounts(d);
   const status = d.status ?? 'running';
   const end = d.ended_at ?? (status === 'running' ? Date.now() : d.seen_at);
@@ -73,7 +79,7 @@ function row(ctx, d) {
       bar(total ? n / total : 0, total ? `${fmtNum(n)} / ${fmtNum(total)}` : fmtNum(n)))),
     h('td', { class: 'num' }, fmtDuration(elapsed)),
     h('td', { class: 'num' }, elapsed ? fmtNum(evaluated / Math.max(elapsed, 0.001)) : '–'),
-    h('td', {}, h('a', { class: 'link', href: `#view=recordings&rec=${encodeURIComponent(d.root)}` }, 'results')));
+    h('td', {}, h('a', { class: 'link', href: `#view=recordings&rec=${encodeURIComponent(recordingId(info, d.root))}` }, 'results')));
 }
 
 /** Called after every (re)connect. */

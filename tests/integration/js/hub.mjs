@@ -100,7 +100,9 @@ export function protocolLog(name) {
   const file = path.join(dir, `${name}.jsonl`);
   fs.writeFileSync(file, '');
   const fd = fs.openSync(file, 'a');
-  return (dir_, header) => fs.writeSync(fd, JSON.stringify({ dir: dir_, header }) + '\n');
+  // malformed: a deliberately bad header of a robustness test (skipped by the schema check)
+  return (dir_, header, malformed = false) =>
+    fs.writeSync(fd, JSON.stringify(malformed ? { dir: dir_, header, malformed } : { dir: dir_, header }) + '\n');
 }
 
 /** Resolves when pred() is true (polled every 20 ms), rejects after ms. */
