@@ -19,6 +19,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ------------------------------------------------------------------ cursor */
@@ -133,11 +135,16 @@ static int inflate_frag(mf4__cursor *c, size_t i, mf4_error *err)
             }
             const unsigned char *src = c->zbuf;
             unsigned char *dst = c->tmp;
-            for (size_t col = 0; col < cols; col++) {
-                const unsigned char *s = src + col * rows;
-                unsigned char *o = dst + col;
-                for (size_t r = 0; r < rows; r++)
-                    o[r * cols] = s[r];
+            /* tiled: a block of rows of the output stays in L1 while each column is
+             * read sequentially */
+            for (size_t r0 = 0; r0 < rows; r0 += 256) {
+                size_t r1 = r0 + 256 < rows ? r0 + 256 : rows;
+                for (size_t col = 0; col < cols; col++) {
+                    const unsigned char *s = src + col * rows;
+                    unsigned char *o = dst + col;
+                    for (size_t r = r0; r < r1; r++)
+                        o[r * cols] = s[r];
+                }
             }
             memcpy(c->zbuf, c->tmp, rows * cols);
         }
@@ -239,6 +246,7 @@ struct mf4_reader {
     unsigned rec_len; /* data + invalidation bytes */
     unsigned idsize;
     unsigned char *recbuf;
+    uint64_t dropped; /* mapped file: pages below this offset were released */
     int failed;
     mf4_error saved;
 };
@@ -810,6 +818,25 @@ static int decode(mf4_reader *r, colbuf *c, const unsigned char *recs, size_t st
     return MF4_OK;
 }
 
+/* A sequential pass over a memory-mapped file would otherwise keep every page it touched
+ * resident: every 16 MiB, give the pages already decoded back to the page cache, so the
+ * reader's resident memory does not grow with the file. p points into the mapping. */
+static void release_pages(mf4_reader *r, const unsigned char *p)
+{
+    if (!r->f->mapped)
+        return;
+    uint64_t off = (uint64_t)(p - r->f->map);
+    if (off < r->dropped)
+        r->dropped = 0;
+    if (off - r->dropped < ((uint64_t)16 << 20))
+        return;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = (r->dropped + page - 1) / page * page, hi = off / page * page;
+    if (hi > lo)
+        madvise((void *)(r->f->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+    r->dropped = off;
+}
+
 static int fail(mf4_reader *r, int rc, mf4_error *err)
 {
     r->failed = rc;
@@ -852,6 +879,7 @@ int mf4_reader_next(mf4_reader *r, size_t *n_out, mf4_error *err)
             if (got == want * stride) {
                 recs = p;
                 r->cur.pos += got;
+                release_pages(r, p);
             } else {
                 if ((rc = mf4__cursor_read(&r->cur, r->recbuf, want * stride, err)))
                     return fail(r, rc, err);
