@@ -630,7 +630,7 @@ export class Client {
     } catch (e) {
       done = this._failMessage(job, e);
     }
-    job._progress = null;
+    if (job._progress && !job.stopped) job._sendProgress();
     clearTimeout(job._progressTimer);
     this._jobs.delete(`${job.id}#${job.attempt}`);
     try {

@@ -4,6 +4,14 @@
 
 const RATE_POINTS = 60;
 
+/** Jobs finished per second between two samples (when the hub sends no `rate`). */
+function rateOf(prev, q, now) {
+  if (!prev || prev.finished_total === undefined || q.finished_total === undefined) return prev?.rate;
+  const dt = (now - prev.sampled_at) / 1000;
+  if (dt < 0.2) return prev.rate;
+  return Math.max(0, (q.finished_total - prev.finished_total) / dt);
+}
+
 export class Live {
   constructor(client, onChange) {
     this.client = client;
@@ -52,6 +60,9 @@ export class Live {
   setQueues(list) {
     const now = Date.now();
     for (const q of list ?? []) {
+      const prev = this.queues.get(q.name);
+      if (q.rate === undefined) q.rate = rateOf(prev, q, now);
+      q.sampled_at = now;
       this.queues.set(q.name, q);
       const hist = this.rates.get(q.name) ?? [];
       hist.push([now / 1000, q.rate ?? 0]);

@@ -32,8 +32,8 @@ export function stageCounts(d) {
   const counts = PIPELINE.stages.map((s) => {
     const qs = q[s.queue] ?? {};
     if (s.from === 'progress') {
-      const emitted = q[PIPELINE.stages[1]?.queue]?.weight;
-      return d.progress?.done ?? emitted ?? 0;
+      // frames read: the reader's progress, or what it has emitted to the next stage if more
+      return Math.max(d.progress?.done ?? 0, q[PIPELINE.stages[1]?.queue]?.weight ?? 0);
     }
     return qs.weight_done ?? 0;
   });

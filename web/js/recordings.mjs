@@ -112,7 +112,7 @@ function summaryEl(rec) {
   if (rec?.error) return h('p', { class: 'error-text' }, rec.error);
   const s = rec?.summary;
   const rows = [['path', rec?.path], ['frames', rec?.frames], ['status', rec?.status],
-    ...Object.entries(s ?? {}).filter(([k]) => k !== 'params' && k !== 'recording_id')];
+    ...Object.entries(s ?? {}).filter(([k]) => !['params', 'recording_id', 'frames'].includes(k))];
   const fmt = (v) => (v === null || v === undefined ? '–' : typeof v === 'object' ? JSON.stringify(v)
     : typeof v === 'number' ? fmtNum(v, Number.isInteger(v) ? 0 : 3) : String(v));
   return h('dl', { class: 'kv', id: 'summary' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { dataset: { key: k } }, fmt(v))]),

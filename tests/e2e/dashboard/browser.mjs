@@ -21,7 +21,11 @@ export async function launchBrowser() {
       const page = await ctx.newPage();
       page.errors = [];
       page.on('pageerror', (e) => page.errors.push(e.message));
-      page.on('console', (m) => { if (m.type() === 'error' && !/favicon/.test(m.text())) page.errors.push(m.text()); });
+      // Console errors count, except the browser's own log lines for refused WebSocket
+      // connections (expected while the hub is down).
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !/^WebSocket connection to .* failed/.test(m.text())) page.errors.push(`${m.text()} (${m.location().url})`);
+      });
       if (url) await page.goto(url);
       return page;
     },

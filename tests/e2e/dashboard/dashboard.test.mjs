@@ -66,10 +66,14 @@ test('pipeline rows reach 100 % with the right frame counts', { timeout: 120000 
   for (const r of roots) {
     const row = `#pipelines tr[data-root="${r.id}"]`;
     await adminPage.waitForSelector(`${row}[data-status="finished"]`, { timeout: 90000 });
+    let frames = [];
     await until(async () => {
-      const frames = await adminPage.$$eval(`${row} td[data-stage]`, (tds) => tds.map((td) => Number(td.dataset.frames)));
+      frames = await adminPage.$$eval(`${row} td[data-stage]`, (tds) => tds.map((td) => Number(td.dataset.frames)));
       return frames.length === 3 && frames.every((n) => n === r.frames);
-    }, 10000, `stage counts ${r.frames} for ${r.label}`);
+    }, 10000, `stage counts ${r.frames} for ${r.label}`).catch(async (e) => {
+      await shot(adminPage, '01-pipelines-failed');
+      throw new Error(`${e.message}: read/evaluated/stored = ${frames.join('/')}`);
+    });
     assert.equal(await adminPage.getAttribute(row, 'data-total'), String(r.frames));
     const pcts = await adminPage.$$eval(`${row} .bar`, (bars) => bars.map((b) => b.dataset.pct));
     assert.deepEqual(pcts, ['100', '100', '100']);

@@ -65,7 +65,10 @@ async function reader(job) {
       args: { recording_id: job.id, first_frame: i } });
     job.progress(i + part.length, rows.length, `read ${i + part.length} frames`);
   }
-  return { recording_id: job.id, path: job.args.path, frames: rows.length, t_start: rows[0].t, t_end: rows[rows.length - 1].t };
+  const meta = { recording_id: job.id, path: job.args.path, frames: rows.length, t_start: rows[0].t, t_end: rows[rows.length - 1].t };
+  // Recording metadata goes to db as an output of weight 0 (a routed result would count 1).
+  await job.emit('meta', { args: meta, key: job.id, weight: 0 });
+  return meta;
 }
 
 async function aeb(job) {
