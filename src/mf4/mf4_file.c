@@ -284,7 +284,7 @@ static int read_text(mf4_file *f, uint64_t link, int want_tx, const char **out, 
                 *e = 0;
             t = a;
         } else {
-            t = (char *)"";
+            t[0] = 0; /* an MD block without a <TX> element names nothing */
         }
     }
     if (b.id[0] == 'M' && want_tx)

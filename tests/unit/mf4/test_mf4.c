@@ -643,6 +643,38 @@ TEST(hand_built_unfinalized)
     check_unsorted(1);
 }
 
+/* Names and units may come from MD blocks: the <TX> element, XML entities decoded; an MD
+ * block without one names nothing (regression: fuzz crash writing to a literal). */
+TEST(md_names)
+{
+    bld B = {0};
+    uint64_t hd = bld_start(&B, 0, 0);
+    const char *md1 = "<CNcomment><TX>a&amp;b &lt;1&gt;</TX></CNcomment>";
+    const char *md2 = "<CNcomment><name>no tx &amp; here</name></CNcomment>";
+    uint64_t m1 = bld_block(&B, "MD", 0, NULL, md1, strlen(md1) + 1);
+    uint64_t m2 = bld_block(&B, "MD", 0, NULL, md2, strlen(md2) + 1);
+    uint64_t cn0 = bld_cn(&B, "t", 2, 1, MF4_DT_FLOAT_LE, 0, 0, 64, 0, 0, 0, 0);
+    uint64_t cn1 = bld_cn(&B, "x", 0, 0, MF4_DT_UINT_LE, 0, 8, 8, 0, 0, 0, 0);
+    bld_link(&B, cn0, 0, cn1);
+    bld_link(&B, cn0, 2, m1);
+    bld_link(&B, cn1, 2, m2);
+    bld_link(&B, cn1, 6, m1); /* unit */
+    unsigned char rec[9] = {0};
+    uint64_t dt = bld_block(&B, "DT", 0, NULL, rec, sizeof rec);
+    uint64_t cg = bld_cg(&B, cn0, 0, 0, 1, 0, 9, 0);
+    bld_link(&B, hd, 0, bld_dg(&B, cg, dt, 0));
+    mf4_file *f;
+    mf4_error e;
+    CHECK_EQ_INT(mf4_open_memory(&f, B.b, B.n, &e), MF4_OK);
+    if (f) {
+        CHECK_STR(mf4_group_at(f, 0)->channels[0].name, "a&b <1>");
+        CHECK_STR(mf4_group_at(f, 0)->channels[1].name, "");
+        CHECK_STR(mf4_group_at(f, 0)->channels[1].unit, "a&b <1>");
+        mf4_close(f);
+    }
+    free(B.b);
+}
+
 TEST(open_errors)
 {
     mf4_file *f;
@@ -709,6 +741,7 @@ int main(void)
     RUN(hand_built_sorted_vlsd_strings_conversions);
     RUN(hand_built_unsorted_vlsd_group);
     RUN(hand_built_unfinalized);
+    RUN(md_names);
     RUN(open_errors);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
