@@ -84,8 +84,12 @@ test('pipeline rows reach 100 % with the right frame counts', { timeout: 120000 
 test('overview lists queues, workers, totals and hub health', async () => {
   await open(adminPage, 'view=overview');
   await adminPage.waitForSelector('#queues tr[data-queue="aeb"]');
-  const finished = await adminPage.$eval('#totals [data-total="finished"] b', (b) => Number(b.textContent.replace(/,/g, '')));
-  assert.ok(finished >= roots.length, `finished total ${finished}`);
+  // queue counters arrive with the next `stats` event (once per second)
+  let finished = 0;
+  await until(async () => {
+    finished = await adminPage.$eval('#totals [data-total="finished"] b', (b) => Number(b.textContent.replace(/,/g, '')));
+    return finished >= roots.length * 3;
+  }, 5000, 'finished total').catch((e) => { throw new Error(`${e.message}: ${finished}`); });
   await until(async () => (await adminPage.$$('#workers tr[data-session]')).length >= services.workers, 5000, 'worker rows');
   assert.match(await adminPage.textContent('#health [data-health="version"]'), /wshub/);
   assert.match(await adminPage.textContent('#health [data-health="/healthz"]'), /^ok/);
