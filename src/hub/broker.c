@@ -740,7 +740,6 @@ static void job_attempt_failed(broker *b, bjob *j, const char *reason, bool retr
 static void job_free_mem(bjob *j)
 {
     free(j->intervals);
-    free(j->blob);
     free(j->value);
     free(j->error);
     free(j->reason);
@@ -753,8 +752,7 @@ static void job_free_mem(bjob *j)
     }
     free(j->edges);
     free(j->prog_msg);
-    free(j->h.key);
-    free(j);
+    free(j); /* id and immutable data live in the same allocation */
 }
 
 /* Frees a job that is not in the hash (held emits, failed inserts). */
@@ -791,21 +789,19 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     const char *args = spec->args ? spec->args : "{}";
     size_t args_len = spec->args ? spec->args_len : 2;
     size_t ct_len = spec->content_type ? strlen(spec->content_type) + 1 : 0;
-    size_t need = args_len + 1 + (spec->meta ? spec->meta_len + 1 : 0) +
+    size_t id_len = strlen(id);
+    size_t need = id_len + 1 + args_len + 1 + (spec->meta ? spec->meta_len + 1 : 0) +
                   (spec->payload_meta ? spec->payload_meta_len + 1 : 0) + ct_len + spec->len;
-    bjob *j = calloc(1, sizeof *j);
+    /* one allocation: the job, then its id and immutable data */
+    bjob *j = malloc(sizeof *j + need);
     if (!j)
         return WSM_E_NOMEM;
-    j->h.key = bstrdup0(id);
-    j->blob = malloc(need ? need : 1);
-    if (!j->h.key || !j->blob) {
-        free(j->h.key);
-        free(j->blob);
-        free(j);
-        return WSM_E_NOMEM;
-    }
-    j->h.hash = bhash_str(id, strlen(id));
-    char *p = j->blob;
+    memset(j, 0, sizeof *j);
+    char *p = (char *)(j + 1);
+    memcpy(p, id, id_len + 1);
+    j->h.key = p;
+    j->h.hash = bhash_str(id, id_len);
+    p += id_len + 1;
     memcpy(p, args, args_len);
     p[args_len] = 0;
     j->args = p;
@@ -880,10 +876,15 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
 
 static void gen_id(broker *b, char out[21])
 {
+    static const char hex[] = "0123456789abcdef";
     do {
         b->id_ctr++;
-        snprintf(out, 21, "%010" PRIx64 "%010" PRIx64, (uint64_t)(b->id_hi & 0xffffffffffull),
-                 (uint64_t)(b->id_ctr & 0xffffffffffull));
+        uint64_t hi = b->id_hi & 0xffffffffffull, lo = b->id_ctr & 0xffffffffffull;
+        for (int i = 9; i >= 0; i--, hi >>= 4, lo >>= 4) {
+            out[i] = hex[hi & 15];
+            out[10 + i] = hex[lo & 15];
+        }
+        out[20] = 0;
     } while (id_taken(b, out));
 }
 
@@ -922,7 +923,7 @@ int broker_enqueue(broker *b, broker_conn *c, const broker_job_spec *spec, broke
                                "job_id: expected 1..200 characters of [A-Za-z0-9._:-]");
         if (id_taken(b, spec->job_id))
             return wsm_err_set(err, WSM_E_DUPLICATE_ID, "job '%s' already exists", spec->job_id);
-        snprintf(idbuf, sizeof idbuf, "%s", spec->job_id);
+        memcpy(idbuf, spec->job_id, strlen(spec->job_id) + 1); /* valid_id: <= 200 chars */
     } else {
         gen_id(b, idbuf);
     }
@@ -1000,7 +1001,7 @@ int broker_enqueue(broker *b, broker_conn *c, const broker_job_spec *spec, broke
     } else {
         job_make_ready(b, j);
     }
-    snprintf(out->job_id, sizeof out->job_id, "%s", idbuf);
+    memcpy(out->job_id, idbuf, strlen(idbuf) + 1);
     out->held = false;
     /* the status the job entered (it may be dispatched or purged during settle) */
     out->status = failed_dep                                 ? "canceled"

@@ -180,8 +180,7 @@ typedef struct bjob {
     int n_intervals;
     int64_t *intervals;
     int64_t weight;
-    /* immutable data, one allocation (blob) */
-    char *blob;
+    /* immutable data: in the job's own allocation, after the struct */
     const char *args;
     size_t args_len;
     const char *meta;

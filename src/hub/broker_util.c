@@ -15,11 +15,21 @@
 
 uint64_t bhash_str(const char *s, size_t n)
 {
-    /* FNV-1a 64 with a final avalanche (ids are short; this is fast and well spread) */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
+    /* 8 bytes per step with a multiply-xorshift mix, then a final avalanche (murmur3 fmix) */
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    uint64_t v;
+    while (n >= 8) {
+        memcpy(&v, s, 8);
+        h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
+    }
+    if (n) {
+        v = 0;
+        memcpy(&v, s, n);
+        h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
     }
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
