@@ -83,9 +83,10 @@ static int read_rec(const char *path, rec *r)
         }
         r->n += n;
     }
+    uint64_t cycles = g->cycles; /* g lives in f */
     mf4_reader_free(rd);
     mf4_close(f);
-    return r->n == g->cycles ? 0 : -1;
+    return r->n == cycles ? 0 : -1;
 }
 
 static void path_of(char *buf, size_t n, const char *name)
