@@ -6,7 +6,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${WSM_SRCDIR:-$(cd "$here/../../.." && pwd)}
-url=$("$root/scripts/pg-test-cluster.sh" start) || {
+# the server must not inherit test-only malloc settings (meson sets MALLOC_PERTURB_)
+url=$(env -u MALLOC_PERTURB_ "$root/scripts/pg-test-cluster.sh" start) || {
     echo "run-pg: could not start PostgreSQL (is the postgresql package installed? see scripts/deps.sh)" >&2
     exit 1
 }

@@ -13,6 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef RES_HAVE_PG
+#include <libpq-fe.h>
+#endif
+
 #include "dbw.h"
 #include "wsm_columns.h"
 #include "wsm_frame.h"
@@ -427,8 +431,31 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    char url[400];
+    char url[600];
     snprintf(url, sizeof url, "sqlite:%s/results.db", tmpdir);
+    const char *pg = getenv("RES_TEST_PG_URL");
+    if (pg && *pg) {
+#ifdef RES_HAVE_PG
+        /* a fresh database on the test server: same URL, other database name */
+        PGconn *c = PQconnectdb(pg);
+        char sql[100];
+        snprintf(sql, sizeof sql, "CREATE DATABASE dbw_%d", (int)getpid());
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+            return 1;
+        }
+        PQclear(r);
+        PQfinish(c);
+        const char *slash = strchr(strstr(pg, "://") + 3, '/');
+        int keep = slash ? (int)(slash - pg) : (int)strlen(pg);
+        snprintf(url, sizeof url, "%.*s/dbw_%d", keep, pg, (int)getpid());
+#else
+        fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
+        return 1;
+#endif
+    }
+    printf("database: %s\n", url);
     res_err re;
     CHECK_EQ_INT(dbw_pool_new("bogus:x", 2, &pool, &re), RES_E_BAD_URL);
     CHECK(pool == NULL);
