@@ -1,8 +1,10 @@
 // "Schemas stay true" (issue 2): every protocol header that the integration tests recorded under
 // $WSM_BUILDDIR/protocol-log/*.jsonl, and config/mesh.json, must validate against schemas/ with a
 // real JSON Schema validator (ajv). Runs after the hub and adapter tests (meson priority, not
-// parallel). A log line is either the header object itself, or {"header": {...}|"...", ...};
-// a line with "malformed": true (a deliberately bad input of a robustness test) is skipped.
+// parallel). A log line is either the header object itself, or {"dir", "header": {...}|"..."}
+// (dir "send"/"c2h" for client to hub). A client header that breaks the schemas passes only if
+// the hub refused it as malformed too (error BAD_FIELD, UNKNOWN_OP, ... answering its id), or if
+// its line says "malformed": true (a deliberately bad input without an id).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -28,7 +30,44 @@ function headerOf(rec) {
   throw new Error('neither a header nor {"header": ...}');
 }
 
-test('every header recorded in protocol-log/ validates', () => {
+// Error codes with which the hub rejects a header as malformed (§7).
+const REJECTS = new Set(['BAD_JSON', 'BAD_FRAME', 'UNKNOWN_OP', 'BAD_FIELD', 'UNSUPPORTED_VERSION']);
+
+function readLog(file) {
+  const out = [];
+  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const where = `${path.basename(file)}:${i + 1}`;
+    let rec;
+    try { rec = JSON.parse(line); } catch (e) { out.push({ where, error: `not JSON: ${e.message}` }); return; }
+    try {
+      out.push({ where, header: headerOf(rec), dir: rec.dir, malformed: rec.malformed === true, line });
+    } catch (e) {
+      out.push({ where, error: e.message });
+    }
+  });
+  return out;
+}
+
+const isSend = (d) => d === 'send' || d === 'c2h';
+
+/**
+ * The hub's answer to a client header: the next hub->client header with ref = its id; for an
+ * id that is not a string (no usable ref), the next hub->client error without ref.
+ */
+function replyTo(entries, i) {
+  const id = entries[i].header.id;
+  if (id === undefined) return null;
+  for (let k = i + 1; k < entries.length; k++) {
+    const e = entries[k];
+    if (!e.header || isSend(e.dir)) continue;
+    if (typeof id !== 'string') return e.header.op === 'error' && e.header.ref === undefined ? e.header : null;
+    if (e.header.ref === id) return e.header;
+  }
+  return null;
+}
+
+test('every header recorded in protocol-log/ validates (and the hub rejects what the schemas reject)', () => {
   assert.ok(builddir, 'WSM_BUILDDIR is not set (run through meson test)');
   const dir = path.join(builddir, 'protocol-log');
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort() : [];
@@ -36,22 +75,29 @@ test('every header recorded in protocol-log/ validates', () => {
   const failures = [];
   const seen = new Map();
   let n = 0;
+  let agreed = 0;
   for (const f of files) {
-    const lines = fs.readFileSync(path.join(dir, f), 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      if (!line.trim()) return;
-      let rec;
-      try { rec = JSON.parse(line); } catch (e) { failures.push(`${f}:${i + 1}: not JSON: ${e.message}`); return; }
-      if (rec?.malformed === true) return;
-      let h;
-      try { h = headerOf(rec); } catch (e) { failures.push(`${f}:${i + 1}: ${e.message}`); return; }
+    const entries = readLog(path.join(dir, f));
+    entries.forEach((e, i) => {
+      if (e.error) return failures.push(`${e.where}: ${e.error}`);
+      if (e.malformed) return undefined;
       n++;
-      seen.set(h.op, (seen.get(h.op) ?? 0) + 1);
-      for (const err of checkHeader(v, h)) failures.push(`${f}:${i + 1}: op ${h.op}: ${err}  ${line.slice(0, 300)}`);
+      seen.set(e.header.op, (seen.get(e.header.op) ?? 0) + 1);
+      const errs = checkHeader(v, e.header);
+      if (!errs.length) return undefined;
+      // A deliberately bad client header is fine if the hub refused it as malformed too.
+      const reply = isSend(e.dir) ? replyTo(entries, i) : null;
+      if (reply?.op === 'error' && REJECTS.has(reply.code)) {
+        agreed++;
+        return undefined;
+      }
+      const why = reply ? ` (hub answered ${reply.op}${reply.code ? ' ' + reply.code : ''})` : '';
+      for (const err of errs) failures.push(`${e.where}: op ${e.header.op}${why}: ${err}  ${e.line.slice(0, 300)}`);
+      return undefined;
     });
   }
-  console.log(`validated ${n} headers from ${files.length} files; ops seen: ` +
-    [...seen].map(([k, c]) => `${k}=${c}`).join(' '));
+  console.log(`validated ${n} headers from ${files.length} files (${agreed} malformed ones refused by both hub and schemas); ` +
+    `ops seen: ${[...seen].map(([k, c]) => `${k}=${c}`).join(' ')}`);
   const unseen = v.ops.filter((o) => !seen.has(o));
   if (unseen.length) console.log(`ops never recorded: ${unseen.join(' ')}`);
   assert.ok(n > 0, `${dir}: the log files hold no headers`);
