@@ -3,6 +3,8 @@
 // once per animation frame (schedule()), so a burst of events cannot freeze it.
 
 const RATE_POINTS = 60;
+/** Pipeline roots kept in memory (oldest forgotten first). */
+const MAX_ROOTS = 5000;
 
 /** Jobs finished per second between two samples (when the hub sends no `rate`). */
 function rateOf(prev, q, now) {
@@ -83,6 +85,7 @@ export class Live {
     if (!d?.root) return;
     this.eventCount++;
     this.roots.set(d.root, { ...this.roots.get(d.root), ...d, seen_at: Date.now() });
+    if (this.roots.size > MAX_ROOTS) this.roots.delete(this.roots.keys().next().value);
     this.onChange();
   }
 

@@ -5,6 +5,8 @@
 import { h, fill, bar, fmtNum, fmtDuration, statusEl } from './dom.mjs';
 import { PIPELINE } from './config.mjs';
 
+/** Newest rows shown; older roots stay in the Jobs view. Keeps a render cheap. */
+const MAX_ROWS = 100;
 let body = null;
 let loaded = null;
 
@@ -48,12 +50,15 @@ export function render(ctx) {
   if (!body) return;
   const rows = [...ctx.live.roots.values()].filter(isPipeline)
     .sort((a, b) => (b.started_at ?? b.seen_at) - (a.started_at ?? a.seen_at));
+  const hidden = Math.max(0, rows.length - MAX_ROWS);
+  if (hidden) rows.length = MAX_ROWS;
   if (!rows.length) {
     fill(body, h('tr', {}, h('td', { colspan: 5 + PIPELINE.stages.length, class: 'muted' },
       `no pipelines yet: submit a job to queue ${PIPELINE.rootQueue}`)));
     return;
   }
-  fill(body, rows.map((d) => row(ctx, d)));
+  fill(body, rows.map((d) => row(ctx, d)), hidden ? h('tr', {}, h('td', { colspan: 5 + PIPELINE.stages.length, class: 'muted' },
+    `${hidden} older pipelines not shown (see Jobs, queue ${PIPELINE.rootQueue})`)) : null);
 }
 
 /** The recording id of a root: its result's recording_id (or key) once known, else the root id. */

@@ -157,17 +157,47 @@ test('failed job: listed under Failed, admin requeue works, read-only has no but
   await adminPage.waitForSelector(row, { state: 'detached', timeout: 10000 });
 });
 
+test('a burst of thousands of progress events does not freeze the page', { timeout: 120000 }, async () => {
+  await open(adminPage, 'view=overview');
+  const burst = new Client(hub.url, { token: WORKER, name: 'e2e-burst', WebSocket });
+  await burst.connect();
+  await burst.consume(['e2e.burst'], async (job) => { job.progress(1, 1); return job.args.i; }, { prefetch: 128 });
+  const before = await adminPage.evaluate(() => {
+    window.__gaps = [];
+    window.__stop = false;
+    let last = performance.now();
+    const tick = (t) => { window.__gaps.push(t - last); last = t; if (!window.__stop) requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+    return window.wsmesh.live.eventCount;
+  });
+  const N = 3000;
+  const ids = await Promise.all(Array.from({ length: N }, (_, i) => admin.enqueue('e2e.burst', { i })));
+  await until(async () => (await admin.query('queues')).find((q) => q.name === 'e2e.burst').finished >= N, 60000, 'burst jobs');
+  await new Promise((r) => setTimeout(r, 500));
+  const res = await adminPage.evaluate(() => {
+    window.__stop = true;
+    const g = window.__gaps.slice(1);
+    return { frames: g.length, max: Math.max(...g), events: window.wsmesh.live.eventCount };
+  });
+  burst.close();
+  console.log(`burst: ${N} jobs, ${res.events - before} progress events handled, ${res.frames} frames, longest frame gap ${res.max.toFixed(0)} ms`);
+  assert.equal(ids.length, N);
+  assert.ok(res.events - before >= N / 2, `progress events reached the page (${res.events - before})`);
+  assert.ok(res.max < 1000, `the page kept painting (longest gap ${res.max.toFixed(0)} ms)`);
+  await shot(adminPage, '07-after-burst');
+});
+
 test('hub stops: "disconnected, retrying" shows, and clears when it returns', { timeout: 60000 }, async () => {
   await open(adminPage, 'view=overview');
   await hub.stop();
   await adminPage.waitForSelector('#conn[data-state="retrying"]', { timeout: 10000 });
   assert.match(await adminPage.textContent('#banner'), /Disconnected from the hub, retrying/);
   assert.equal(await adminPage.isVisible('#banner'), true);
-  await shot(adminPage, '07-disconnected');
+  await shot(adminPage, '08-disconnected');
   await hub.restart();
   await adminPage.waitForSelector('#conn[data-state="open"]', { timeout: 15000 });
   assert.equal(await adminPage.isVisible('#banner'), false);
   await adminPage.waitForSelector('#queues tr[data-queue="mf4"]', { timeout: 10000 });
-  await shot(adminPage, '08-reconnected');
+  await shot(adminPage, '09-reconnected');
   assert.deepEqual(adminPage.errors, []);
 });
