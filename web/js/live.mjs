@@ -78,6 +78,8 @@ export class Live {
       : d?.queues ? Object.entries(d.queues).map(([name, q]) => ({ name, ...q })) : [];
     this.setQueues(list);
     if (d?.hub) this.hub = { ...this.hub, ...d.hub };
+    // per-worker counters (processed, last seen) are not in `stats`: refresh them every 5 s
+    if (Date.now() - (this._workersAt ?? 0) > 5000) this.refreshWorkersSoon();
     this.onChange();
   }
 
@@ -94,6 +96,7 @@ export class Live {
     this._workersTimer = setTimeout(async () => {
       this._workersTimer = null;
       try {
+        this._workersAt = Date.now();
         this.workers = (await this.client.query('workers')) ?? [];
         this.onChange();
       } catch { /* shown by the connection state */ }

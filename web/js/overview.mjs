@@ -3,6 +3,7 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { h, fill, fmtNum, fmtAgo, fmtDuration } from './dom.mjs';
+import { PIPELINE } from './config.mjs';
 
 let els = null;
 const sparks = new Map();
@@ -46,7 +47,7 @@ function renderTotals(live) {
   const sum = (k) => [...live.queues.values()].reduce((n, q) => n + (q[k] ?? 0), 0);
   const items = [['queued', sum('queued')], ['in flight', sum('started')], ['finished', sum('finished')],
     ['failed', sum('failed')], ['expired', sum('expired')], ['canceled', sum('canceled')],
-    ['workers', live.workers.length], ['pipelines', live.roots.size]];
+    ['workers', live.workers.length], ['pipelines', [...live.roots.values()].filter((d) => d.queues?.[PIPELINE.rootQueue]).length]];
   fill(els.totals, items.map(([k, v]) => h('div', { dataset: { total: k } }, h('b', {}, fmtNum(v)), k)));
 }
 
@@ -82,7 +83,7 @@ function spark(live, name) {
       width: 120, height: 24, pxAlign: false, cursor: { show: false }, legend: { show: false },
       scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
       axes: [{ show: false }, { show: false }],
-      series: [{}, { stroke: '#1f5fbf', width: 1, fill: 'rgba(31,95,191,0.15)' }],
+      series: [{}, { stroke: '#1f5fbf', width: 1, fill: 'rgba(31,95,191,0.15)', points: { show: false } }],
     }, data, el);
     s = { el, plot };
     sparks.set(name, s);
