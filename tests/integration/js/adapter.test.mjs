@@ -205,6 +205,38 @@ test('binary columnar payload travels byte-identical through the hub (enqueue, j
   await w.drain();
 });
 
+test('key state travels with the result to the next job of the key, in order', async () => {
+  const c = await client(ADMIN);
+  const w = await client(WORKER);
+  const seen = [];
+  await w.consume(['js.work'], async (job) => {
+    const n = (job.state?.n ?? 0) + 1;
+    seen.push([job.args.i, job.state?.n ?? null]);
+    job.setState({ n, last: job.args.i });
+    return n;
+  }, { prefetch: 8 });
+  const key = `rec-${Date.now()}`;
+  const ids = [];
+  for (let i = 0; i < 6; i++) ids.push((await c.enqueue('js.work', { i }, { key })).job_id);
+  const jobs = await Promise.all(ids.map((id) => c.wait(id, { timeout: 10 })));
+  assert.deepEqual(jobs.map((j) => j.result), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(seen, [[0, null], [1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
+  await w.drain();
+});
+
+test('messages of one turn leave as one WebSocket message', async () => {
+  let sends = 0;
+  class CountingWS extends WebSocket {
+    send(data, ...rest) { sends++; return super.send(data, ...rest); }
+  }
+  const c = await client(ADMIN, { WebSocket: CountingWS });
+  sends = 0;
+  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => c.enqueue('js.idle', { i })));
+  assert.equal(replies.length, 20);
+  assert.equal(sends, 1, '20 enqueues of one turn are one WebSocket message');
+  assert.ok(await c.empty('js.idle') >= 20);
+});
+
 test('several protocol messages per WebSocket message, both ways', async () => {
   const ws = new WebSocket(hub.url, ['wsmesh.v1']);
   await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
