@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""aeb_test.py - the aeb service through the real wshub (issue 5, "Tests").
+
+Usage: aeb_test.py CASE   (exit 0 pass, 1 fail)
+
+  alternate  two aeb instances share a recording split into 200 batches; the first exits after
+             7 jobs (--max-jobs), so the key state must move between processes: the collected
+             per-frame outputs, events and summary equal one uninterrupted in-process run,
+             byte for byte (binary encoding, then JSON).
+  kill9      the same while one instance is killed with SIGKILL mid-recording.
+  bad_unit   a batch with an unknown speed unit fails for good with the unit named.
+
+Every case starts its own hub on a free port and stops exactly the processes it started.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get('WSM_SRCDIR', os.path.abspath(os.path.join(os.path.dirname(__file__), '../../..')))
+BUILD = os.environ.get('WSM_BUILDDIR', os.path.join(SRC, 'build'))
+BIN = {
+    'wshub': os.path.join(BUILD, 'src', 'hub', 'wshub'),
+    'aeb': os.path.join(BUILD, 'src', 'services', 'aeb', 'aeb'),
+    'driver': os.path.join(BUILD, 'tests', 'integration', 'aeb', 'aeb-driver'),
+}
+MESH = {
+    'listen': {'address': '127.0.0.1', 'port': 0},
+    'queues': {
+        'aeb': {'max_length': 10000, 'defaults': {'timeout': 60, 'retry': {'max': 5, 'intervals': [0]}}},
+        'sink': {'max_length': 100000},
+    },
+    'routes': {'aeb:frames': 'sink', 'aeb:events': 'sink'},
+    'logging': {'level': 'info'},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+class Env:
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix='wsm-aeb-%s-' % name)
+        self.procs = []
+        self.url = None
+
+    def spawn(self, args, name, stdout=None):
+        e = dict(os.environ)
+        e.pop('WSMESH_URL', None)
+        e.pop('WSMESH_TOKEN', None)
+        out = stdout if stdout is not None else open(os.path.join(self.dir, name + '.out'), 'ab')
+        p = subprocess.Popen(args, stdout=out, stderr=open(os.path.join(self.dir, name + '.err'), 'ab'),
+                             stdin=subprocess.DEVNULL, env=e)
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def text(self, name):
+        try:
+            with open(os.path.join(self.dir, name), 'rb') as f:
+                return f.read().decode(errors='replace')
+        except FileNotFoundError:
+            return ''
+
+    def start_hub(self):
+        mesh = dict(MESH)
+        mesh['store'] = {'type': 'sqlite', 'path': os.path.join(self.dir, 'store.db')}
+        cfg = os.path.join(self.dir, 'mesh.json')
+        with open(cfg, 'w') as f:
+            json.dump(mesh, f)
+        p = self.spawn([BIN['wshub'], '--config', cfg, '--port', '0'], 'hub')
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            for line in self.text('hub.err').splitlines():
+                if 'listening on ' in line:
+                    self.url = line.split('listening on ', 1)[1].strip()
+                    return
+            if p.poll() is not None:
+                raise Failure('hub exited: ' + self.text('hub.err')[-2000:])
+            time.sleep(0.05)
+        raise Failure('hub did not print its address')
+
+    def aeb(self, name, *args):
+        return self.spawn([BIN['aeb'], '--url', self.url, '--concurrency', '1'] + list(args), name)
+
+    def cleanup(self, ok):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        if ok and not os.environ.get('WSM_KEEP'):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print('files kept in', self.dir)
+
+
+def run_driver(env, *args, timeout=180):
+    r = subprocess.run([BIN['driver'], '--url', env.url] + list(args), capture_output=True,
+                       timeout=timeout)
+    out, err = r.stdout.decode(errors='replace'), r.stderr.decode(errors='replace')
+    if r.returncode != 0:
+        raise Failure('driver failed (%d): %s %s' % (r.returncode, out[-1500:], err[-3000:]))
+    print(out.strip().splitlines()[-1])
+
+
+def case_alternate(env):
+    env.start_hub()
+    for enc in ('binary', 'json'):
+        a = env.aeb('aeb-a-' + enc, '--max-jobs', '7')
+        b = env.aeb('aeb-b-' + enc)
+        run_driver(env, '--batches', '200', '--rows', '10', '--encoding', enc)
+        a.wait(timeout=30)  # it handled its 7 jobs and left
+        if a.returncode != 0:
+            raise Failure('instance a exited %s' % a.returncode)
+        b.send_signal(signal.SIGTERM)
+        b.wait(timeout=30)
+
+
+def case_kill9(env):
+    env.start_hub()
+    a = env.aeb('aeb-a')
+    b = env.aeb('aeb-b')
+    outf = os.path.join(env.dir, 'driver.out')
+    d = env.spawn([BIN['driver'], '--url', env.url, '--batches', '300', '--rows', '10',
+                   '--progress'], 'driver', stdout=open(outf, 'wb'))
+    deadline = time.time() + 60
+    killed = False
+    while time.time() < deadline and d.poll() is None:
+        lines = env.text('driver.out').split()
+        if not killed and lines.count('sunk') >= 150:
+            a.send_signal(signal.SIGKILL)  # mid-recording, possibly holding the current batch
+            killed = True
+        time.sleep(0.01)
+    if d.poll() is None:
+        d.wait(timeout=180)
+    if not killed:
+        raise Failure('the driver finished before the kill point: ' + env.text('driver.out')[-300:])
+    if d.returncode != 0:
+        raise Failure('driver failed: ' + env.text('driver.err')[-3000:])
+    print(env.text('driver.out').strip().splitlines()[-1])
+    if b.poll() is not None:
+        raise Failure('instance b died')
+
+
+def case_bad_unit(env):
+    env.start_hub()
+    env.aeb('aeb-a')
+    run_driver(env, '--bad-unit', '--batches', '1')
+
+
+CASES = {'alternate': case_alternate, 'kill9': case_kill9, 'bad_unit': case_bad_unit}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print('usage: aeb_test.py CASE\ncases: ' + ' '.join(sorted(CASES)))
+        return 2
+    for path in BIN.values():
+        if not os.path.exists(path):
+            print('missing', path)
+            return 1
+    name = sys.argv[1]
+    env = Env(name)
+    ok = False
+    try:
+        CASES[name](env)
+        ok = True
+        print('ok', name)
+        return 0
+    except (Failure, subprocess.TimeoutExpired) as e:
+        print('FAIL', name + ':', e)
+        for p in env.procs:
+            tail = env.text(p.name + '.err')[-1500:]
+            if tail:
+                print('---', p.name, 'stderr (tail)\n' + tail)
+        return 1
+    finally:
+        env.cleanup(ok)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
