@@ -260,8 +260,8 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
         /* The reply may still come, but the caller gave up: end the session, which fails
          * every pending request (k included) before k is freed. The client is unusable after
          * a timeout (documented for wsm_call). */
-        cl_set_err(cl, WSM_E_TIMEOUT, "no reply to %s from %s within %gs", op,
-                   conn_url_text(cl->c), timeout > 0 ? timeout : cl->o.connect_timeout);
+        cl_set_err(cl, WSM_E_TIMEOUT, "no reply to %s from %s within %gs", op, conn_url_text(cl->c),
+                   timeout > 0 ? timeout : cl->o.connect_timeout);
         conn_close(cl->c);
         bool never = false;
         run_until(cl, &never, 1.0);
@@ -378,8 +378,8 @@ int wsm_enqueue(wsm_client *cl, const char *queue, const cJSON *args, const wsm_
     if (!h)
         return WSM_E_NOMEM;
     cJSON *reply = NULL;
-    int rc = do_call(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL,
-                     0, &reply);
+    int rc = do_call(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL, 0,
+                     &reply);
     if (rc == 0 && job_id) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
         if (cJSON_IsString(id))

@@ -340,9 +340,9 @@ static void t_on_open(void *ud)
     }
     cJSON_Delete(h);
     flush_now(c);
-    struct timeval tv = {(time_t)c->o.connect_timeout,
-                         (suseconds_t)((c->o.connect_timeout - (time_t)c->o.connect_timeout) *
-                                       1e6)};
+    struct timeval tv = {
+        (time_t)c->o.connect_timeout,
+        (suseconds_t)((c->o.connect_timeout - (time_t)c->o.connect_timeout) * 1e6)};
     event_add(c->hello_timer, &tv);
 }
 
@@ -385,10 +385,12 @@ void conn_dispatch(conn *c, const unsigned char *data, size_t n)
     int rc;
     while ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) == 1) {
         const cJSON *ref = cJSON_GetObjectItemCaseSensitive(m.hdr, "ref");
-        bool is_reply =
-            strcmp(m.op, "ok") == 0 || strcmp(m.op, "error") == 0 || strcmp(m.op, "pong") == 0;
+        /* a reply is any message whose ref names one of our outstanding requests ("ok",
+         * "error", "welcome" for hello, "pong") */
+        bool is_reply = strcmp(m.op, "ok") == 0 || strcmp(m.op, "error") == 0 ||
+                        strcmp(m.op, "pong") == 0 || strcmp(m.op, "welcome") == 0;
         struct pending *p = NULL;
-        if (is_reply && cJSON_IsString(ref)) {
+        if (cJSON_IsString(ref)) {
             char *end;
             unsigned long long id = strtoull(ref->valuestring, &end, 10);
             if (*end == 0 && end != ref->valuestring)
@@ -493,8 +495,7 @@ int conn_start(conn *c)
         .max_message_bytes = c->o.max_message_bytes,
         .max_unsent_bytes = c->o.max_unsent_bytes,
     };
-    wst_handlers th = {.on_open = t_on_open, .on_message = t_on_message,
-                       .on_closed = t_on_closed};
+    wst_handlers th = {.on_open = t_on_open, .on_message = t_on_message, .on_closed = t_on_closed};
     c->down_code = 0;
     c->t = wst_open(c->base, c->dns, c->ssl, &c->url, &cfg, &th, c);
     if (!c->t)

@@ -23,8 +23,8 @@ typedef struct conn conn;
 typedef void (*conn_reply_fn)(void *ud, int code, const wsm_msg *msg);
 
 typedef struct conn_handlers {
-    void (*on_ready)(void *ud);                  /* welcome received */
-    void (*on_msg)(void *ud, const wsm_msg *m);  /* anything that is not a reply or a ping */
+    void (*on_ready)(void *ud);                 /* welcome received */
+    void (*on_msg)(void *ud, const wsm_msg *m); /* anything that is not a reply or a ping */
     void (*on_down)(void *ud, int code, const char *why); /* the attempt/connection ended */
 } conn_handlers;
 

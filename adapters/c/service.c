@@ -295,8 +295,7 @@ static void final_reply(void *ud, int code, const wsm_msg *m)
                 is_fail ? "failed" : "finished");
     } else {
         const cJSON *msg = m ? cJSON_GetObjectItemCaseSensitive(m->hdr, "message") : NULL;
-        wsm_log(code == WSM_E_BAD_STATE || code == WSM_E_NO_SUCH_JOB ? WSM_LOG_INFO
-                                                                      : WSM_LOG_WARN,
+        wsm_log(code == WSM_E_BAD_STATE || code == WSM_E_NO_SUCH_JOB ? WSM_LOG_INFO : WSM_LOG_WARN,
                 "wsmesh", "job %s attempt %d: the hub did not take the %s: %s: %s", j->id,
                 j->attempt, is_fail ? "failure" : "result", wsm_code_name(code),
                 cJSON_IsString(msg) ? msg->valuestring : "");
@@ -506,8 +505,8 @@ static void on_job(wsm_service *s, const wsm_msg *m)
     j->queue = cJSON_GetObjectItemCaseSensitive(j->hdr, "queue")->valuestring;
     j->attempt = (int)attempt;
     const cJSON *v;
-#define STR_FIELD(f, name)                                                                     \
-    v = cJSON_GetObjectItemCaseSensitive(j->hdr, name);                                        \
+#define STR_FIELD(f, name)                                                                         \
+    v = cJSON_GetObjectItemCaseSensitive(j->hdr, name);                                            \
     j->f = cJSON_IsString(v) ? v->valuestring : NULL
     STR_FIELD(key, "key");
     STR_FIELD(parent, "parent");
@@ -547,7 +546,7 @@ static void on_job(wsm_service *s, const wsm_msg *m)
         s->max_reached = true;
         cJSON *h = cJSON_CreateObject();
         if (h && cJSON_AddStringToObject(h, "op", "credit") &&
-            cJSON_AddNumberToObject(h, "n", -(double)(s->o.prefetch + 1000000)))
+            cJSON_AddNumberToObject(h, "n", -1000000.0))
             conn_send_hdr(s->c, h, NULL, 0, NULL, NULL, NULL);
         cJSON_Delete(h);
     }
@@ -584,8 +583,7 @@ static void on_stop(wsm_service *s, const wsm_msg *m)
             continue;
         if (cJSON_IsNumber(at) && (int)at->valuedouble != j->attempt)
             continue;
-        wsm_log(WSM_LOG_INFO, "wsmesh", "job %s attempt %d: stop (%s)", j->id, j->attempt,
-                reason);
+        wsm_log(WSM_LOG_INFO, "wsmesh", "job %s attempt %d: stop (%s)", j->id, j->attempt, reason);
         if (runq_remove(s, j)) {
             job_drop(s, j);
         } else {
@@ -600,8 +598,7 @@ static void on_stop(wsm_service *s, const wsm_msg *m)
 
 static void arm_timer(struct event *ev, double seconds)
 {
-    struct timeval tv = {(time_t)seconds,
-                         (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
     event_add(ev, &tv);
 }
 
@@ -819,7 +816,7 @@ static void start_drain(wsm_service *s, const char *why)
     if (conn_is_ready(s->c)) {
         cJSON *h = cJSON_CreateObject();
         if (h && cJSON_AddStringToObject(h, "op", "credit") &&
-            cJSON_AddNumberToObject(h, "n", -(double)(s->o.prefetch + 1000000)))
+            cJSON_AddNumberToObject(h, "n", -1000000.0))
             conn_send_hdr(s->c, h, NULL, 0, NULL, NULL, NULL);
         cJSON_Delete(h);
     }
@@ -924,8 +921,8 @@ static struct item *make_final(wsm_job *j, int hrc)
                 cJSON_AddItemToObject(h, "payload_meta", j->res_pmeta);
                 j->res_pmeta = NULL;
             }
-            it->binary = (j->res_ct && strcmp(j->res_ct, WSM_CT_JSON) != 0) ||
-                         !wsm_utf8_valid(payload, len);
+            it->binary =
+                (j->res_ct && strcmp(j->res_ct, WSM_CT_JSON) != 0) || !wsm_utf8_valid(payload, len);
         }
     }
     if (wsm_frame_append(&it->msg, h, payload, len) != 0)
@@ -963,8 +960,8 @@ static void *worker_main(void *arg)
         if (j->ep) {
             hrc = j->ep->fn(j, j->ep->user);
         } else {
-            wsm_job_fail(j, "no_handler", "this service has no handler for the job's queue",
-                         NULL, true);
+            wsm_job_fail(j, "no_handler", "this service has no handler for the job's queue", NULL,
+                         true);
             hrc = 1;
         }
         struct item *fin = make_final(j, hrc);
@@ -1106,21 +1103,20 @@ static int emit_common(wsm_job *j, const char *output, const wsm_emit_opts *e, b
         it->job = j;
         it->id = conn_next_id(s->c);
         snprintf(ids, sizeof ids, "%" PRIu64, it->id);
-        ok = cJSON_AddStringToObject(h, "op", "emit") && cJSON_AddStringToObject(h, "id", ids) &&
-             cJSON_AddStringToObject(h, "job_id", j->id) &&
-             cJSON_AddStringToObject(h, "output", output) &&
-             cJSON_AddNumberToObject(h, "seq", (double)j->emit_seq) &&
-             add_dup(h, "args", e->args) && add_dup(h, "meta", e->meta) &&
-             (!e->key || cJSON_AddStringToObject(h, "key", e->key)) &&
-             (!e->weight || cJSON_AddNumberToObject(h, "weight", (double)e->weight)) &&
-             (!e->content_type || cJSON_AddStringToObject(h, "content_type", e->content_type)) &&
-             add_dup(h, "payload_meta", e->payload_meta) &&
-             (!e->timeout || cJSON_AddNumberToObject(h, "timeout", e->timeout)) &&
-             (!e->ttl || cJSON_AddNumberToObject(h, "ttl", e->ttl)) &&
-             (!e->result_ttl || cJSON_AddNumberToObject(h, "result_ttl", e->result_ttl)) &&
-             (!e->failure_ttl || cJSON_AddNumberToObject(h, "failure_ttl", e->failure_ttl)) &&
-             add_dup(h, "retry", e->retry) &&
-             wsm_frame_append(&it->msg, h, e->payload, e->len) == 0;
+        ok =
+            cJSON_AddStringToObject(h, "op", "emit") && cJSON_AddStringToObject(h, "id", ids) &&
+            cJSON_AddStringToObject(h, "job_id", j->id) &&
+            cJSON_AddStringToObject(h, "output", output) &&
+            cJSON_AddNumberToObject(h, "seq", (double)j->emit_seq) && add_dup(h, "args", e->args) &&
+            add_dup(h, "meta", e->meta) && (!e->key || cJSON_AddStringToObject(h, "key", e->key)) &&
+            (!e->weight || cJSON_AddNumberToObject(h, "weight", (double)e->weight)) &&
+            (!e->content_type || cJSON_AddStringToObject(h, "content_type", e->content_type)) &&
+            add_dup(h, "payload_meta", e->payload_meta) &&
+            (!e->timeout || cJSON_AddNumberToObject(h, "timeout", e->timeout)) &&
+            (!e->ttl || cJSON_AddNumberToObject(h, "ttl", e->ttl)) &&
+            (!e->result_ttl || cJSON_AddNumberToObject(h, "result_ttl", e->result_ttl)) &&
+            (!e->failure_ttl || cJSON_AddNumberToObject(h, "failure_ttl", e->failure_ttl)) &&
+            add_dup(h, "retry", e->retry) && wsm_frame_append(&it->msg, h, e->payload, e->len) == 0;
     }
     cJSON_Delete(h);
     if (!ok) {
@@ -1157,8 +1153,7 @@ int wsm_job_progress(wsm_job *j, double done, double total, const char *message)
     cJSON *h = cJSON_CreateObject();
     struct item *it = calloc(1, sizeof *it);
     if (!h || !it || !cJSON_AddStringToObject(h, "op", "progress") ||
-        !cJSON_AddStringToObject(h, "job_id", j->id) ||
-        !cJSON_AddNumberToObject(h, "done", done) ||
+        !cJSON_AddStringToObject(h, "job_id", j->id) || !cJSON_AddNumberToObject(h, "done", done) ||
         !cJSON_AddNumberToObject(h, "total", total) ||
         (message && !cJSON_AddStringToObject(h, "message", message)) ||
         wsm_frame_append(&it->msg, h, NULL, 0) != 0) {
@@ -1235,8 +1230,7 @@ int wsm_job_set_state(wsm_job *j, const cJSON *state)
     return 0;
 }
 
-int wsm_job_fail(wsm_job *j, const char *type, const char *message, const cJSON *detail,
-                 bool retry)
+int wsm_job_fail(wsm_job *j, const char *type, const char *message, const cJSON *detail, bool retry)
 {
     if (!j)
         return WSM_E_USAGE;

@@ -41,13 +41,13 @@
 #include "wsm_frame.h"
 #include "wsmesh.h"
 
-#define OUT_HIGH (4u << 20)      /* stop feeding the output evbuffer above this */
-#define OUT_LOW (1u << 20)       /* resume below this */
-#define SMALL_MSG (64u << 10)    /* messages up to this size are copied by wslay */
+#define OUT_HIGH     (4u << 20)  /* stop feeding the output evbuffer above this */
+#define OUT_LOW      (1u << 20)  /* resume below this */
+#define SMALL_MSG    (64u << 10) /* messages up to this size are copied by wslay */
 #define MAX_RESPONSE (16u << 10) /* HTTP handshake response bound */
 #define CLOSE_WAIT_S 2.0
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define FUZZ_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define FUZZ_KEY     "dGhlIHNhbXBsZSBub25jZQ=="
 
 enum wst_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
 
@@ -139,8 +139,7 @@ int wst_parse_url(const char *url, wst_url *out, wsm_err *err)
     } else if (*q == 0) {
         snprintf(out->path, sizeof out->path, "%s", WSM_WS_PATH);
     } else {
-        return wsm_err_set(err, WSM_E_USAGE, "url %s: unexpected '%c' after the host", url,
-                           *q);
+        return wsm_err_set(err, WSM_E_USAGE, "url %s: unexpected '%c' after the host", url, *q);
     }
     for (const char *c = out->path; *c; c++)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
@@ -227,6 +226,8 @@ static void t_arm(struct event *ev, double seconds)
 
 /* ------------------------------------------------------------------ wslay callbacks */
 
+static void t_pump_write(wst *t);
+
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                           void *ud)
 {
@@ -239,8 +240,8 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return n;
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *ud)
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *ud)
 {
     wst *t = ud;
     if (!t->out || evbuffer_get_length(t->out) >= OUT_HIGH) {
@@ -281,7 +282,14 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
         t->too_large = false;
     }
     if (t->msg.len + a->payload_length > t->cfg.max_message_bytes) {
+        /* refuse at once: do not read (let alone store) the rest */
         t->too_large = true;
+        wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG, NULL, 0);
+        t_pump_write(t);
+        t_set_close(t, WSM_E_TOO_LARGE,
+                    "the hub sent a message larger than max_message_bytes (%zu)",
+                    t->cfg.max_message_bytes);
+        wslay_event_shutdown_read(ctx);
         return;
     }
     if (a->payload_length && wsm_buf_reserve(&t->msg, (size_t)a->payload_length) != 0)
@@ -321,8 +329,8 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *ud)
     if (t->state != ST_OPEN && t->state != ST_CLOSING)
         return;
     if (t->h.on_message)
-        t->h.on_message(t->ud, t->msg.data ? t->msg.data : (const unsigned char *)"",
-                        t->msg.len, op == WSLAY_BINARY_FRAME);
+        t->h.on_message(t->ud, t->msg.data ? t->msg.data : (const unsigned char *)"", t->msg.len,
+                        op == WSLAY_BINARY_FRAME);
     /* Do not keep a huge buffer forever after one huge message. */
     if (t->msg.cap > (8u << 20))
         wsm_buf_free(&t->msg);
@@ -435,8 +443,8 @@ static int t_handshake_response(wst *t)
         size_t l = strcspn(r, "\r\n");
         snprintf(line, sizeof line, "%.*s", (int)(l < 100 ? l : 100), r);
         t_set_close(t, status == 401 || status == 403 ? WSM_E_UNAUTHORIZED : WSM_E_CONNECT,
-                    "handshake failed: the server answered \"%s\" (is %s%s a wsmesh hub?)",
-                    line, t->url.text, t->url.path);
+                    "handshake failed: the server answered \"%s\" (is %s%s a wsmesh hub?)", line,
+                    t->url.text, t->url.path);
         goto out;
     }
     /* expected Sec-WebSocket-Accept */
@@ -499,8 +507,8 @@ static int t_ws_init(wst *t)
     if (wslay_event_context_client_init(&t->ws, &cb, t) != 0)
         return -1;
     wslay_event_config_set_no_buffering(t->ws, 1);
-    /* per-frame check by wslay; whole-message check is ours (frame start callback) */
-    wslay_event_config_set_max_recv_msg_length(t->ws, t->cfg.max_message_bytes);
+    /* the size check is ours (frame start callback), over the whole fragmented message */
+    wslay_event_config_set_max_recv_msg_length(t->ws, UINT64_MAX >> 1);
     return 0;
 }
 
@@ -528,8 +536,7 @@ static void t_process_input(wst *t)
     if ((t->state == ST_OPEN || t->state == ST_CLOSING) && t->ws) {
         if (wslay_event_recv(t->ws) != 0) {
             if (t->state != ST_DEAD)
-                t_set_close(t, WSM_E_IO, "connection to %s broken: protocol error",
-                            t->url.text);
+                t_set_close(t, WSM_E_IO, "connection to %s broken: protocol error", t->url.text);
             return;
         }
         if (t->state == ST_DEAD)
@@ -608,8 +615,8 @@ static void t_event_cb(struct bufferevent *bev, short what, void *arg)
                             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
                             "User-Agent: libwsmesh/%s\r\n\r\n",
-                            t->url.path, v6 ? "[" : "", t->url.host, v6 ? "]" : "", port,
-                            t->key, WSM_SUBPROTOCOL, WSM_VERSION);
+                            t->url.path, v6 ? "[" : "", t->url.host, v6 ? "]" : "", port, t->key,
+                            WSM_SUBPROTOCOL, WSM_VERSION);
         t->state = ST_HANDSHAKE;
         return;
     }
@@ -671,8 +678,8 @@ static void t_ping_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = wsm_mono_us();
     double idle = (double)(now - t->last_rx_us) / 1e6;
     if (idle >= t->cfg.ping_interval * 0.9 && !t->ping_sent_us) {
-        struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = (const uint8_t *)"p",
-                                    .msg_length = 1};
+        struct wslay_event_msg m = {
+            .opcode = WSLAY_PING, .msg = (const uint8_t *)"p", .msg_length = 1};
         if (wslay_event_queue_msg(t->ws, &m) == 0) {
             t->ping_sent_us = now;
             t_arm(t->deadline, t->cfg.pong_timeout);
@@ -719,8 +726,7 @@ wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, con
             X509_VERIFY_PARAM_set1_ip_asc(param, u->host);
         else
             X509_VERIFY_PARAM_set1_host(param, u->host, 0);
-        t->bev = bufferevent_openssl_socket_new(base, -1, t->ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                opts);
+        t->bev = bufferevent_openssl_socket_new(base, -1, t->ssl, BUFFEREVENT_SSL_CONNECTING, opts);
         if (!t->bev) {
             SSL_free(t->ssl);
             t->ssl = NULL;

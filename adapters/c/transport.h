@@ -26,7 +26,7 @@ typedef struct wst_url {
     char host[256]; /* without brackets for IPv6 literals */
     int port;
     char path[512];
-    char text[300];  /* for messages: "ws://host:port" as given, without the path */
+    char text[300]; /* for messages: "ws://host:port" as given, without the path */
 } wst_url;
 
 /* Parses ws://host[:port][/path] or wss://...; path default /ws. 0 or WSM_E_USAGE (err set). */

@@ -58,6 +58,7 @@ function queue(name) {
   return queues.get(name);
 }
 for (const q of Object.keys(cfg.queues || {})) queue(q);
+function qdefaults(name) { return ((cfg.queues || {})[name] || {}).defaults || {}; }
 function genId() { return crypto.randomBytes(10).toString('hex'); }
 function now() { return Date.now(); }
 function summary(j) {
@@ -199,7 +200,7 @@ function handle(c, h, payload) {
     c.hello = h;
     reply(c, h, { version: 1, hub: 'fakehub', session: String(c.session), role: 'admin',
                   heartbeat: 15, max_message_bytes: 64 << 20, max_header_bytes: 65536,
-                  emit_window: cfg.emit_window || 64 });
+                  emit_window: cfg.emit_window || (cfg.limits || {}).emit_window || 64 });
     if (mode === 'close_after_welcome') setTimeout(() => c.ws.close(1000, 'bye'), 50);
     if (mode === 'oversize_after_welcome')
       setTimeout(() => c.ws.send(Buffer.alloc(cfg.oversize || (2 << 20), 0x61), { binary: true }), 50);
@@ -215,8 +216,9 @@ function handle(c, h, payload) {
     if (q.items.length >= q.max_length) return err(c, h, 'QUEUE_FULL', `queue ${h.queue} is full`);
     const id = h.job_id || genId();
     if (jobs.has(id)) return err(c, h, 'DUPLICATE_ID', `job ${id} already exists`);
+    const d = qdefaults(h.queue);
     const j = { id, queue: h.queue, args: h.args || {}, meta: h.meta, key: h.key, attempt: 0,
-                timeout: h.timeout, retry: h.retry, root: id, children: [], enqueued_at: now(),
+                timeout: h.timeout || d.timeout, retry: h.retry || d.retry, root: id, children: [], enqueued_at: now(),
                 payload: Buffer.from(payload), content_type: h.content_type,
                 payload_meta: h.payload_meta };
     reply(c, h, { job_id: id, status: 'queued' });
@@ -231,8 +233,9 @@ function handle(c, h, payload) {
     const id = p.id + '.' + h.seq;
     if (jobs.has(id) || [...queue(target).held].some(x => x.job.id === id))
       return reply(c, h, { job_id: id, status: 'duplicate' });
-    const j = { id, queue: target, args: h.args || {}, key: h.key, attempt: 0, timeout: h.timeout,
-                retry: h.retry, root: p.root, parent: p.id, children: [], enqueued_at: now(),
+    const d = qdefaults(target);
+    const j = { id, queue: target, args: h.args || {}, key: h.key, attempt: 0,
+                timeout: h.timeout || d.timeout, retry: h.retry || d.retry, root: p.root, parent: p.id, children: [], enqueued_at: now(),
                 payload: Buffer.from(payload), content_type: h.content_type,
                 payload_meta: h.payload_meta };
     p.children.push(id);
@@ -310,6 +313,18 @@ function handle(c, h, payload) {
       return reply(c, h, { result: [...conns].filter(x => x.hello).map(x => ({
         session: String(x.session), name: x.hello.name, kind: x.hello.kind, queues: x.queues,
         prefetch: x.prefetch, jobs: [...x.leases] })) });
+    if (h.what === 'tree') {
+      const j = jobs.get(h.job_id);
+      if (!j) return err(c, h, 'NO_SUCH_JOB', `no such job: ${h.job_id}`);
+      const all = treeJobs(j.root); const by = {};
+      for (const x of all) by[x.status] = (by[x.status] || 0) + 1;
+      return reply(c, h, { result: { root: j.root, status: treeStatus(j), jobs: all.length, by_status: by, queues: {} } });
+    }
+    if (h.what === 'registry') {
+      const all = [...jobs.values()].filter(j => j.queue === h.queue && j.status === h.registry);
+      const off = h.offset || 0, lim = h.limit || 100;
+      return reply(c, h, { result: { total: all.length, offset: off, jobs: all.slice(off, off + lim).map(summary) } });
+    }
     if (h.what === 'hub') return reply(c, h, { result: { version: 'fakehub', connections: conns.size } });
     return err(c, h, 'BAD_FIELD', `what: unknown ${h.what}`);
   }
@@ -337,6 +352,14 @@ function handle(c, h, payload) {
     const q = queue(j.queue); q.items = q.items.filter(x => x !== j);
     setStatus(j, 'canceled');
     return reply(c, h, { count: 1 });
+  }
+  case 'requeue': {
+    const list = h.all ? [...jobs.values()].filter(j => j.queue === h.queue && ['failed', 'canceled', 'expired'].includes(j.status))
+                       : [jobs.get(h.job_id)].filter(Boolean);
+    if (!h.all && !list.length) return err(c, h, 'NO_SUCH_JOB', `no such job: ${h.job_id}`);
+    for (const j of list) { j.attempt = 0; j.error = undefined; j.status = 'queued'; queue(j.queue).items.push(j); }
+    dispatchAll();
+    return reply(c, h, { count: list.length });
   }
   case 'pause': case 'resume':
     queue(h.queue).paused = h.op === 'pause'; dispatchAll(); return reply(c, h, { count: 0 });

