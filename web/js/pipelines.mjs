@@ -27,19 +27,24 @@ function load(ctx) {
   return loaded;
 }
 
-/** Frames per stage of one progress record, and the recording's total frames. */
+/**
+ * Frames per stage of one progress record, and the recording's total frames. Frames read come
+ * from the reader's progress (done/total). A later stage has handled the share weight_done /
+ * weight of what reached it (protocol §5 weights), which times the frames read gives its
+ * frames: exact when jobs weigh their frame count, and exact at the end whatever the weights.
+ */
 export function stageCounts(d) {
   const q = d.queues ?? {};
-  const total = d.progress?.total ?? null;
+  const next = q[PIPELINE.stages[1]?.queue] ?? {};
+  const read = Math.max(d.progress?.done ?? 0, d.progress?.total === undefined ? next.weight ?? 0 : 0);
   const counts = PIPELINE.stages.map((s) => {
-    const qs = q[s.queue] ?? {};
-    if (s.from === 'progress') {
-      // frames read: the reader's progress, or what it has emitted to the next stage if more
-      return Math.max(d.progress?.done ?? 0, q[PIPELINE.stages[1]?.queue]?.weight ?? 0);
-    }
-    return qs.weight_done ?? 0;
+    if (s.from === 'progress') return read;
+    const qs = q[s.queue];
+    if (!qs || !qs.weight) return 0;
+    return Math.round(read * Math.min(1, qs.weight_done / qs.weight));
   });
-  return { total: total ?? (d.status && d.status !== 'running' ? q[PIPELINE.stages[1]?.queue]?.weight ?? null : null), counts };
+  const ended = d.status && d.status !== 'running';
+  return { total: d.progress?.total ?? (ended ? read : null), counts };
 }
 
 function isPipeline(d) {
