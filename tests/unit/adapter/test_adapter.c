@@ -1,0 +1,369 @@
+/*
+ * test_adapter.c - unit tests of libwsmesh's pure parts: URL parsing, the shared command line,
+ * the transport's handshake check and frame assembly (fed from memory through wst_feed_raw:
+ * fragmentation, interleaved control frames, oversize, masked and reserved-bit frames), the
+ * session's dispatch of batched protocol messages and reply routing, and wsm_strerror.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "transport.h"
+#include "wsm_test.h"
+#include "wsmesh.h"
+
+/* the accept value for the fixed key transport.c uses in wst_feed_raw (RFC 6455 §1.3) */
+#define OK_RESPONSE                                                                                \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"            \
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"                                       \
+    "Sec-WebSocket-Protocol: wsmesh.v1\r\n\r\n"
+
+TEST(url_parsing)
+{
+    wst_url u;
+    wsm_err e;
+    CHECK_EQ_INT(wst_parse_url("ws://127.0.0.1:7700/ws", &u, &e), 0);
+    CHECK_STR(u.host, "127.0.0.1");
+    CHECK_EQ_INT(u.port, 7700);
+    CHECK_STR(u.path, "/ws");
+    CHECK(!u.tls);
+    CHECK_STR(u.text, "ws://127.0.0.1:7700");
+    CHECK_EQ_INT(wst_parse_url("wss://hub.example", &u, &e), 0);
+    CHECK(u.tls);
+    CHECK_EQ_INT(u.port, 443);
+    CHECK_STR(u.path, "/ws");
+    CHECK_EQ_INT(wst_parse_url("ws://[::1]:9/x/y", &u, &e), 0);
+    CHECK_STR(u.host, "::1");
+    CHECK_EQ_INT(u.port, 9);
+    CHECK_STR(u.path, "/x/y");
+    CHECK_EQ_INT(wst_parse_url("ws://h/", &u, &e), 0);
+    CHECK_STR(u.path, "/ws");
+    const char *bad[] = {"",           "http://h",  "ws://",      "ws://h:0",   "ws://h:70000",
+                         "ws://h:12x", "ws://[::1", "ws://h?q=1", "ws://h/a b", NULL};
+    for (int i = 0; bad[i]; i++) {
+        e.code = 0;
+        CHECK_EQ_INT(wst_parse_url(bad[i], &u, &e), WSM_E_USAGE);
+        CHECK(e.msg[0] != 0);
+    }
+    CHECK_EQ_INT(wst_parse_url(NULL, &u, &e), WSM_E_USAGE);
+}
+
+TEST(options_parse)
+{
+    char a0[] = "svc", a1[] = "--url", a2[] = "ws://h:1/ws", a3[] = "--burst", a4[] = "--own",
+         a5[] = "--concurrency=3", a6[] = "x", a7[] = "--max-jobs", a8[] = "5",
+         a9[] = "--log-level", a10[] = "debug", a11[] = "--ca-file", a12[] = "ca.pem";
+    char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, NULL};
+    int argc = 13;
+    wsm_options o = {0};
+    CHECK_EQ_INT(wsm_options_parse(&o, &argc, argv, NULL), 0);
+    CHECK_STR(o.url, "ws://h:1/ws");
+    CHECK(o.burst);
+    CHECK_EQ_INT(o.concurrency, 3);
+    CHECK_EQ_INT(o.max_jobs, 5);
+    CHECK_STR(o.log_level, "debug");
+    CHECK_STR(o.ca_file, "ca.pem");
+    CHECK_EQ_INT(argc, 3); /* svc --own x */
+    CHECK_STR(argv[1], "--own");
+    CHECK_STR(argv[2], "x");
+
+    char b0[] = "svc", b1[] = "--concurrency", b2[] = "zero";
+    char *bv[] = {b0, b1, b2, NULL};
+    int bc = 3;
+    wsm_options o2 = {0};
+    CHECK_EQ_INT(wsm_options_parse(&o2, &bc, bv, NULL), 2);
+    char c0[] = "svc", c1[] = "--token";
+    char *cv[] = {c0, c1, NULL};
+    int cc = 2;
+    CHECK_EQ_INT(wsm_options_parse(&o2, &cc, cv, NULL), 2);
+    char d0[] = "svc", d1[] = "--log-level", d2[] = "loud";
+    char *dv[] = {d0, d1, d2, NULL};
+    int dc = 3;
+    CHECK_EQ_INT(wsm_options_parse(&o2, &dc, dv, NULL), 2);
+
+    setenv("WSMESH_URL", "ws://from-env:2/ws", 1);
+    setenv("WSMESH_TOKEN", "tok", 1);
+    char e0[] = "svc";
+    char *ev[] = {e0, NULL};
+    int ec = 1;
+    wsm_options o3 = {0};
+    CHECK_EQ_INT(wsm_options_parse(&o3, &ec, ev, NULL), 0);
+    CHECK_STR(o3.url, "ws://from-env:2/ws");
+    CHECK_STR(o3.token, "tok");
+    unsetenv("WSMESH_URL");
+    unsetenv("WSMESH_TOKEN");
+    wsm_options o4 = {0};
+    conn_options_defaults(&o4);
+    CHECK_STR(o4.url, WSM_DEFAULT_URL);
+    CHECK_EQ_INT(o4.concurrency, 1);
+    CHECK_EQ_INT(o4.prefetch, 1);
+}
+
+/* ---- transport: frames from memory */
+
+struct got {
+    int n;
+    size_t total;
+    bool binary[16];
+    size_t len[16];
+    unsigned char first[16];
+};
+
+static void got_msg(void *ud, const unsigned char *d, size_t n, bool binary)
+{
+    struct got *g = ud;
+    if (g->n < 16) {
+        g->binary[g->n] = binary;
+        g->len[g->n] = n;
+        g->first[g->n] = n ? d[0] : 0;
+    }
+    g->n++;
+    g->total += n;
+}
+
+/* Appends an unmasked server frame. */
+static void frame(wsm_buf *b, int fin, int op, const void *p, size_t n)
+{
+    unsigned char h[10];
+    size_t hl = 2;
+    h[0] = (unsigned char)((fin ? 0x80 : 0) | op);
+    if (n < 126) {
+        h[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    wsm_buf_append(b, h, hl);
+    wsm_buf_append(b, p, n);
+}
+
+static int feed(wsm_buf *b, size_t max, struct got *g)
+{
+    memset(g, 0, sizeof *g);
+    wst_handlers h = {.on_message = got_msg};
+    return wst_feed_raw(b->data, b->len, max, &h, g);
+}
+
+TEST(transport_frames)
+{
+    wsm_buf b = WSM_BUF_INIT;
+    struct got g;
+    /* one text message, then a binary message in three fragments with a ping between */
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    frame(&b, 1, 1, "{\"op\":\"x\"}\n", 11);
+    frame(&b, 0, 2, "ab", 2);
+    frame(&b, 1, 9, "pi", 2); /* ping inside a fragmented message */
+    frame(&b, 0, 0, "cd", 2);
+    frame(&b, 1, 0, "ef", 2);
+    CHECK_EQ_INT(feed(&b, 1 << 20, &g), 0);
+    CHECK_EQ_INT(g.n, 2);
+    CHECK(!g.binary[0]);
+    CHECK_EQ_INT(g.len[0], 11);
+    CHECK(g.binary[1]);
+    CHECK_EQ_INT(g.len[1], 6);
+    CHECK_EQ_INT(g.first[1], 'a');
+
+    /* a 100 KB message (64-bit length form would be >= 64 KiB) */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    unsigned char *big = calloc(1, 100000);
+    frame(&b, 1, 2, big, 100000);
+    CHECK_EQ_INT(feed(&b, 1 << 20, &g), 0);
+    CHECK_EQ_INT(g.n, 1);
+    CHECK_EQ_INT(g.len[0], 100000);
+    /* over the limit, in one frame and across fragments */
+    CHECK_EQ_INT(feed(&b, 99999, &g), WSM_E_TOO_LARGE);
+    CHECK_EQ_INT(g.n, 0);
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    frame(&b, 0, 2, big, 60000);
+    frame(&b, 1, 0, big, 60000);
+    CHECK_EQ_INT(feed(&b, 100000, &g), WSM_E_TOO_LARGE);
+    CHECK_EQ_INT(g.n, 0);
+    free(big);
+
+    /* a masked frame from the server is a protocol error */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    unsigned char masked[] = {0x81, 0x82, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2};
+    wsm_buf_append(&b, masked, sizeof masked);
+    CHECK(feed(&b, 1 << 20, &g) != 0);
+    CHECK_EQ_INT(g.n, 0);
+    /* reserved bits set (no extension negotiated) */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    unsigned char rsv[] = {0xC1, 0x01, 'a'};
+    wsm_buf_append(&b, rsv, sizeof rsv);
+    CHECK(feed(&b, 1 << 20, &g) != 0);
+    /* invalid UTF-8 in a text frame */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    frame(&b, 1, 1, "\xff\xfe", 2);
+    CHECK(feed(&b, 1 << 20, &g) != 0);
+    CHECK_EQ_INT(g.n, 0);
+    /* a continuation without a start */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    frame(&b, 1, 0, "x", 1);
+    CHECK(feed(&b, 1 << 20, &g) != 0);
+    /* the hub closes: no error message, just closed */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, OK_RESPONSE);
+    frame(&b, 1, 8, "\x03\xe8", 2);
+    int rc = feed(&b, 1 << 20, &g);
+    CHECK(rc == 0 || rc == WSM_E_CLOSED);
+    wsm_buf_free(&b);
+}
+
+TEST(transport_handshake)
+{
+    wsm_buf b = WSM_BUF_INIT;
+    struct got g;
+    const char *bad[] = {
+        "HTTP/1.1 404 Not Found\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: "
+        "chat\r\n\r\n",
+        "SSH-2.0-OpenSSH\r\n\r\n",
+        NULL};
+    for (int i = 0; bad[i]; i++) {
+        wsm_buf_reset(&b);
+        wsm_buf_append_str(&b, bad[i]);
+        frame(&b, 1, 1, "x", 1);
+        CHECK_EQ_INT(feed(&b, 1 << 20, &g), WSM_E_CONNECT);
+        CHECK_EQ_INT(g.n, 0);
+    }
+    /* incomplete response: waits (no error, no message) */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, "HTTP/1.1 101 Switching");
+    CHECK_EQ_INT(feed(&b, 1 << 20, &g), 0);
+    /* headers without the optional subprotocol line are accepted; extra whitespace too */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, "HTTP/1.1 101 OK\r\nupgrade:  WebSocket \r\nconnection: keep-alive, "
+                           "Upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    frame(&b, 1, 1, "x", 1);
+    CHECK_EQ_INT(feed(&b, 1 << 20, &g), 0);
+    CHECK_EQ_INT(g.n, 1);
+    /* an endless header block is refused */
+    wsm_buf_reset(&b);
+    wsm_buf_append_str(&b, "HTTP/1.1 101 OK\r\n");
+    for (int i = 0; i < 2000; i++)
+        wsm_buf_append_str(&b, "X-Pad: aaaaaaaaaaa\r\n");
+    CHECK_EQ_INT(feed(&b, 1 << 20, &g), WSM_E_CONNECT);
+    wsm_buf_free(&b);
+}
+
+/* ---- session dispatch */
+
+struct seen {
+    int msgs;
+    char ops[8][16];
+    int replies;
+    int last_code;
+};
+
+static void seen_msg(void *ud, const wsm_msg *m)
+{
+    struct seen *s = ud;
+    if (s->msgs < 8)
+        snprintf(s->ops[s->msgs], sizeof s->ops[0], "%s", m->op);
+    s->msgs++;
+}
+
+static void seen_reply(void *ud, int code, const wsm_msg *m)
+{
+    struct seen *s = ud;
+    s->replies++;
+    s->last_code = code;
+}
+
+TEST(conn_dispatch_batches)
+{
+    struct seen s = {0};
+    conn_handlers h = {.on_msg = seen_msg};
+    conn *c = conn_new_detached(&h, &s);
+    CHECK(c != NULL);
+    const char batch[] = "{\"op\":\"job\",\"job_id\":\"a\",\"len\":3}\nxyz"
+                         "{\"op\":\"event\",\"topic\":\"t\"}\n"
+                         "{\"op\":\"ping\",\"id\":\"7\"}\n"
+                         "{\"op\":\"stop\",\"job_id\":\"a\"}\n";
+    conn_dispatch(c, (const unsigned char *)batch, sizeof batch - 1);
+    CHECK_EQ_INT(s.msgs, 3); /* ping is answered by the session itself */
+    CHECK_STR(s.ops[0], "job");
+    CHECK_STR(s.ops[1], "event");
+    CHECK_STR(s.ops[2], "stop");
+
+    /* replies are routed by ref to the request's callback, once */
+    cJSON *req = cJSON_Parse("{\"op\":\"query\",\"what\":\"hub\"}");
+    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, NULL, seen_reply, &s), 0);
+    const char *id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
+    char ok[128], er[160];
+    snprintf(ok, sizeof ok, "{\"op\":\"ok\",\"ref\":\"%s\",\"result\":{}}\n", id);
+    conn_dispatch(c, (const unsigned char *)ok, strlen(ok));
+    CHECK_EQ_INT(s.replies, 1);
+    CHECK_EQ_INT(s.last_code, 0);
+    conn_dispatch(c, (const unsigned char *)ok, strlen(ok)); /* duplicate reply: ignored */
+    CHECK_EQ_INT(s.replies, 1);
+    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, NULL, seen_reply, &s), 0);
+    id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
+    snprintf(er, sizeof er,
+             "{\"op\":\"error\",\"ref\":\"%s\",\"code\":\"NO_SUCH_JOB\",\"message\":\"m\"}\n", id);
+    conn_dispatch(c, (const unsigned char *)er, strlen(er));
+    CHECK_EQ_INT(s.replies, 2);
+    CHECK_EQ_INT(s.last_code, WSM_E_NO_SUCH_JOB);
+    cJSON_Delete(req);
+
+    /* a framing error stops at the bad message; earlier ones were delivered */
+    int before = s.msgs;
+    const char bad[] = "{\"op\":\"event\"}\n{not json}\n{\"op\":\"event\"}\n";
+    conn_dispatch(c, (const unsigned char *)bad, sizeof bad - 1);
+    CHECK_EQ_INT(s.msgs, before + 1);
+    conn_free(c);
+}
+
+TEST(strerror_all)
+{
+    for (int c = 0; c < WSM_CODE_COUNT; c++)
+        CHECK(strcmp(wsm_strerror(c), "unknown error") != 0);
+    CHECK(strcmp(wsm_strerror(WSM_E_WOULD_BLOCK), "unknown error") != 0);
+    CHECK(strcmp(wsm_strerror(WSM_E_STOPPED), "unknown error") != 0);
+    CHECK(strcmp(wsm_strerror(WSM_E_CLOSED), "unknown error") != 0);
+    CHECK(strcmp(wsm_strerror(WSM_E_USAGE), "unknown error") != 0);
+    CHECK_STR(wsm_strerror(-5), "unknown error");
+    /* NULL-safe API */
+    wsm_client_free(NULL);
+    wsm_service_free(NULL);
+    CHECK_EQ_INT(wsm_job_attempt(NULL), 0);
+    CHECK(!wsm_job_should_stop(NULL));
+    CHECK_EQ_INT(wsm_job_emit(NULL, "x", NULL), WSM_E_USAGE);
+    CHECK_EQ_INT(wsm_enqueue(NULL, "q", NULL, NULL, NULL), WSM_E_USAGE);
+    wsm_err e = {0};
+    wsm_options o = {.url = "ftp://x"};
+    CHECK(wsm_service_new(&o, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_USAGE);
+    wsm_options o2 = {.url = "ws://127.0.0.1:1/ws", .log_level = "shout"};
+    CHECK(wsm_client_connect(&o2, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_USAGE);
+}
+
+int main(void)
+{
+    RUN(url_parsing);
+    RUN(options_parse);
+    RUN(transport_frames);
+    RUN(transport_handshake);
+    RUN(conn_dispatch_batches);
+    RUN(strerror_all);
+    return TEST_DONE();
+}
