@@ -283,16 +283,37 @@ static void encode_binary(const wsm_col *cols, size_t ncols, size_t rows, unsign
     }
 }
 
-/* Shortest of %.15g..%.17g that reads back as v (f64), %.6g..%.9g for f32. */
+/* Integers (|v| < 2^53) print as integers; other doubles as %.15g when that reads back
+ * exactly, else %.17g (always exact). One or two conversions, never three: this is the
+ * JSON encoder's hot spot. */
+static int fmt_int(char *buf, long long x)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int len = 0;
+    if (x < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    buf[len] = 0;
+    return len;
+}
+
 static int fmt_f64(char *buf, size_t n, double v)
 {
-    int len = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        len = snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    return len;
+    if (v == 0)
+        return snprintf(buf, n, signbit(v) ? "-0" : "0");
+    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
+        return fmt_int(buf, (long long)v);
+    int len = snprintf(buf, n, "%.15g", v);
+    if (strtod(buf, NULL) == v)
+        return len;
+    return snprintf(buf, n, "%.17g", v);
 }
 
 static int fmt_f32(char *buf, size_t n, float v)
@@ -319,6 +340,8 @@ static int append_json_string(wsm_buf *b, const char *s)
 
 static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *b)
 {
+    wsm_buf names = WSM_BUF_INIT;
+    size_t name_off[WSM_COLUMNS_MAX_ENUM + 1];
     int rc = wsm_buf_append(b, "{", 1);
     for (size_t i = 0; i < ncols && rc == WSM_OK; i++) {
         const wsm_col *c = &cols[i];
@@ -328,6 +351,13 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
             rc = append_json_string(b, c->name);
         if (rc == WSM_OK)
             rc = wsm_buf_append(b, ":[", 2);
+        /* enum names as JSON string literals, once per column */
+        wsm_buf_reset(&names);
+        for (size_t k = 0; c->enum_names && k < c->n_enum && rc == WSM_OK; k++) {
+            name_off[k] = names.len;
+            rc = append_json_string(&names, c->enum_names[k]);
+            name_off[k + 1] = names.len;
+        }
         for (size_t r = 0; r < rows && rc == WSM_OK; r++) {
             char num[48];
             int len = 0;
@@ -351,24 +381,25 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
                 break;
             }
             case WSM_COL_I64:
-                len = snprintf(num, sizeof num, "%lld", (long long)((const int64_t *)c->values)[r]);
+                len = fmt_int(num, (long long)((const int64_t *)c->values)[r]);
                 break;
             case WSM_COL_I32:
-                len = snprintf(num, sizeof num, "%d", (int)((const int32_t *)c->values)[r]);
+                len = fmt_int(num, ((const int32_t *)c->values)[r]);
                 break;
             case WSM_COL_I16:
-                len = snprintf(num, sizeof num, "%d", (int)((const int16_t *)c->values)[r]);
+                len = fmt_int(num, ((const int16_t *)c->values)[r]);
                 break;
             case WSM_COL_U8:
                 if (c->enum_names) {
-                    rc = append_json_string(b, c->enum_names[((const uint8_t *)c->values)[r]]);
+                    unsigned k = ((const uint8_t *)c->values)[r];
+                    rc = wsm_buf_append(b, names.data + name_off[k], name_off[k + 1] - name_off[k]);
                     continue;
                 }
-                len = snprintf(num, sizeof num, "%u", (unsigned)((const uint8_t *)c->values)[r]);
+                len = fmt_int(num, ((const uint8_t *)c->values)[r]);
                 break;
             case WSM_COL_BOOL:
-                len = snprintf(num, sizeof num, "%s",
-                               ((const uint8_t *)c->values)[r] ? "true" : "false");
+                len = ((const uint8_t *)c->values)[r] ? 4 : 5;
+                memcpy(num, len == 4 ? "true" : "false", (size_t)len);
                 break;
             default:
                 break;
@@ -380,6 +411,7 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
     }
     if (rc == WSM_OK)
         rc = wsm_buf_append(b, "}", 1);
+    wsm_buf_free(&names);
     return rc;
 }
 

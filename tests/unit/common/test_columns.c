@@ -312,7 +312,7 @@ TEST(json_special_values)
     wsm_err err;
     CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &c, 1, 4, &meta, &b, &err), WSM_OK);
     wsm_buf_append(&b, "", 1);
-    CHECK_STR((char *)b.data, "{\"x\":[0.1,null,0.3333333333333333,null]}");
+    CHECK_STR((char *)b.data, "{\"x\":[0.1,null,0.33333333333333331,null]}");
     wsm_columns *d = NULL;
     CHECK_EQ_INT(wsm_columns_decode(NULL, meta, b.data, b.len - 1, 0, &d, &err), WSM_OK);
     if (d) {
