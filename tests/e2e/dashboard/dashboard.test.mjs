@@ -34,6 +34,7 @@ before(async () => {
   hub = await startHub({ config: 'tests/e2e/dashboard/mesh-dashboard.json' });
   services = await startServices(hub, WORKER);
   console.log(`services: ${services.mode}`);
+  process.on('exit', () => { if (process.exitCode && services?.logs) console.log(JSON.stringify(services.logs, null, 1)); });
   admin = new Client(hub.url, { token: ADMIN, name: 'e2e-driver', WebSocket });
   await admin.connect();
   let allow = false;
@@ -100,7 +101,8 @@ test('overview lists queues, workers, totals and hub health', async () => {
 test('jobs view: registry filter, id search and job detail', async () => {
   const root = roots[0];
   await open(adminPage, `view=jobs&queue=aeb&registry=finished&search=${encodeURIComponent(root.id + '.')}`);
-  const batches = Math.ceil(root.frames / services.batchRows);
+  const batches = (await admin.query('registry', { queue: 'aeb', registry: 'finished', search: `${root.id}.`, limit: 1 })).total;
+  assert.ok(batches > 0);
   await adminPage.waitForFunction((n) => document.querySelector('#page-info')?.textContent.endsWith(`of ${n}`), batches, { timeout: 10000 });
   await adminPage.click(`#jobs tr[data-job="${root.id}.0"] a`);
   await adminPage.waitForSelector('#job-detail [data-field="root"] a');
@@ -111,10 +113,19 @@ test('jobs view: registry filter, id search and job detail', async () => {
 
 test('recording view: plot with drawn pixels and fcw_onset at the AEB spec time', { timeout: 60000 }, async () => {
   const r = roots.find((x) => x.fcw_t !== undefined);
-  await open(adminPage, `view=recordings&rec=${encodeURIComponent(r.id)}`);
+  // through the pipeline row's "results" link (the recording id comes from the root's result)
+  await open(adminPage, 'view=pipelines');
+  const link = `#pipelines tr[data-root="${r.id}"] a[href^="#view=recordings"]`;
+  await adminPage.waitForSelector(link);
+  const rootJob = await admin.query('job', { job_id: r.id });
+  const recId = rootJob.result?.recording_id ?? r.id;
+  await adminPage.waitForFunction(([sel, id]) => document.querySelector(sel)?.getAttribute('href').endsWith(encodeURIComponent(id)), [link, recId]);
+  await adminPage.click(link);
   await adminPage.waitForSelector('#events tr[data-type="fcw_onset"]', { timeout: 30000 });
   const t = Number(await adminPage.getAttribute('#events tr[data-type="fcw_onset"] td[data-t]', 'data-t'));
   assert.ok(Math.abs(t - r.fcw_t) <= 0.011, `fcw_onset at ${t} s, spec ${r.fcw_t} s (${r.label})`);
+  // open loop CCRs ends in contact (table 6.3): the collision is listed (and marked on the plot)
+  assert.equal(await adminPage.$$eval('#events tr[data-type="collision"]', (rows) => rows.length), 1);
   const painted = await adminPage.$eval('#plot canvas', (c) => {
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let n = 0;
@@ -129,7 +140,8 @@ test('recording view: plot with drawn pixels and fcw_onset at the AEB spec time'
   assert.ok(painted.shaded > 1000, `FCW/PB/FB periods shaded (${painted.shaded} warm pixels)`);
   await shot(adminPage, '04-recording');
   await open(adminPage, 'view=recordings');
-  await adminPage.waitForSelector(`#recordings tr[data-rec="${r.id}"]`, { timeout: 30000 });
+  await adminPage.waitForSelector(`#recordings tr[data-rec="${recId}"]`, { timeout: 30000 });
+  await shot(adminPage, '04b-recordings');
 });
 
 test('failed job: listed under Failed, admin requeue works, read-only has no buttons and is refused', { timeout: 60000 }, async () => {
