@@ -1,0 +1,509 @@
+#!/usr/bin/python3
+"""driver.py - runs the whole pipeline benchmark (issue 9) and prints its table; started by
+bench/pipeline/run.sh, which builds the programs first.
+
+Parts (--only takes a comma list of them; default all):
+  inproc        bench-pipeline-inproc: libmf4 -> libaeb -> libresults (SQLite) in one process
+  rq            bench/rq-baseline/rq_bench.py: the rq design, per-frame and batched jobs,
+                forking and non-forking workers
+  mesh          wshub + mf4-reader + aeb + db-writer (SQLite), 1 and 2 instances per stage,
+                JSON and binary columnar payloads, recordings submitted with meshctl --wait
+  backpressure  the mesh with a deliberately slow db-writer (SIGSTOP/SIGCONT duty cycle, the
+                db-writer has no slow-down option): hub peak RSS while a long recording flows
+
+Recordings are made at bench time with scenario-gen (CCRs-50 repeated, --frames N) in the
+scratch directory (a temporary one unless --scratch; nothing is committed).
+
+Output: one JSON line per configuration (also appended to --json-out FILE) and at the end a
+table with the ratios against the baselines measured in the same run. Figures are wall-clock
+on this machine: other load on it makes them noisy.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SCENARIO = "CCRs-50"
+
+EXES = {
+    "inproc": "bench/pipeline/bench-pipeline-inproc",
+    "scenario-gen": "src/tools/scenario-gen/scenario-gen",
+    "mf4dump": "src/tools/mf4dump/mf4dump",
+    "wshub": "src/hub/wshub",
+    "meshctl": "src/tools/meshctl/meshctl",
+    "mf4-reader": "src/services/mf4-reader/mf4-reader",
+    "aeb": "src/services/aeb/aeb",
+    "db-writer": "src/services/db-writer/db-writer",
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process, seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_status_kb(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Procs:
+    """Processes started by this run; each stopped by its own pid."""
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self.procs = []
+
+    def start(self, name, argv, env=None):
+        errf = open(os.path.join(self.logdir, "%s-%d.log" % (name, len(self.procs))), "w")
+        p = subprocess.Popen(argv, stdout=errf, stderr=subprocess.STDOUT, env=env)
+        p.bench_name = name
+        p.bench_log = errf.name
+        self.procs.append(p)
+        return p
+
+    def stats(self):
+        return [
+            {
+                "name": p.bench_name,
+                "pid": p.pid,
+                "cpu_s": proc_cpu_s(p.pid),
+                "peak_rss_kb": proc_status_kb(p.pid, "VmHWM"),
+            }
+            for p in self.procs
+            if p.poll() is None
+        ]
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.kill(p.pid, signal.SIGCONT)
+                    p.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+
+# ------------------------------------------------------------------ recordings
+
+
+def make_recording(exes, scratch, frames, tag=""):
+    """scenario-gen --frames N into SCRATCH/rec-N[tag]/CCRs-50.mf4 (kept between runs)."""
+    d = os.path.join(scratch, "rec-%d%s" % (frames, tag))
+    path = os.path.join(d, SCENARIO + ".mf4")
+    if not os.path.exists(path):
+        t0 = time.monotonic()
+        subprocess.run([exes["scenario-gen"], "--out", d, "--frames", str(frames), SCENARIO],
+                       check=True, stdout=subprocess.DEVNULL)
+        log("  made %s (%d frames) in %.1f s" % (path, frames, time.monotonic() - t0))
+    return path
+
+
+def channels_of(mf4):
+    with open(os.path.join(os.path.dirname(mf4), "channels.json")) as f:
+        return json.load(f)
+
+
+def count_rows(db, rec=None):
+    c = sqlite3.connect(db)
+    try:
+        if rec:
+            return c.execute("SELECT count(*) FROM aeb_frames WHERE recording_id = ?",
+                             (rec,)).fetchone()[0]
+        return c.execute("SELECT count(*) FROM aeb_frames").fetchone()[0]
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ in-process
+
+
+def run_inproc(exes, scratch, mf4, frames, batch, emit):
+    db = os.path.join(scratch, "inproc-%d.db" % frames)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    out = subprocess.run([exes["inproc"], "--mf4", mf4, "--db", "sqlite:" + db, "--batch",
+                          str(batch), "--label", "inproc-%d" % frames],
+                         capture_output=True, text=True)
+    sys.stderr.write(out.stderr)
+    if out.returncode != 0:
+        raise RuntimeError("bench-pipeline-inproc failed")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["part"] = "inproc"
+    r["db"] = db
+    r["ok"] = r["rows"] == r["frames"]
+    emit(r)
+    return r
+
+
+# ------------------------------------------------------------------ rq
+
+
+def csv_export(exes, mf4):
+    """The CSV export the rq reader stage reads (mf4dump --csv), made once per recording."""
+    csv = os.path.splitext(mf4)[0] + ".csv"
+    meta = csv + ".time"
+    if not os.path.exists(meta):
+        t0 = time.monotonic()
+        with open(csv, "w") as f:
+            subprocess.run([exes["mf4dump"], "--csv", mf4, "--group", "0", "--channels",
+                            "VehSpd,VehAccLong,ObjDist,ObjRelSpd,ObjAccLong"], stdout=f,
+                           check=True)
+        with open(meta, "w") as f:
+            f.write("%.3f\n" % (time.monotonic() - t0))
+    with open(meta) as f:
+        return csv, float(f.read())
+
+
+def run_rq(exes, scratch, mf4, mode, worker, frames, ref_db, emit):
+    csv, export_s = csv_export(exes, mf4)
+    argv = ["/usr/bin/python3", os.path.join(ROOT, "bench", "rq-baseline", "rq_bench.py"),
+            "--csv", csv, "--mode", mode, "--worker", worker, "--frames", str(frames)]
+    if ref_db:
+        argv += ["--compare-db", ref_db]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    sys.stderr.write(out.stderr)
+    if not out.stdout.strip():
+        raise RuntimeError("rq_bench.py failed (exit %d)" % out.returncode)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["part"] = "rq"
+    r["csv_export_s"] = export_s
+    r["ok"] = out.returncode == 0
+    emit(r)
+    return r
+
+
+# ------------------------------------------------------------------ mesh
+
+
+def hub_config(path, queue_len):
+    cfg = {
+        "listen": {"address": "127.0.0.1", "port": 0},
+        "queues": {
+            "mf4": {"max_length": 1000, "defaults": {"timeout": 7200}},
+            "aeb": {"max_length": queue_len["aeb"], "defaults": {"timeout": 600}},
+            "db": {"max_length": queue_len["db"], "defaults": {"timeout": 600}},
+            "db.query": {"max_length": 100, "defaults": {"timeout": 60}},
+        },
+        "routes": {"mf4:frames": "aeb", "mf4:result": "db", "aeb:frames": "db",
+                   "aeb:events": "db"},
+        "retention": {"result_ttl": 3600, "emitted_result_ttl": 5, "registry_cap": 1000},
+        "store": {"type": "memory"},
+        "logging": {"level": "warn"},
+    }
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+
+
+class Mesh:
+    """A hub and its services, started for one configuration and stopped after it."""
+
+    def __init__(self, exes, scratch, name, instances, db, queue_len):
+        self.exes, self.instances = exes, instances
+        self.logdir = os.path.join(scratch, "logs-" + name)
+        os.makedirs(self.logdir, exist_ok=True)
+        self.procs = Procs(self.logdir)
+        cfg = os.path.join(self.logdir, "mesh.json")
+        hub_config(cfg, queue_len)
+        self.hub = self.procs.start("wshub", [exes["wshub"], "--config", cfg, "--port", "0"])
+        port = None
+        for _ in range(500):
+            with open(self.hub.bench_log) as f:
+                m = re.search(r"listening on ws://[^:]+:(\d+)/ws", f.read())
+            if m:
+                port = int(m.group(1))
+                break
+            if self.hub.poll() is not None:
+                break
+            time.sleep(0.02)
+        if not port:
+            self.procs.stop_all()
+            raise RuntimeError("wshub did not start (see %s)" % self.hub.bench_log)
+        self.url = "ws://127.0.0.1:%d/ws" % port
+        env = dict(os.environ, WSMESH_URL=self.url)
+        self.services = {"mf4-reader": [], "aeb": [], "db-writer": []}
+        for i in range(instances):
+            self.services["db-writer"].append(self.procs.start(
+                "db-writer", [exes["db-writer"], "--url", self.url, "--db", "sqlite:" + db,
+                              "--name", "db-%d" % i], env))
+            self.services["aeb"].append(self.procs.start(
+                "aeb", [exes["aeb"], "--url", self.url, "--name", "aeb-%d" % i], env))
+            self.services["mf4-reader"].append(self.procs.start(
+                "mf4-reader", [exes["mf4-reader"], "--url", self.url, "--name", "mf4-%d" % i],
+                env))
+        self.wait_workers(3 * instances)
+
+    def meshctl(self, *args, timeout=60):
+        return subprocess.run([self.exes["meshctl"], "--url", self.url] + list(args),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def wait_workers(self, n):
+        for _ in range(300):
+            r = self.meshctl("--json", "workers")
+            if r.returncode == 0:
+                try:
+                    if len(json.loads(r.stdout)["workers"]) >= n:
+                        return
+                except (ValueError, KeyError):
+                    pass
+            for p in self.procs.procs:
+                if p.poll() is not None:
+                    raise RuntimeError("%s exited (see %s)" % (p.bench_name, p.bench_log))
+            time.sleep(0.1)
+        raise RuntimeError("services did not connect to the hub")
+
+    def stop(self):
+        self.procs.stop_all()
+
+
+def submit_all(mesh, jobs, timeout):
+    """Submits the mf4 jobs at once with meshctl --wait; returns the wall time to the last."""
+    t0 = time.monotonic()
+    ps = [subprocess.Popen([mesh.exes["meshctl"], "--url", mesh.url, "submit", "mf4",
+                            json.dumps(j), "--wait", "--wait-timeout", str(timeout)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for j in jobs]
+    errs = []
+    for p in ps:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            errs.append("meshctl exit %d: %s %s" % (p.returncode, out.strip(), err.strip()))
+    return time.monotonic() - t0, errs
+
+
+def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=None):
+    """One mesh configuration. slow_db = (period_s, run_fraction) duty-cycles the db-writers."""
+    name = "mesh-%s-%dx-%d%s" % (encoding, instances, frames, "-slowdb" if slow_db else "")
+    db = os.path.join(scratch, name + ".db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    per = frames // instances
+    recs = [make_recording(exes, scratch, per, "" if instances == 1 else "-%d" % i)
+            for i in range(instances)]
+    jobs = [{"path": os.path.abspath(r), "recording_id": "%s-%d" % (name, i),
+             "channels": channels_of(r), "batch": batch, "encoding": encoding}
+            for i, r in enumerate(recs)]
+    mesh = Mesh(exes, scratch, name, instances, db, {"aeb": 256, "db": 1024})
+    stop = threading.Event()
+    rss_samples = []
+
+    def sampler():
+        while not stop.is_set():
+            kb = proc_status_kb(mesh.hub.pid, "VmRSS")
+            if kb:
+                rss_samples.append(kb)
+            stop.wait(0.2)
+
+    def throttle():
+        period, frac = slow_db
+        pids = [p.pid for p in mesh.services["db-writer"]]
+        while not stop.is_set():
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            stop.wait(period * (1 - frac))
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            stop.wait(period * frac)
+
+    threads = [threading.Thread(target=sampler)]
+    if slow_db:
+        threads.append(threading.Thread(target=throttle))
+    try:
+        cpu0 = {p.pid: proc_cpu_s(p.pid) or 0.0 for p in mesh.procs.procs}
+        for t in threads:
+            t.start()
+        secs, errs = submit_all(mesh, jobs, 7200)
+        stop.set()
+        for t in threads:
+            t.join()
+        stats = mesh.procs.stats()
+    finally:
+        stop.set()
+        mesh.stop()
+    rows = sum(count_rows(db, j["recording_id"]) for j in jobs) if os.path.exists(db) else 0
+    by = {}
+    for s in stats:
+        d = by.setdefault(s["name"], {"cpu_s": 0.0, "peak_rss_kb": 0})
+        d["cpu_s"] += (s["cpu_s"] or 0.0) - cpu0.get(s["pid"], 0.0)
+        d["peak_rss_kb"] = max(d["peak_rss_kb"], s["peak_rss_kb"] or 0)
+    r = {
+        "bench": "pipeline", "part": "backpressure" if slow_db else "mesh", "config": name,
+        "encoding": encoding, "instances": instances, "batch": batch, "frames": frames,
+        "seconds": round(secs, 4), "frames_per_s": round(frames / secs, 1) if secs else 0,
+        "rows": rows, "ok": not errs and rows == frames,
+        "hub_cpu_s": round(by.get("wshub", {}).get("cpu_s", 0.0), 3),
+        "hub_peak_rss_kb": by.get("wshub", {}).get("peak_rss_kb"),
+        "hub_rss_max_sampled_kb": max(rss_samples) if rss_samples else None,
+        "stage_cpu_s": {k: round(v["cpu_s"], 3) for k, v in by.items() if k != "wshub"},
+        "peak_rss_kb": {k: v["peak_rss_kb"] for k, v in by.items()},
+    }
+    if slow_db:
+        r["slow_db"] = {"period_s": slow_db[0], "running_fraction": slow_db[1]}
+    if errs:
+        r["errors"] = errs[:3]
+    log("%s: %d frames in %.2f s = %.0f frames/s, rows %d, hub cpu %.2f s, hub peak RSS %s kB%s"
+        % (name, frames, secs, r["frames_per_s"], rows, r["hub_cpu_s"], r["hub_peak_rss_kb"],
+           ("; ERRORS: " + " | ".join(errs[:3])) if errs else ""))
+    emit(r)
+    return r
+
+
+# ------------------------------------------------------------------ main
+
+
+def fmt_rate(x):
+    return "%.0f" % x if x >= 100 else "%.1f" % x
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--scratch", help="directory for recordings and databases (kept)")
+    ap.add_argument("--only", default="inproc,rq,mesh,backpressure")
+    ap.add_argument("--batch", type=int, default=4096, help="frames per batch (in-process, mesh)")
+    ap.add_argument("--json-out", help="append the JSON lines to this file")
+    ap.add_argument("--mesh-frames", type=int, help="frames per mesh/backpressure run")
+    ap.add_argument("--instances", default="1,2", help="instances per stage for the mesh runs")
+    ap.add_argument("--encodings", default="json,binary")
+    a = ap.parse_args()
+    parts = set(a.only.split(","))
+    exes = {k: os.path.join(a.build, v) for k, v in EXES.items()}
+    scratch = a.scratch or tempfile.mkdtemp(prefix="wsmesh-bench-pipeline-")
+    os.makedirs(scratch, exist_ok=True)
+    results = []
+
+    def emit(r):
+        results.append(r)
+        line = json.dumps(r, sort_keys=False)
+        print(line, flush=True)
+        if a.json_out:
+            with open(a.json_out, "a") as f:
+                f.write(line + "\n")
+
+    if a.quick:
+        big = [1000000]
+        # (mode, worker, recording frames, frames used)
+        rq_plan = [("frame", "fork", 10000, 300), ("frame", "simple", 10000, 1000),
+                   ("batch", "fork", 100000, 100000), ("batch", "simple", 100000, 100000)]
+        mesh_frames, bp_frames = 1000000, 1000000
+    else:
+        big = [1000000, 10000000]
+        rq_plan = [("frame", "fork", 10000, 10000), ("frame", "simple", 10000, 10000),
+                   ("batch", "fork", 1000000, 1000000), ("batch", "simple", 1000000, 1000000)]
+        mesh_frames, bp_frames = 10000000, 10000000
+    if a.mesh_frames:
+        mesh_frames = bp_frames = a.mesh_frames
+        big = sorted(set(big) | {a.mesh_frames})
+    log("pipeline benchmark (%s), scratch %s; load average %s" % (
+        "quick" if a.quick else "full", scratch, open("/proc/loadavg").read().split()[:3]))
+
+    inproc = {}
+    needed = set(big) | {10000}
+    if "rq" in parts:
+        needed |= {p[2] for p in rq_plan}
+    for n in sorted(needed):
+        make_recording(exes, scratch, n)
+    if "inproc" in parts or "rq" in parts:
+        for n in sorted(needed):
+            inproc[n] = run_inproc(exes, scratch, make_recording(exes, scratch, n), n, a.batch,
+                                   emit)
+    rq = []
+    if "rq" in parts:
+        for mode, worker, rec_frames, n in rq_plan:
+            src = make_recording(exes, scratch, rec_frames)
+            ref = inproc.get(rec_frames, {}).get("db")
+            try:
+                rq.append(run_rq(exes, scratch, src, mode, worker, n, ref, emit))
+            except RuntimeError as e:
+                log("rq %s/%s: %s" % (mode, worker, e))
+    missing = [k for k in ("wshub", "meshctl", "mf4-reader", "aeb", "db-writer")
+               if not os.access(exes[k], os.X_OK)]
+    mesh = []
+    if ("mesh" in parts or "backpressure" in parts) and missing:
+        log("mesh: SKIPPED, not built yet: %s" % ", ".join(missing))
+        emit({"bench": "pipeline", "part": "mesh", "config": "mesh", "skipped":
+              "missing: " + ", ".join(missing)})
+    else:
+        if "mesh" in parts:
+            for inst in [int(x) for x in a.instances.split(",")]:
+                for enc in a.encodings.split(","):
+                    try:
+                        mesh.append(run_mesh(exes, scratch, mesh_frames, inst, enc, a.batch,
+                                             emit))
+                    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                        log("mesh %s %dx: %s" % (enc, inst, e))
+        if "backpressure" in parts:
+            try:
+                mesh.append(run_mesh(exes, scratch, bp_frames, 1, "binary", a.batch, emit,
+                                     slow_db=(0.1, 0.2)))
+            except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                log("backpressure: %s" % e)
+
+    # ---- table with ratios against the baselines of this run
+    print("\n%-34s %10s %9s %12s %10s %10s %10s" % ("configuration", "frames", "seconds",
+                                                    "frames/s", "/inproc", "/rq-batch",
+                                                    "/rq-frame"))
+    best_batch = max([r["frames_per_s"] for r in rq if r["mode"] == "batch"] or [0])
+    best_frame = max([r["frames_per_s"] for r in rq if r["mode"] == "frame"] or [0])
+    for r in results:
+        if "frames_per_s" not in r:
+            print("%-34s %s" % (r["config"], r.get("skipped", "")))
+            continue
+        base = inproc.get(r["frames"]) or inproc.get(max(inproc) if inproc else 0)
+        ratio = lambda b: ("%.3g" % (r["frames_per_s"] / b)) if b else "-"  # noqa: E731
+        print("%-34s %10d %9.2f %12s %10s %10s %10s" % (
+            r["config"], r["frames"], r["seconds"], fmt_rate(r["frames_per_s"]),
+            ratio(base["frames_per_s"] if base else 0), ratio(best_batch), ratio(best_frame)))
+    for r in mesh:
+        print("  %s: hub cpu %.2f s, hub peak RSS %s kB, stage cpu %s, peak RSS %s" % (
+            r["config"], r["hub_cpu_s"], r["hub_peak_rss_kb"], r["stage_cpu_s"],
+            r["peak_rss_kb"]))
+    print("(ratios: frames/s of the row divided by the in-process run of the same size, the best "
+          "batched rq run, the best per-frame rq run)")
+    bad = [r["config"] for r in results if r.get("ok") is False]
+    if bad:
+        print("FAILED (rows or checks): " + ", ".join(bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
