@@ -443,11 +443,34 @@ TEST(bad_batches)
     aebsvc_out_free(NULL);
 }
 
+TEST(empty_last_batch)
+{
+    /* a reader may close a recording with an empty batch marked last */
+    aebsvc_out o;
+    aebsvc_error e;
+    const char *pl = "{\"t\":[0,0.01],\"ego_v\":[10,10],\"range\":[100,null],\"rel_v\":[-1,null]}";
+    CHECK_EQ_INT(one(M2("", ""), pl, NULL, NULL, &o, &e), 0);
+    char *st = cJSON_PrintUnformatted(o.state);
+    aebsvc_out_free(&o);
+    const char *m0 = "{\"rows\":0,\"columns\":[{\"name\":\"t\",\"type\":\"f64\"},{\"name\":"
+                     "\"ego_v\",\"type\":\"f64\"}]}";
+    CHECK_EQ_INT(
+        one(m0, "{\"t\":[],\"ego_v\":[]}", "{\"last\":true,\"first_frame\":2}", st, &o, &e), 0);
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(o.frames_args, "summary");
+    CHECK(sum != NULL);
+    if (sum)
+        CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(sum, "frames")->valuedouble, 2);
+    CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o.frames_args, "rows")->valuedouble, 0);
+    aebsvc_out_free(&o);
+    free(st);
+}
+
 int main(void)
 {
     RUN(splits_equal_one_run);
     RUN(no_object_frames);
     RUN(units);
     RUN(bad_batches);
+    RUN(empty_last_batch);
     return TEST_DONE();
 }
