@@ -7,6 +7,7 @@
 // clears when it returns. Screenshots: test-artifacts/dashboard/*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { Client, JobFailure } from '../../../adapters/js/wsmesh.mjs';
@@ -30,7 +31,21 @@ async function open(page, fragment) {
   await page.waitForSelector('#conn[data-state="open"]', { timeout: 10000 });
 }
 
+/** The hub serves web/, which loads the adapter and uPlot from web/vendor/ (scripts/vendor-web.sh). */
+function checkVendored() {
+  const need = ['uplot/uPlot.esm.js', 'uplot/uPlot.min.css'];
+  for (const f of need) {
+    assert.ok(fs.existsSync(path.join(srcdir, 'web/vendor', f)), `web/vendor/${f} missing: run scripts/vendor-web.sh (scripts/deps.sh does)`);
+  }
+  for (const f of fs.readdirSync(path.join(srcdir, 'adapters/js')).filter((x) => x.endsWith('.mjs'))) {
+    const v = path.join(srcdir, 'web/vendor/wsmesh', f);
+    assert.ok(fs.existsSync(v) && fs.readFileSync(v).equals(fs.readFileSync(path.join(srcdir, 'adapters/js', f))),
+      `web/vendor/wsmesh/${f} is missing or older than adapters/js/${f}: run scripts/vendor-web.sh`);
+  }
+}
+
 before(async () => {
+  checkVendored();
   hub = await startHub({ config: 'tests/e2e/dashboard/mesh-dashboard.json' });
   services = await startServices(hub, WORKER);
   console.log(`services: ${services.mode}`);
