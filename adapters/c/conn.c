@@ -354,6 +354,9 @@ static void t_on_message(void *ud, const unsigned char *data, size_t len, bool b
 static void t_on_closed(void *ud, int code, const char *reason)
 {
     conn *c = ud;
+    /* reason lives in the transport: copy it before freeing the transport */
+    if (!c->down_code || !c->errstr[0])
+        snprintf(c->errstr, sizeof c->errstr, "%s", reason);
     wst_free(c->t);
     c->t = NULL;
     bool was_ready = c->state == C_READY;
@@ -367,8 +370,6 @@ static void t_on_closed(void *ud, int code, const char *reason)
     wsm_buf_reset(&c->out);
     c->out_binary = false;
     int dc = c->down_code ? c->down_code : code;
-    if (!c->down_code || !c->errstr[0])
-        snprintf(c->errstr, sizeof c->errstr, "%s", reason);
     c->down_code = 0;
     if (was_ready)
         wsm_log(WSM_LOG_DEBUG, "wsmesh", "disconnected: %s", c->errstr);

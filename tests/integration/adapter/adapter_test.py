@@ -599,6 +599,11 @@ def main():
     ok = False
     try:
         rc = CASES[name](env)
+        # sanitizer reports from any process we started fail the case (UBSan keeps running)
+        for p in env.procs:
+            e = env.text(p.name + '.err')
+            check('runtime error:' not in e and 'Sanitizer' not in e,
+                  'sanitizer report in %s stderr:\n%s' % (p.name, e[-3000:]))
         if rc == 77:
             ok = True
             return 77
