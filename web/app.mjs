@@ -124,15 +124,27 @@ document.getElementById('token-form').addEventListener('submit', (ev) => {
 
 window.addEventListener('hashchange', () => {
   const t = fragment().get('token');
-  if (t !== null && t !== sessionStorage.getItem('wsmesh-token')) {
-    sessionStorage.setItem('wsmesh-token', t);
-    start(t);
-  } else {
-    route();
+  if (t !== null) {
+    const p = fragment();
+    p.delete('token');
+    history.replaceState(null, '', `#${p.toString()}`);
+    if (t !== sessionStorage.getItem('wsmesh-token')) {
+      sessionStorage.setItem('wsmesh-token', t);
+      document.getElementById('token').value = t;
+      start(t);
+      return;
+    }
   }
+  route();
 });
 
+// A token in the fragment is moved to this tab's sessionStorage and taken out of the address bar.
 const initial = fragment().get('token') ?? sessionStorage.getItem('wsmesh-token') ?? '';
-if (fragment().has('token')) sessionStorage.setItem('wsmesh-token', initial);
+if (fragment().has('token')) {
+  sessionStorage.setItem('wsmesh-token', initial);
+  const p = fragment();
+  p.delete('token');
+  history.replaceState(null, '', `#${p.toString()}`);
+}
 document.getElementById('token').value = initial;
 start(initial);

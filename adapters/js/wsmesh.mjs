@@ -435,6 +435,8 @@ export class Client {
     const id = this._id();
     const h = { ...header, id };
     const bytes = payload == null ? null : toBytes(payload);
+    const tooBig = this._tooLarge(h, bytes);
+    if (tooBig) return Promise.reject(tooBig);
     return new Promise((resolve, reject) => {
       const p = { header: h, bytes, sent: false, resend: !!opts.resend, emit: !!opts.emit, resolve, reject };
       this._pending.set(id, p);
@@ -446,6 +448,20 @@ export class Client {
         reject(new WsmError('CLOSED', 'client closed'));
       }
     });
+  }
+
+  /** A WsmError TOO_LARGE if the header or message exceeds the hub's limits (welcome), else null. */
+  _tooLarge(h, bytes) {
+    const maxHeader = this.welcome?.max_header_bytes ?? 65536;
+    const maxMessage = this.welcome?.max_message_bytes ?? 64 * 1024 * 1024;
+    const headerBytes = new TextEncoder().encode(JSON.stringify(h)).length + 1;
+    if (headerBytes > maxHeader) {
+      return new WsmError('TOO_LARGE', `${h.op} header is ${headerBytes} bytes, above the hub's max_header_bytes ${maxHeader}: move bulk data into the payload`);
+    }
+    if (headerBytes + (bytes?.length ?? 0) > maxMessage) {
+      return new WsmError('TOO_LARGE', `${h.op} message is ${headerBytes + bytes.length} bytes, above the hub's max_message_bytes ${maxMessage}`);
+    }
+    return null;
   }
 
   // ---- receiving
@@ -608,7 +624,8 @@ export class Client {
   async drain() {
     if (this._consumer && this.state === 'open') this._post({ op: 'credit', n: -this._consumer.prefetch });
     this._consumer = null;
-    while (this._jobs.size) await new Promise((r) => setTimeout(r, 20));
+    if (!this._jobs.size) return;
+    await new Promise((resolve) => { this._idle = resolve; });
   }
 
   _onJob(h, payload) {
@@ -633,6 +650,10 @@ export class Client {
     if (job._progress && !job.stopped) job._sendProgress();
     clearTimeout(job._progressTimer);
     this._jobs.delete(`${job.id}#${job.attempt}`);
+    if (!this._jobs.size && this._idle) {
+      this._idle();
+      this._idle = null;
+    }
     try {
       await this.request(done.header, done.bytes, { resend: true });
     } catch (e) {
