@@ -376,5 +376,24 @@ int main(int argc, char **argv)
     } else if (rc == 0) {
         printf("ok: bad unit refused\n");
     }
+    for (size_t b = 0; b < c.batches; b++)
+        for (int k = 0; k < 2; k++) {
+            batch_out *x = k ? &c.got[b] : &c.ref[b];
+            free(x->payload);
+            free(x->content_type);
+            free(x->frames_args);
+            free(x->events_args);
+        }
+    free(c.got);
+    free(c.ref);
+    free(ids);
+    free(r.t);
+    free(r.v);
+    free(r.a);
+    free(r.range);
+    free(r.rel_v);
+    free(r.lead_a);
+    free(r.obj);
+    pthread_mutex_destroy(&c.mu);
     return rc == 0 ? 0 : 1;
 }
