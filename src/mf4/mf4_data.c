@@ -823,7 +823,8 @@ static int decode(mf4_reader *r, colbuf *c, const unsigned char *recs, size_t st
  * reader's resident memory does not grow with the file. p points into the mapping. */
 static void release_pages(mf4_reader *r, const unsigned char *p)
 {
-    if (!r->f->mapped)
+    /* only pointers into the mapping itself (inflated DZ data lives in a heap buffer) */
+    if (!r->f->mapped || p < r->f->map || p >= r->f->map + r->f->size)
         return;
     uint64_t off = (uint64_t)(p - r->f->map);
     if (off < r->dropped)
