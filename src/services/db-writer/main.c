@@ -94,7 +94,9 @@ static const char help[] =
     "  --db URL            results database: sqlite:PATH or postgresql://... (default\n"
     "                      $WSMESH_DB_URL, else sqlite:./var/results.db)\n"
     "  --queue NAME        queue of results to store (default db)\n"
-    "  --query-queue NAME  queue of queries to answer (default db.query; \"\" = none)\n";
+    "  --query-queue NAME  queue of queries to answer (default db.query; \"\" = none)\n"
+    "db-writer runs 2 handler threads unless --concurrency says otherwise; each uses its own\n"
+    "database connection (the database calls block their thread, never the event loop).\n";
 
 int main(int argc, char **argv)
 {
