@@ -9,6 +9,7 @@ Usage: aeb_test.py CASE   (exit 0 pass, 1 fail)
              byte for byte (binary encoding, then JSON).
   kill9      the same while one instance is killed with SIGKILL mid-recording.
   bad_unit   a batch with an unknown speed unit fails for good with the unit named.
+  cli        --help, bad --params and unknown options; a service with --params runs and stops.
 
 Every case starts its own hub on a free port and stops exactly the processes it started.
 """
@@ -156,7 +157,39 @@ def case_bad_unit(env):
     run_driver(env, '--bad-unit', '--batches', '1')
 
 
-CASES = {'alternate': case_alternate, 'kill9': case_kill9, 'bad_unit': case_bad_unit}
+def case_cli(env):
+    """--help, bad --params and unknown options exit with clear messages, no hub needed."""
+    def run(*args):
+        r = subprocess.run([BIN['aeb']] + list(args), capture_output=True, timeout=30)
+        return r.returncode, (r.stdout + r.stderr).decode(errors='replace')
+    rc, out = run('--help')
+    if rc != 0 or '--params' not in out:
+        raise Failure('--help: %d %s' % (rc, out))
+    rc, out = run('--params', '{"nope": 1}')
+    if rc != 2 or 'nope' not in out:
+        raise Failure('bad --params: %d %s' % (rc, out))
+    rc, out = run('--params', '{"a_fb": -1}')
+    if rc != 2 or 'a_fb' not in out:
+        raise Failure('negative a_fb: %d %s' % (rc, out))
+    rc, out = run('--params', '{')
+    if rc != 2 or 'JSON' not in out:
+        raise Failure('unparsable --params: %d %s' % (rc, out))
+    rc, out = run('--frobnicate')
+    if rc != 2 or 'frobnicate' not in out:
+        raise Failure('unknown option: %d %s' % (rc, out))
+    # a service with good parameters runs and stops on SIGTERM
+    env.start_hub()
+    p = env.aeb('aeb-p', '--params', '{"headway_offset": 3.7, "time_margin": 0.08}')
+    time.sleep(0.5)
+    if p.poll() is not None:
+        raise Failure('aeb with --params exited: ' + env.text('aeb-p.err'))
+    p.send_signal(signal.SIGTERM)
+    if p.wait(timeout=30) != 0:
+        raise Failure('aeb did not stop cleanly on SIGTERM: %s' % p.returncode)
+
+
+CASES = {'alternate': case_alternate, 'kill9': case_kill9, 'bad_unit': case_bad_unit,
+         'cli': case_cli}
 
 
 def main():
