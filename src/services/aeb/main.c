@@ -42,7 +42,11 @@ static int handle(wsm_job *job, void *user)
         wsm_job_fail(job, e.type, e.msg, NULL, e.retry);
         return 1;
     }
+    /* weight = frames, so the dashboard's "frames stored" is exact while running
+     * (docs/dashboard.md); events keep the adapter's default weight (it cannot send 0) */
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(out.frames_args, "rows");
     wsm_emit_opts fo = {.args = out.frames_args,
+                        .weight = cJSON_IsNumber(rows) ? (int64_t)rows->valuedouble : 0,
                         .payload = out.frames_payload.data,
                         .len = out.frames_payload.len,
                         .content_type = out.content_type,
