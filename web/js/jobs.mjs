@@ -18,7 +18,7 @@ export function mount(root, ctx) {
   const regSel = h('select', { id: 'f-registry', onchange: (e) => go(ctx, { registry: e.target.value, offset: 0 }) },
     REGISTRIES.map((r) => h('option', { value: r, selected: r === st.registry }, r)));
   const search = h('input', { id: 'f-search', placeholder: 'job id prefix', value: st.search });
-  const form = h('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); go(ctx, { search: search.value.trim(), offset: 0 }); } },
+  const form = h('form', { class: 'filters', id: 'jobs-form', onsubmit: (e) => { e.preventDefault(); go(ctx, { search: search.value.trim(), offset: 0 }); } },
     'queue', queueSel, 'registry', regSel, search, h('button', { type: 'submit' }, 'search'));
   st.els = { queueSel, body: h('tbody', { id: 'jobs' }), pager: h('div', { class: 'filters', id: 'pager' }), msg: h('div') };
   root.append(h('section', { class: 'card' }, h('h2', {}, 'Jobs'), form, st.els.msg,

@@ -170,6 +170,11 @@ test('failed job: listed under Failed, admin requeue works, read-only has no but
   const refused = await viewer.evaluate((id) => window.wsmesh.client.requeue(id).then(() => 'accepted', (e) => e.code), job_id);
   assert.equal(refused, 'FORBIDDEN');
   await shot(viewer, '05-failed-readonly');
+  // a token typed into the page's field switches the same tab to admin
+  await viewer.fill('#token', ADMIN);
+  await viewer.click('#token-form button');
+  await viewer.waitForSelector('#role[data-admin="true"]', { timeout: 10000 });
+  await viewer.waitForSelector(`#failed tr[data-job="${job_id}"] button[data-op="requeue"]`, { timeout: 10000 });
   assert.deepEqual(viewer.errors, []);
   await viewer.close();
 
@@ -212,6 +217,22 @@ test('a burst of thousands of progress events does not freeze the page', { timeo
   assert.ok(res.events - before >= N / 2, `progress events reached the page (${res.events - before})`);
   assert.ok(res.max < 1000, `the page kept painting (longest gap ${res.max.toFixed(0)} ms)`);
   await shot(adminPage, '07-after-burst');
+
+  // the Jobs view pages through them on the server: one page of 50 at a time
+  await open(adminPage, 'view=jobs&queue=e2e.burst&registry=finished');
+  const info = async (text) => adminPage.waitForFunction((t) => document.querySelector('#page-info')?.textContent === t, text, { timeout: 10000 });
+  await info('1–50 of 3,000');
+  assert.equal(await adminPage.$$eval('#jobs tr[data-job]', (r) => r.length), 50);
+  const t0 = Date.now();
+  await adminPage.click('#pager button:last-child');
+  await info('51–100 of 3,000');
+  assert.ok(Date.now() - t0 < 2000, `next page in ${Date.now() - t0} ms`);
+  const prefix = ids[0].job_id.slice(0, -2);
+  await adminPage.fill('#f-search', prefix);
+  await adminPage.click('#jobs-form button[type="submit"]');
+  const total = (await admin.query('registry', { queue: 'e2e.burst', registry: 'finished', search: prefix, limit: 1 })).total;
+  await info(`1–${Math.min(50, total)} of ${total.toLocaleString('en-US')}`);
+  await shot(adminPage, '07b-jobs-paged');
 });
 
 test('hub stops: "disconnected, retrying" shows, and clears when it returns', { timeout: 60000 }, async () => {
