@@ -6,12 +6,14 @@
  *
  *   scenario-gen [--out DIR] [--frames N] [--dt S] [--compress] [NAME...]
  *   scenario-gen --list
+ *   scenario-gen --table closed|open    (AEB_SPEC table 6.2 / 6.3 from the model)
  *
  * Exit status: 0 success, 1 a file could not be written, 2 usage error.
  */
 #include "scenario_mf4.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +23,53 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: scenario-gen [--out DIR] [--frames N] [--dt S] [--compress] [NAME...]\n"
-            "       scenario-gen --list\n"
+            "       scenario-gen --list | --table closed|open\n"
             "Writes each scenario (default: all) as DIR/NAME.mf4 (DIR default '.'), an open-loop\n"
             "recording at 1/dt Hz (dt default 0.01) that ends on the first frame of contact.\n"
             "--frames N writes exactly N frames: the run repeated, each time followed by %d\n"
             "frames of standstill with no object (for long recordings / benchmarks).\n"
             "--compress stores the data in DZ blocks (transposed deflate).\n"
-            "Also writes DIR/channels.json: {AEB input field: channel name}.\n",
+            "Also writes DIR/channels.json: {AEB input field: channel name}.\n"
+            "--table closed|open prints AEB_SPEC table 6.2 / 6.3 as the kinematic model\n"
+            "computes it (times of CCRb cases from the start of lead braking).\n",
             SG_GAP_FRAMES);
+}
+
+/* Prints table 6.2 (closed loop) or 6.3 (open loop) of AEB_SPEC as the model computes it. */
+static int print_table(bool closed)
+{
+    aeb_params p;
+    aeb_params_default(&p);
+    aeb_sim_opts so;
+    aeb_sim_opts_default(&so);
+    so.closed_loop = closed;
+    printf("| scenario | collision | impact (km/h) | min TTC (s) | FCW t / TTC | brake t / TTC | "
+           "PB2 t | FB t | max stage | min gap / stop gap (m) |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < aeb_scenario_count(); i++) {
+        const aeb_scenario *sc = aeb_scenario_get(i);
+        aeb_sim_result r;
+        aeb_err err;
+        if (aeb_scenario_simulate(sc, &p, &so, &r, &err) != AEB_OK) {
+            fprintf(stderr, "scenario-gen: %s: %s\n", sc->name, err.msg);
+            return 1;
+        }
+        char impact[16] = "-", pb2[16] = "-", fb[16] = "-", stop[16] = "-";
+        double o = sc->t_origin;
+        if (r.collision)
+            snprintf(impact, sizeof impact, "%.1f", r.impact_speed * 3.6);
+        if (!isnan(r.stage_t[AEB_PB2]))
+            snprintf(pb2, sizeof pb2, "%.2f", r.stage_t[AEB_PB2] - o);
+        if (!isnan(r.stage_t[AEB_FB]))
+            snprintf(fb, sizeof fb, "%.2f", r.stage_t[AEB_FB] - o);
+        if (r.stopped)
+            snprintf(stop, sizeof stop, "%.2f", r.stop_gap);
+        printf("| %s | %s | %s | %.3f | %.2f / %.3f | %.2f / %.3f | %s | %s | %s | %.2f / %s |\n",
+               sc->name, r.collision ? "YES" : "no", impact, r.state.min_ttc,
+               r.stage_t[AEB_FCW] - o, r.stage_ttc[AEB_FCW], r.stage_t[AEB_PB1] - o,
+               r.stage_ttc[AEB_PB1], pb2, fb, aeb_stage_name(r.state.max_stage), r.min_gap, stop);
+    }
+    return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -84,6 +125,13 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--table") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "closed") != 0 && strcmp(v, "open") != 0) {
+                fprintf(stderr, "scenario-gen: --table: expected closed or open\n");
+                return 2;
+            }
+            return print_table(strcmp(v, "closed") == 0);
         } else if ((strcmp(a, "--out") == 0 || strcmp(a, "--frames") == 0 ||
                     strcmp(a, "--dt") == 0) &&
                    i + 1 < argc) {

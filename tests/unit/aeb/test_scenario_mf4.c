@@ -305,6 +305,13 @@ TEST(executable)
         lines += *c == '\n';
     CHECK_EQ_INT(lines, 12);
     CHECK(strstr(out, "CCRb-6-12m") != NULL);
+    /* the model's tables: row 9 of 6.2 and row 12 of 6.3 as the spec prints them */
+    CHECK_EQ_INT(run_tool(exe_path, "--table closed", out, sizeof out), 0);
+    CHECK(strstr(out, "| CCRb-6-12m | no | - | 0.399 | 0.42 / 4.552 | 0.52 / 3.586 | 0.84 | - | "
+                      "PB2 | 0.42 / 0.42 |") != NULL);
+    CHECK_EQ_INT(run_tool(exe_path, "--table open", out, sizeof out), 0);
+    CHECK(strstr(out, "| CCRs-50-reveal0.6s | YES | 50.0 |") != NULL);
+    CHECK_EQ_INT(run_tool(exe_path, "--table sideways", out, sizeof out), 2);
     CHECK_EQ_INT(run_tool(exe_path, "--bogus", out, sizeof out), 2);
     CHECK_EQ_INT(run_tool(exe_path, "--frames 0", out, sizeof out), 2);
     CHECK_EQ_INT(run_tool(exe_path, "NoSuchScenario", out, sizeof out), 2);
