@@ -251,6 +251,45 @@ void aebsvc_out_free(aebsvc_out *out)
     memset(out, 0, sizeof *out);
 }
 
+/* A JSON batch without payload_meta (protocol §8 asks for one, but be liberal): every member
+ * of the payload object is an array of numbers or nulls -> an f64 nullable column; rows = the
+ * length of "t". The decoder then checks everything as usual. */
+static int infer_meta(const void *payload, size_t len, cJSON **out, aebsvc_error *e)
+{
+    *out = NULL;
+    cJSON *root = payload && len ? cJSON_ParseWithLength(payload, len) : NULL;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return fail(e, "BAD_FIELD", false,
+                    "payload_meta: required (the column descriptors), or a JSON payload object "
+                    "of column arrays");
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "t");
+    cJSON *meta = cJSON_CreateObject(), *cols = NULL;
+    bool ok = meta && cJSON_IsArray(t) &&
+              cJSON_AddNumberToObject(meta, "rows", cJSON_GetArraySize(t)) &&
+              (cols = cJSON_AddArrayToObject(meta, "columns")) != NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, root)
+    {
+        if (!ok)
+            break;
+        cJSON *d = cJSON_CreateObject();
+        ok = d && cJSON_AddItemToArray(cols, d) && m->string &&
+             cJSON_AddStringToObject(d, "name", m->string) &&
+             cJSON_AddStringToObject(d, "type", "f64") && cJSON_AddBoolToObject(d, "nullable", 1);
+    }
+    cJSON_Delete(root);
+    if (!ok) {
+        cJSON_Delete(meta);
+        return fail(e, "BAD_FIELD", false,
+                    "payload_meta: missing, and the JSON payload has no array \"t\" to infer it "
+                    "from");
+    }
+    *out = meta;
+    return 0;
+}
+
 static int read_args(const aebsvc_in *in, aebsvc_out *out, int64_t *first_frame, bool *last,
                      aebsvc_error *e)
 {
@@ -304,16 +343,24 @@ int aebsvc_process(const aeb_params *p, const aebsvc_in *in, aebsvc_out *out, ae
     first_frame = (int64_t)st.frames;
 
     /* the batch */
-    if (!in->payload_meta)
-        return fail(e, "BAD_FIELD", false, "payload_meta: required (the column descriptors)");
     const char *ct = in->content_type ? in->content_type : WSM_CT_JSON;
     if (strcmp(ct, WSM_CT_COLUMNS) != 0 && strcmp(ct, WSM_CT_JSON) != 0)
         return fail(e, "BAD_FIELD", false, "content_type: \"%.60s\" is not a frame batch encoding",
                     ct);
+    cJSON *inferred = NULL;
+    const cJSON *meta = in->payload_meta;
+    if (!meta && strcmp(ct, WSM_CT_JSON) == 0) {
+        if (infer_meta(in->payload, in->len, &inferred, e) < 0)
+            return -1;
+        meta = inferred;
+    }
+    if (!meta)
+        return fail(e, "BAD_FIELD", false, "payload_meta: required (the column descriptors)");
     out->content_type = strcmp(ct, WSM_CT_COLUMNS) == 0 ? WSM_CT_COLUMNS : WSM_CT_JSON;
     wsm_columns *b = NULL;
     wsm_err we;
-    int rc = wsm_columns_decode(ct, in->payload_meta, in->payload, in->len, MAX_ROWS, &b, &we);
+    int rc = wsm_columns_decode(ct, meta, in->payload, in->len, MAX_ROWS, &b, &we);
+    cJSON_Delete(inferred);
     if (rc != WSM_OK)
         return fail(e, rc == WSM_E_NOMEM ? "NOMEM" : wsm_code_name(rc), rc == WSM_E_NOMEM, "%s",
                     we.msg);

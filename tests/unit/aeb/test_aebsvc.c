@@ -382,9 +382,18 @@ TEST(bad_batches)
     aebsvc_out o;
     aebsvc_error e;
     const char *pl = "{\"t\":[0,0.01],\"ego_v\":[10,10],\"range\":[100,null],\"rel_v\":[-1,null]}";
-    /* missing payload_meta, missing t column, size mismatch, bad JSON */
-    CHECK_EQ_INT(one(NULL, pl, NULL, NULL, &o, &e), -1);
+    /* no payload_meta: inferred from a JSON payload (units from args), else an error */
+    CHECK_EQ_INT(one(NULL, pl, "{\"units\":{\"ego_v\":\"km/h\"}}", NULL, &o, &e), 0);
+    CHECK_NEAR(out_value(&o, "ego_v", 0), 10 / 3.6, 1e-12);
+    CHECK(isnan(out_value(&o, "range", 1)));
+    aebsvc_out_free(&o);
+    CHECK_EQ_INT(one(NULL, "{\"ego_v\":[1]}", NULL, NULL, &o, &e), -1);
     CHECK(strstr(e.msg, "payload_meta") != NULL);
+    CHECK_EQ_INT(one(NULL, "[1]", NULL, NULL, &o, &e), -1);
+    CHECK(strstr(e.msg, "payload_meta") != NULL);
+    CHECK_EQ_INT(one(NULL, "{\"t\":[0,1],\"ego_v\":[1,\"x\"]}", NULL, NULL, &o, &e), -1);
+    CHECK(strstr(e.msg, "payload.ego_v[1]") != NULL);
+    /* missing t column, size mismatch, bad JSON */
     CHECK_EQ_INT(one("{\"rows\":2,\"columns\":[{\"name\":\"ego_v\",\"type\":\"f64\"}]}",
                      "{\"ego_v\":[1,2]}", NULL, NULL, &o, &e),
                  -1);
