@@ -59,7 +59,9 @@ struct conn {
 
     cJSON *welcome;
     int emit_window;
-    int down_code; /* overrides the transport's code (e.g. UNAUTHORIZED from hello) */
+    wsm_buf *cur_msg; /* the WebSocket message being dispatched (conn_take_message) */
+    bool cur_single;  /* ... and it holds only the protocol message being handled */
+    int down_code;    /* overrides the transport's code (e.g. UNAUTHORIZED from hello) */
     char errstr[1024];
     bool detached;
 };
@@ -346,9 +348,9 @@ static void t_on_open(void *ud)
     event_add(c->hello_timer, &tv);
 }
 
-static void t_on_message(void *ud, const unsigned char *data, size_t len, bool binary)
+static void t_on_message(void *ud, wsm_buf *msg, bool binary)
 {
-    conn_dispatch(ud, data, len);
+    conn_dispatch(ud, msg);
 }
 
 static void t_on_closed(void *ud, int code, const char *reason)
@@ -378,13 +380,30 @@ static void t_on_closed(void *ud, int code, const char *reason)
         c->h.on_down(c->ud, dc, c->errstr);
 }
 
-void conn_dispatch(conn *c, const unsigned char *data, size_t n)
+unsigned char *conn_take_message(conn *c)
+{
+    if (!c->cur_msg || !c->cur_single)
+        return NULL;
+    unsigned char *d = c->cur_msg->data;
+    c->cur_msg->data = NULL;
+    c->cur_msg->len = c->cur_msg->cap = 0;
+    c->cur_msg = NULL;
+    return d;
+}
+
+void conn_dispatch(conn *c, wsm_buf *msg)
 {
     size_t off = 0;
     wsm_msg m;
     wsm_err err;
     int rc;
+    const unsigned char *data = msg->data ? msg->data : (const unsigned char *)"";
+    size_t n = msg->len;
+    bool first = true;
     while ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) == 1) {
+        c->cur_msg = msg;
+        c->cur_single = first && off == n;
+        first = false;
         const cJSON *ref = cJSON_GetObjectItemCaseSensitive(m.hdr, "ref");
         /* a reply is any message whose ref names one of our outstanding requests ("ok",
          * "error", "welcome" for hello, "pong") */
@@ -430,7 +449,10 @@ void conn_dispatch(conn *c, const unsigned char *data, size_t n)
             if (c->h.on_msg)
                 c->h.on_msg(c->ud, &m);
         }
+        c->cur_msg = NULL;
         wsm_msg_clear(&m);
+        if (!msg->data) /* taken: it held only this message */
+            break;
     }
     if (rc < 0)
         wsm_log(WSM_LOG_WARN, "wsmesh", "bad message from the hub: %s: %s", wsm_code_name(-rc),

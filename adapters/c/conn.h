@@ -62,8 +62,13 @@ const char *conn_url_text(const conn *c);
 void conn_close(conn *c);
 void conn_free(conn *c);
 
-/* Processes one received WebSocket message (exposed for the fuzz target). */
-void conn_dispatch(conn *c, const unsigned char *data, size_t n);
+/* Processes one received WebSocket message (exposed for the fuzz target). msg may be
+ * taken by an on_msg handler through conn_take_message. */
+void conn_dispatch(conn *c, wsm_buf *msg);
+/* During on_msg: if the current WebSocket message holds only the message being handled,
+ * takes the whole receive buffer (so that its payload can be kept without a copy: m->payload
+ * points into it) and returns it (free with free()); otherwise NULL. */
+unsigned char *conn_take_message(conn *c);
 /* A conn without network for fuzzing conn_dispatch: no sends happen. */
 conn *conn_new_detached(const conn_handlers *h, void *ud);
 

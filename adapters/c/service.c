@@ -55,8 +55,9 @@ struct ep {
 
 struct wsm_job {
     wsm_service *s;
-    cJSON *hdr; /* the job message (owned) */
-    unsigned char *payload;
+    cJSON *hdr;                   /* the job message (owned) */
+    unsigned char *payload;       /* points into payload_block */
+    unsigned char *payload_block; /* owned allocation holding the payload */
     size_t len;
     const char *id, *queue, *key, *parent, *root, *content_type;
     int attempt;
@@ -153,7 +154,7 @@ static void job_free(wsm_job *j)
         return;
     cJSON_Delete(j->hdr);
     cJSON_Delete(j->empty_args);
-    free(j->payload);
+    free(j->payload_block);
     cJSON_Delete(j->res_value);
     free(j->res_payload);
     free(j->res_ct);
@@ -492,9 +493,15 @@ static void on_job(wsm_service *s, const wsm_msg *m)
     j->s = s;
     j->hdr = cJSON_Duplicate(m->hdr, 1);
     if (m->len) {
-        j->payload = malloc(m->len);
-        if (j->payload)
+        /* bulk payloads: keep the receive buffer instead of copying out of it */
+        unsigned char *whole = m->len >= 4096 ? conn_take_message(s->c) : NULL;
+        if (whole) {
+            j->payload_block = whole;
+            j->payload = (unsigned char *)m->payload; /* inside whole */
+        } else if ((j->payload = malloc(m->len)) != NULL) {
             memcpy(j->payload, m->payload, m->len);
+            j->payload_block = j->payload;
+        }
         j->len = m->len;
     }
     if (!j->hdr || (m->len && !j->payload)) {

@@ -329,8 +329,7 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *ud)
     if (t->state != ST_OPEN && t->state != ST_CLOSING)
         return;
     if (t->h.on_message)
-        t->h.on_message(t->ud, t->msg.data ? t->msg.data : (const unsigned char *)"", t->msg.len,
-                        op == WSLAY_BINARY_FRAME);
+        t->h.on_message(t->ud, &t->msg, op == WSLAY_BINARY_FRAME);
     /* Do not keep a huge buffer forever after one huge message. */
     if (t->msg.cap > (8u << 20))
         wsm_buf_free(&t->msg);
@@ -741,6 +740,9 @@ wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, con
     t->out = bufferevent_get_output(t->bev);
     bufferevent_setcb(t->bev, t_read_cb, t_write_cb, t_event_cb, t);
     bufferevent_setwatermark(t->bev, EV_WRITE, OUT_LOW, 0);
+    /* libevent reads/writes 4 KiB per call by default: far too many syscalls for bulk data */
+    bufferevent_set_max_single_read(t->bev, 1u << 20);
+    bufferevent_set_max_single_write(t->bev, 1u << 20);
     bufferevent_enable(t->bev, EV_READ | EV_WRITE);
     t_arm(t->deadline, cfg->connect_timeout);
     char port[16];

@@ -47,8 +47,10 @@ typedef struct wst_config {
 typedef struct wst_handlers {
     /* The handshake succeeded; wst_send may be used. */
     void (*on_open)(void *ud);
-    /* One complete WebSocket message; data is valid only during the call. */
-    void (*on_message)(void *ud, const unsigned char *data, size_t len, bool binary);
+    /* One complete WebSocket message in msg (msg->len bytes; msg->data may be NULL when
+     * empty). Valid only during the call, except that the callee may take msg->data (then it
+     * sets msg->data = NULL and msg->len = msg->cap = 0, and frees it with free()). */
+    void (*on_message)(void *ud, wsm_buf *msg, bool binary);
     /* The connection ended or could not be made; called once. code is WSM_E_CONNECT (never
      * opened), WSM_E_TIMEOUT, WSM_E_TOO_LARGE, WSM_E_CLOSED (closed by either side) or
      * WSM_E_IO; reason is a sentence ("connection refused", "closed by the hub (1000)").

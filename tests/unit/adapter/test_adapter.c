@@ -109,9 +109,11 @@ struct got {
     unsigned char first[16];
 };
 
-static void got_msg(void *ud, const unsigned char *d, size_t n, bool binary)
+static void got_msg(void *ud, wsm_buf *msg, bool binary)
 {
     struct got *g = ud;
+    const unsigned char *d = msg->data;
+    size_t n = msg->len;
     if (g->n < 16) {
         g->binary[g->n] = binary;
         g->len[g->n] = n;
@@ -273,6 +275,15 @@ struct seen {
     int last_code;
 };
 
+/* Dispatches a copy of p[0..n) as one WebSocket message. */
+static void dispatch(conn *c, const char *p, size_t n)
+{
+    wsm_buf b = WSM_BUF_INIT;
+    wsm_buf_append(&b, p, n);
+    conn_dispatch(c, &b);
+    wsm_buf_free(&b);
+}
+
 static void seen_msg(void *ud, const wsm_msg *m)
 {
     struct seen *s = ud;
@@ -298,7 +309,7 @@ TEST(conn_dispatch_batches)
                          "{\"op\":\"event\",\"topic\":\"t\"}\n"
                          "{\"op\":\"ping\",\"id\":\"7\"}\n"
                          "{\"op\":\"stop\",\"job_id\":\"a\"}\n";
-    conn_dispatch(c, (const unsigned char *)batch, sizeof batch - 1);
+    dispatch(c, batch, sizeof batch - 1);
     CHECK_EQ_INT(s.msgs, 3); /* ping is answered by the session itself */
     CHECK_STR(s.ops[0], "job");
     CHECK_STR(s.ops[1], "event");
@@ -310,16 +321,16 @@ TEST(conn_dispatch_batches)
     const char *id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
     char ok[128], er[160];
     snprintf(ok, sizeof ok, "{\"op\":\"ok\",\"ref\":\"%s\",\"result\":{}}\n", id);
-    conn_dispatch(c, (const unsigned char *)ok, strlen(ok));
+    dispatch(c, ok, strlen(ok));
     CHECK_EQ_INT(s.replies, 1);
     CHECK_EQ_INT(s.last_code, 0);
-    conn_dispatch(c, (const unsigned char *)ok, strlen(ok)); /* duplicate reply: ignored */
+    dispatch(c, ok, strlen(ok)); /* duplicate reply: ignored */
     CHECK_EQ_INT(s.replies, 1);
     CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, NULL, seen_reply, &s), 0);
     id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
     snprintf(er, sizeof er,
              "{\"op\":\"error\",\"ref\":\"%s\",\"code\":\"NO_SUCH_JOB\",\"message\":\"m\"}\n", id);
-    conn_dispatch(c, (const unsigned char *)er, strlen(er));
+    dispatch(c, er, strlen(er));
     CHECK_EQ_INT(s.replies, 2);
     CHECK_EQ_INT(s.last_code, WSM_E_NO_SUCH_JOB);
     cJSON_Delete(req);
@@ -327,7 +338,7 @@ TEST(conn_dispatch_batches)
     /* a framing error stops at the bad message; earlier ones were delivered */
     int before = s.msgs;
     const char bad[] = "{\"op\":\"event\"}\n{not json}\n{\"op\":\"event\"}\n";
-    conn_dispatch(c, (const unsigned char *)bad, sizeof bad - 1);
+    dispatch(c, bad, sizeof bad - 1);
     CHECK_EQ_INT(s.msgs, before + 1);
     conn_free(c);
 }
