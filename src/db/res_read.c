@@ -301,6 +301,38 @@ static const char *const frame_names[F_NCOL] = {"frame", "t",     "ego_v", "rang
 #define FRAME_COLS_SQL                                                                             \
     "SELECT frame, t, ego_v, \"range\", rel_v, ttc, state, fcw, decel, collision FROM aeb_frames "
 
+/* The same column layout with only one series read (the others as NULL constants), for the
+ * common plot request of one series: far less to transfer and convert on large recordings.
+ * Index: series (ego_v range rel_v ttc decel state fcw collision) x (all rows, time window). */
+#define SEL1(e, r, v, c, s, f, d, k)                                                               \
+    "SELECT frame, t, " e ", " r ", " v ", " c ", " s ", " f ", " d ", " k " FROM aeb_frames "
+#define W_ALL   "WHERE recording_id = $1 ORDER BY frame"
+#define W_RANGE "WHERE recording_id = $1 AND t >= $2 AND t <= $3 ORDER BY frame"
+#define NUL     "NULL"
+static const char *const one_series_sql[8][2] = {
+    {SEL1("ego_v", NUL, NUL, NUL, NUL, NUL, NUL, NUL) W_ALL,
+     SEL1("ego_v", NUL, NUL, NUL, NUL, NUL, NUL, NUL) W_RANGE},
+    {SEL1(NUL, "\"range\"", NUL, NUL, NUL, NUL, NUL, NUL) W_ALL,
+     SEL1(NUL, "\"range\"", NUL, NUL, NUL, NUL, NUL, NUL) W_RANGE},
+    {SEL1(NUL, NUL, "rel_v", NUL, NUL, NUL, NUL, NUL) W_ALL,
+     SEL1(NUL, NUL, "rel_v", NUL, NUL, NUL, NUL, NUL) W_RANGE},
+    {SEL1(NUL, NUL, NUL, "ttc", NUL, NUL, NUL, NUL) W_ALL,
+     SEL1(NUL, NUL, NUL, "ttc", NUL, NUL, NUL, NUL) W_RANGE},
+    {SEL1(NUL, NUL, NUL, NUL, NUL, NUL, "decel", NUL) W_ALL,
+     SEL1(NUL, NUL, NUL, NUL, NUL, NUL, "decel", NUL) W_RANGE},
+    {SEL1(NUL, NUL, NUL, NUL, "state", NUL, NUL, NUL) W_ALL,
+     SEL1(NUL, NUL, NUL, NUL, "state", NUL, NUL, NUL) W_RANGE},
+    {SEL1(NUL, NUL, NUL, NUL, NUL, "fcw", NUL, NUL) W_ALL,
+     SEL1(NUL, NUL, NUL, NUL, NUL, "fcw", NUL, NUL) W_RANGE},
+    {SEL1(NUL, NUL, NUL, NUL, NUL, NUL, NUL, "collision") W_ALL,
+     SEL1(NUL, NUL, NUL, NUL, NUL, NUL, NUL, "collision") W_RANGE},
+};
+
+/* Series names in output order; bit k of a series mask = series_names[k]. */
+static const char *const series_names[8] = {"ego_v", "range", "rel_v", "ttc",
+                                            "decel", "state", "fcw",   "collision"};
+#define ALL_SERIES 0xffu
+
 /* The frame rows in memory, column by column. NULL: NaN for doubles, -1 for ints/state. */
 typedef struct fcols {
     size_t n, cap;
@@ -367,8 +399,18 @@ struct frames_q {
     const char *id;
     double t_from, t_to;
     int64_t first, max_rows;
+    unsigned mask; /* series to read (ALL_SERIES or 0 = every column) */
     fcols *f;
 };
+
+/* The index of the only series in mask, or -1 if it has several. */
+static int single_series(unsigned mask)
+{
+    for (int k = 0; k < 8; k++)
+        if (mask == 1u << k)
+            return k;
+    return -1;
+}
 
 static int frames_body(res_db *db, void *arg, res_err *err)
 {
@@ -382,17 +424,17 @@ static int frames_body(res_db *db, void *arg, res_err *err)
             db, FRAME_COLS_SQL "WHERE recording_id = $1 AND frame >= $2 ORDER BY frame LIMIT $3", p,
             3, frame_types, F_NCOL, frame_row, q->f, err);
     }
+    int one = single_series(q->mask);
     if (isnan(q->t_from) && isnan(q->t_to)) {
         res_val p[1] = {{.type = RV_TEXT, .s = q->id}};
-        return db->ops->query(db, FRAME_COLS_SQL "WHERE recording_id = $1 ORDER BY frame", p, 1,
+        return db->ops->query(db, one >= 0 ? one_series_sql[one][0] : FRAME_COLS_SQL W_ALL, p, 1,
                               frame_types, F_NCOL, frame_row, q->f, err);
     }
     res_val p[3] = {{.type = RV_TEXT, .s = q->id},
                     {.type = RV_REAL, .d = isnan(q->t_from) ? -1e308 : q->t_from},
                     {.type = RV_REAL, .d = isnan(q->t_to) ? 1e308 : q->t_to}};
-    return db->ops->query(
-        db, FRAME_COLS_SQL "WHERE recording_id = $1 AND t >= $2 AND t <= $3 ORDER BY frame", p, 3,
-        frame_types, F_NCOL, frame_row, q->f, err);
+    return db->ops->query(db, one >= 0 ? one_series_sql[one][1] : FRAME_COLS_SQL W_RANGE, p, 3,
+                          frame_types, F_NCOL, frame_row, q->f, err);
 }
 
 static cJSON *num_or_null(double v)
@@ -401,11 +443,11 @@ static cJSON *num_or_null(double v)
 }
 
 /* A series object {"frame":[],"t":[],"v":[]} with its three arrays. */
-typedef struct series {
+typedef struct plot_series {
     cJSON *obj, *frame, *t, *v;
-} series;
+} plot_series;
 
-static bool series_new(cJSON *parent, const char *name, series *s)
+static bool series_new(cJSON *parent, const char *name, plot_series *s)
 {
     s->obj = cJSON_CreateObject();
     if (!j_add(parent, name, s->obj))
@@ -416,7 +458,7 @@ static bool series_new(cJSON *parent, const char *name, series *s)
     return j_add(s->obj, "frame", s->frame) && j_add(s->obj, "t", s->t) && j_add(s->obj, "v", s->v);
 }
 
-static bool series_point(series *s, const fcols *f, size_t i, cJSON *v)
+static bool series_point(plot_series *s, const fcols *f, size_t i, cJSON *v)
 {
     return j_push(s->frame, cJSON_CreateNumber((double)f->frame[i])) &&
            j_push(s->t, num_or_null(f->d[0][i])) && j_push(s->v, v);
@@ -425,7 +467,7 @@ static bool series_point(series *s, const fcols *f, size_t i, cJSON *v)
 static bool numeric_series(cJSON *parent, const char *name, const fcols *f, const double *col,
                            size_t max_points)
 {
-    series s;
+    plot_series s;
     if (!series_new(parent, name, &s))
         return false;
     if (f->n <= max_points) {
@@ -478,7 +520,7 @@ static cJSON *flag_json(int8_t v)
 static bool change_series(cJSON *parent, const char *name, const fcols *f, const int8_t *col,
                           cJSON *(*mk)(int8_t))
 {
-    series s;
+    plot_series s;
     if (!series_new(parent, name, &s))
         return false;
     for (size_t i = 0; i < f->n; i++)
@@ -504,6 +546,13 @@ static int frames_read(res_db *db, const char *fn, const char *recording_id, str
 int res_get_frames(res_db *db, const char *recording_id, int max_points, double t_from, double t_to,
                    cJSON **out, res_err *err)
 {
+    return res_get_frames_series(db, recording_id, max_points, t_from, t_to, NULL, 0, out, err);
+}
+
+int res_get_frames_series(res_db *db, const char *recording_id, int max_points, double t_from,
+                          double t_to, const char *const *series, size_t n_series, cJSON **out,
+                          res_err *err)
+{
     if (!out)
         return res_err_set(err, RES_E_BAD_INPUT, "res_get_frames: out is NULL");
     *out = NULL;
@@ -517,8 +566,23 @@ int res_get_frames(res_db *db, const char *recording_id, int max_points, double 
         return res_err_set(err, RES_E_BAD_INPUT,
                            "t_from/t_to: %g..%g is not a finite range (NaN = unbounded)", t_from,
                            t_to);
+    unsigned mask = n_series ? 0 : ALL_SERIES;
+    if (n_series && !series)
+        return res_err_set(err, RES_E_BAD_INPUT, "series: NULL with n_series %zu", n_series);
+    for (size_t i = 0; i < n_series; i++) {
+        int k = -1;
+        for (int j = 0; series[i] && j < 8; j++)
+            if (strcmp(series[i], series_names[j]) == 0)
+                k = j;
+        if (k < 0)
+            return res_err_set(err, RES_E_BAD_INPUT,
+                               "series[%zu]: \"%.40s\" is not one of ego_v range rel_v ttc decel "
+                               "state fcw collision",
+                               i, series[i] ? series[i] : "(null)");
+        mask |= 1u << k;
+    }
     fcols f = {0};
-    struct frames_q q = {.t_from = t_from, .t_to = t_to};
+    struct frames_q q = {.t_from = t_from, .t_to = t_to, .mask = mask};
     int rc = frames_read(db, "res_get_frames", recording_id, &q, &f, err);
     if (rc)
         return rc;
@@ -536,12 +600,14 @@ int res_get_frames(res_db *db, const char *recording_id, int max_points, double 
         ser = NULL;
         cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "series");
         const double *cols[5] = {f.d[1], f.d[2], f.d[3], f.d[4], f.decel};
-        const char *names[5] = {"ego_v", "range", "rel_v", "ttc", "decel"};
         for (int k = 0; ok && k < 5; k++)
-            ok = numeric_series(s, names[k], &f, cols[k], (size_t)max_points);
-        ok = ok && change_series(s, "state", &f, f.state, state_json) &&
-             change_series(s, "fcw", &f, f.fcw, flag_json) &&
-             change_series(s, "collision", &f, f.coll, flag_json);
+            if (mask & (1u << k))
+                ok = numeric_series(s, series_names[k], &f, cols[k], (size_t)max_points);
+        const int8_t *disc[3] = {f.state, f.fcw, f.coll};
+        cJSON *(*mk[3])(int8_t) = {state_json, flag_json, flag_json};
+        for (int k = 5; ok && k < 8; k++)
+            if (mask & (1u << k))
+                ok = change_series(s, series_names[k], &f, disc[k - 5], mk[k - 5]);
     }
     cJSON_Delete(ser);
     fcols_free(&f);

@@ -201,6 +201,14 @@ int res_get_events(res_db *db, const char *recording_id, cJSON **out, res_err *e
 int res_get_frames(res_db *db, const char *recording_id, int max_points, double t_from, double t_to,
                    cJSON **out, res_err *err);
 
+/* Like res_get_frames, but reads and returns only the named series (n_series names from
+ * ego_v range rel_v ttc decel state fcw collision; NULL/0 = all). With one series only that
+ * column is read, which is much cheaper on large recordings. An unknown name is
+ * RES_E_BAD_INPUT. Other returns as res_get_frames. */
+int res_get_frames_series(res_db *db, const char *recording_id, int max_points, double t_from,
+                          double t_to, const char *const *series, size_t n_series, cJSON **out,
+                          res_err *err);
+
 /* Raw rows first_frame .. (at most max_rows, 1..100000), columnar:
  *   {"recording_id":..,"frame":[..],"t":[..],"ego_v":[..],"range":[..],"rel_v":[..],"ttc":[..],
  *    "state":[..],"fcw":[..],"decel":[..],"collision":[..]} */

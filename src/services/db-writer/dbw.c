@@ -627,33 +627,21 @@ static int need_id(const cJSON *args, const char **id, dbw_error *e)
     return RES_OK;
 }
 
-/* Keeps only the series named in args.series (an array of names), if given. */
-static int filter_series(cJSON *out, const cJSON *want, dbw_error *e)
+/* args.series: absent/null = every series; else an array of at most 8 names (borrowed). */
+static int series_arg(const cJSON *args, const char *names[8], size_t *n, dbw_error *e)
 {
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(args, "series");
+    *n = 0;
     if (!want || cJSON_IsNull(want))
         return RES_OK;
-    if (!cJSON_IsArray(want))
-        return fail(e, RES_E_BAD_INPUT, "args.series: expected an array of series names");
-    cJSON *series = cJSON_GetObjectItemCaseSensitive(out, "series");
+    if (!cJSON_IsArray(want) || cJSON_GetArraySize(want) > 8)
+        return fail(e, RES_E_BAD_INPUT, "args.series: expected an array of at most 8 names");
     const cJSON *w;
     cJSON_ArrayForEach(w, want)
     {
-        if (!cJSON_IsString(w) || !cJSON_GetObjectItemCaseSensitive(series, w->valuestring))
-            return fail(e, RES_E_BAD_INPUT,
-                        "args.series: %s%.40s%s is not one of ego_v range rel_v ttc decel state "
-                        "fcw collision",
-                        cJSON_IsString(w) ? "\"" : "",
-                        cJSON_IsString(w) ? w->valuestring : "a non-string",
-                        cJSON_IsString(w) ? "\"" : "");
-    }
-    cJSON *s = series ? series->child : NULL;
-    while (s) {
-        cJSON *next = s->next;
-        bool keep = false;
-        cJSON_ArrayForEach(w, want) keep = keep || strcmp(w->valuestring, s->string) == 0;
-        if (!keep)
-            cJSON_Delete(cJSON_DetachItemViaPointer(series, s));
-        s = next;
+        if (!cJSON_IsString(w))
+            return fail(e, RES_E_BAD_INPUT, "args.series[%zu]: expected a string", *n);
+        names[(*n)++] = w->valuestring;
     }
     return RES_OK;
 }
@@ -697,12 +685,12 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
             opt_num(args, "args", "t_from", &t0, e) < 0 ||
             opt_num(args, "args", "t_to", &t1, e) < 0)
             return e->code;
-        rc = res_get_frames(db, id, (int)mp, t0, t1, &out, &re);
-        if (rc == RES_OK &&
-            (rc = filter_series(out, cJSON_GetObjectItemCaseSensitive(args, "series"), e))) {
-            cJSON_Delete(out);
+        const char *names[8];
+        size_t n_names;
+        if ((rc = series_arg(args, names, &n_names, e)))
             return rc;
-        }
+        rc = res_get_frames_series(db, id, (int)mp, t0, t1, n_names ? names : NULL, n_names, &out,
+                                   &re);
     } else if (strcmp(q, "rows") == 0) {
         int64_t first, max;
         if ((rc = need_id(args, &id, e)))

@@ -889,6 +889,35 @@ TEST(t_downsampling)
     CHECK_EQ_INT(cJSON_GetArrayItem(cc, 1)->valuedouble, 9990);
     cJSON_Delete(o);
 
+    /* one series at a time gives exactly that series as in the full answer */
+    cJSON *full = NULL;
+    CHECK_EQ_INT(res_get_frames(db, "rec-D", 100, NAN, NAN, &full, &e), RES_OK);
+    const char *names[] = {"ego_v", "range", "rel_v", "ttc", "decel", "state", "fcw", "collision"};
+    for (int i = 0; i < 8; i++) {
+        cJSON *one = NULL;
+        CHECK_EQ_INT(res_get_frames_series(db, "rec-D", 100, NAN, NAN, &names[i], 1, &one, &e),
+                     RES_OK);
+        cJSON *os = cJSON_GetObjectItemCaseSensitive(one, "series");
+        CHECK_EQ_INT(cJSON_GetArraySize(os), 1);
+        char *a = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(os, names[i]));
+        char *b = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(full, "series"), names[i]));
+        CHECK_STR(a, b);
+        free(a);
+        free(b);
+        cJSON_Delete(one);
+    }
+    cJSON_Delete(full);
+    const char *two[] = {"state", "ttc"}, *bad[] = {"speed"};
+    CHECK_EQ_INT(res_get_frames_series(db, "rec-D", 100, 10.0, 20.0, two, 2, &o, &e), RES_OK);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "series")), 2);
+    cJSON_Delete(o);
+    CHECK_EQ_INT(res_get_frames_series(db, "rec-D", 100, 10.0, 20.0, &two[1], 1, &o, &e), RES_OK);
+    CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "frames")->valuedouble, 1001);
+    cJSON_Delete(o);
+    CHECK_EQ_INT(res_get_frames_series(db, "rec-D", 100, NAN, NAN, bad, 1, &o, &e),
+                 RES_E_BAD_INPUT);
+    CHECK(strstr(e.msg, "speed") != NULL);
     /* a time window: frames 1000..1999 (t 10.00 .. 19.99), fewer rows than max_points */
     CHECK_EQ_INT(res_get_frames(db, "rec-D", 2000, 10.0, 19.995, &o, &e), RES_OK);
     CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "frames")->valuedouble, 1000);
