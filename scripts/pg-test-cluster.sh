@@ -5,14 +5,15 @@
 #                                            postgresql://postgres@127.0.0.1:PORT/postgres
 #   scripts/pg-test-cluster.sh stop PORT|URL  stops that cluster and deletes its directory
 #
-# The cluster lives in ${TMPDIR:-/tmp}/wsm-pg-PORT (data dir, socket dir, log), listens only on
+# The cluster lives in ${PG_TEST_DIR:-/tmp}/wsm-pg-PORT (data dir, socket dir, log), listens only on
 # 127.0.0.1 with trust authentication, and runs as user postgres (via runuser) when called as root,
 # else as the calling user. Binaries: $PG_BINDIR or /usr/lib/postgresql/15/bin. Exits non-zero with
 # a message (and the server log) when the server cannot be started; it never pretends success.
 set -euo pipefail
 
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-base=${TMPDIR:-/tmp}
+# not $TMPDIR: the cluster owner (postgres) must be able to reach the directory
+base=${PG_TEST_DIR:-/tmp}
 
 die() { echo "pg-test-cluster: $*" >&2; exit 1; }
 
