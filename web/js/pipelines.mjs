@@ -33,18 +33,22 @@ function load(ctx) {
  * weight of what reached it (protocol §5 weights), which times the frames read gives its
  * frames: exact when jobs weigh their frame count, and exact at the end whatever the weights.
  */
-export function stageCounts(d) {
+export function stageCounts(d, info) {
   const q = d.queues ?? {};
   const next = q[PIPELINE.stages[1]?.queue] ?? {};
-  const read = Math.max(d.progress?.done ?? 0, d.progress?.total === undefined ? next.weight ?? 0 : 0);
+  const ended = d.status && d.status !== 'running';
+  // Roots that ended before the page opened have no progress record: their result says how
+  // many frames the reader read (mf4-reader's result.frames).
+  const total = d.progress?.total ?? info?.result?.frames ?? null;
+  let read = d.progress?.done;
+  if (read === undefined) read = info?.status === 'finished' && total !== null ? total : next.weight ?? 0;
   const counts = PIPELINE.stages.map((s) => {
     if (s.from === 'progress') return read;
     const qs = q[s.queue];
     if (!qs || !qs.weight) return 0;
     return Math.round(read * Math.min(1, qs.weight_done / qs.weight));
   });
-  const ended = d.status && d.status !== 'running';
-  return { total: d.progress?.total ?? (ended ? read : null), counts };
+  return { total: total ?? (ended ? read : null), counts };
 }
 
 function isPipeline(d) {
@@ -75,7 +79,7 @@ function row(ctx, d) {
   const info = ctx.live.rootInfo.get(d.root);
   if (info === undefined) ctx.live.rootJob(d.root);
   else if (d.status && d.status !== 'running') ctx.live.rootJobEnded(d.root);
-  const { total, counts } = stageCounts(d);
+  const { total, counts } = stageCounts(d, info);
   const status = d.status ?? 'running';
   const end = d.ended_at ?? (status === 'running' ? Date.now() : d.seen_at);
   const elapsed = d.started_at ? (end - d.started_at) / 1000 : null;
