@@ -13,7 +13,8 @@ set -euo pipefail
 
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 # not $TMPDIR: the cluster owner (postgres) must be able to reach the directory
-base=${PG_TEST_DIR:-/tmp}
+base=$(cd "${PG_TEST_DIR:-/tmp}" && pwd)
+cd / # the cluster owner may not be allowed into the caller's directory
 
 die() { echo "pg-test-cluster: $*" >&2; exit 1; }
 
