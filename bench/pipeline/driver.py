@@ -212,7 +212,7 @@ def run_rq(exes, scratch, mf4, mode, worker, frames, ref_db, emit):
 # ------------------------------------------------------------------ mesh
 
 
-def hub_config(path, queue_len):
+def hub_config(path, queue_len, retention):
     cfg = {
         "listen": {"address": "127.0.0.1", "port": 0},
         "queues": {
@@ -223,7 +223,7 @@ def hub_config(path, queue_len):
         },
         "routes": {"mf4:frames": "aeb", "mf4:result": "db", "aeb:frames": "db",
                    "aeb:events": "db"},
-        "retention": {"result_ttl": 3600, "emitted_result_ttl": 5, "registry_cap": 1000},
+        "retention": dict({"result_ttl": 3600}, **retention),
         "store": {"type": "memory"},
         "logging": {"level": "warn"},
     }
@@ -234,13 +234,13 @@ def hub_config(path, queue_len):
 class Mesh:
     """A hub and its services, started for one configuration and stopped after it."""
 
-    def __init__(self, exes, scratch, name, instances, db, queue_len):
+    def __init__(self, exes, scratch, name, instances, db, queue_len, retention):
         self.exes, self.instances = exes, instances
         self.logdir = os.path.join(scratch, "logs-" + name)
         os.makedirs(self.logdir, exist_ok=True)
         self.procs = Procs(self.logdir)
         cfg = os.path.join(self.logdir, "mesh.json")
-        hub_config(cfg, queue_len)
+        hub_config(cfg, queue_len, retention)
         self.hub = self.procs.start("wshub", [exes["wshub"], "--config", cfg, "--port", "0"])
         port = None
         for _ in range(500):
@@ -307,9 +307,14 @@ def submit_all(mesh, jobs, timeout):
     return time.monotonic() - t0, errs
 
 
-def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=None):
+def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=None,
+             queue_len=None, retention=None):
     """One mesh configuration. slow_db = (period_s, run_fraction) duty-cycles the db-writers."""
     name = "mesh-%s-%dx-%d%s" % (encoding, instances, frames, "-slowdb" if slow_db else "")
+    if queue_len and queue_len != {"aeb": 256, "db": 1024}:
+        name += "-q%d,%d" % (queue_len["aeb"], queue_len["db"])
+    if retention and retention != {"emitted_result_ttl": 60, "registry_cap": 10000}:
+        name += "-ret%d,%d" % (retention["emitted_result_ttl"], retention["registry_cap"])
     db = os.path.join(scratch, name + ".db")
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db + suffix):
@@ -320,15 +325,18 @@ def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=No
     jobs = [{"path": os.path.abspath(r), "recording_id": "%s-%d" % (name, i),
              "channels": channels_of(r), "batch": batch, "encoding": encoding}
             for i, r in enumerate(recs)]
-    mesh = Mesh(exes, scratch, name, instances, db, {"aeb": 256, "db": 1024})
+    queue_len = queue_len or {"aeb": 256, "db": 1024}
+    retention = retention or {"emitted_result_ttl": 60, "registry_cap": 10000}
+    mesh = Mesh(exes, scratch, name, instances, db, queue_len, retention)
     stop = threading.Event()
     rss_samples = []
 
     def sampler():
+        t0 = time.monotonic()
         while not stop.is_set():
             kb = proc_status_kb(mesh.hub.pid, "VmRSS")
             if kb:
-                rss_samples.append(kb)
+                rss_samples.append((time.monotonic() - t0, kb))
             stop.wait(0.2)
 
     def throttle():
@@ -370,7 +378,12 @@ def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=No
         "rows": rows, "ok": not errs and rows == frames,
         "hub_cpu_s": round(by.get("wshub", {}).get("cpu_s", 0.0), 3),
         "hub_peak_rss_kb": by.get("wshub", {}).get("peak_rss_kb"),
-        "hub_rss_max_sampled_kb": max(rss_samples) if rss_samples else None,
+        "hub_rss_max_sampled_kb": max(k for _, k in rss_samples) if rss_samples else None,
+        # hub RSS over the run (about 10 samples: seconds, kB): flat = bounded
+        "hub_rss_series": [[round(t, 1), k] for t, k in
+                           rss_samples[::max(1, len(rss_samples) // 10)]],
+        "queue_max_length": queue_len,
+        "retention": retention,
         "stage_cpu_s": {k: round(v["cpu_s"], 3) for k, v in by.items() if k != "wshub"},
         "peak_rss_kb": {k: v["peak_rss_kb"] for k, v in by.items()},
     }
@@ -403,6 +416,11 @@ def main():
     ap.add_argument("--mesh-frames", type=int, help="frames per mesh/backpressure run")
     ap.add_argument("--instances", default="1,2", help="instances per stage for the mesh runs")
     ap.add_argument("--encodings", default="json,binary")
+    ap.add_argument("--queue-len", default="256,1024",
+                    help="max_length of the hub queues aeb,db (mesh.json)")
+    ap.add_argument("--retention", default="60,10000",
+                    help="emitted_result_ttl (s),registry_cap of the hub (mesh.json retention; "
+                         "default: the shipped config/mesh.json values)")
     a = ap.parse_args()
     parts = set(a.only.split(","))
     exes = {k: os.path.join(a.build, v) for k, v in EXES.items()}
@@ -457,6 +475,10 @@ def main():
     missing = [k for k in ("wshub", "meshctl", "mf4-reader", "aeb", "db-writer")
                if not os.access(exes[k], os.X_OK)]
     mesh = []
+    qa, qd = (int(x) for x in a.queue_len.split(","))
+    qlen = {"aeb": qa, "db": qd}
+    rt, rc = (int(x) for x in a.retention.split(","))
+    ret = {"emitted_result_ttl": rt, "registry_cap": rc}
     if ("mesh" in parts or "backpressure" in parts) and missing:
         log("mesh: SKIPPED, not built yet: %s" % ", ".join(missing))
         emit({"bench": "pipeline", "part": "mesh", "config": "mesh", "skipped":
@@ -467,13 +489,13 @@ def main():
                 for enc in a.encodings.split(","):
                     try:
                         mesh.append(run_mesh(exes, scratch, mesh_frames, inst, enc, a.batch,
-                                             emit))
+                                             emit, queue_len=qlen, retention=ret))
                     except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                         log("mesh %s %dx: %s" % (enc, inst, e))
         if "backpressure" in parts:
             try:
                 mesh.append(run_mesh(exes, scratch, bp_frames, 1, "binary", a.batch, emit,
-                                     slow_db=(0.1, 0.2)))
+                                     slow_db=(0.1, 0.2), queue_len=qlen, retention=ret))
             except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                 log("backpressure: %s" % e)
 
