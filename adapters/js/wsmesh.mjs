@@ -323,6 +323,7 @@ export class Client {
   /** The session ended: leases are gone, running jobs are told, unsafe requests fail. */
   _loseSession() {
     for (const job of this._jobs.values()) if (!job.stopped) job._abort.abort('disconnected');
+    this._backlog = []; // their leases ended with the connection
     this._emitsOut = 0;
     this._failPending(new WsmError('DISCONNECTED', `connection to ${this.url} lost before the reply`),
       (p) => p.sent && (p.hello || !p.resend));
@@ -610,23 +611,41 @@ export class Client {
   // ---- consumer side
   /**
    * Consumes queues (priority order) with handler(job) -> value (async). opts.prefetch: jobs
-   * run at once (default 1). A handler's return value becomes the result `value`; job.setState
+   * leased to this client at once (default 1). A handler's return value becomes the result `value`; job.setState
    * / job.setResult add the key state and a payload; a throw fails the job (JobFailure for
-   * type, detail and retry:false). Resolves when the hub accepted the consume.
+   * type, detail and retry:false). opts.concurrency (default = prefetch) caps the handlers
+   * running at once; jobs prefetched beyond it wait here. Resolves when the hub accepted.
    */
   async consume(queues, handler, opts = {}) {
     const prefetch = opts.prefetch ?? 1;
-    this._consumer = { queues, prefetch, handler };
+    const concurrency = Math.max(1, Math.min(opts.concurrency ?? prefetch, prefetch));
+    this._consumer = { queues, prefetch, concurrency, handler };
+    this._backlog = [];
     await this.request({ op: 'consume', queues, prefetch }, null, { resend: true });
   }
 
-  /** Stops taking new jobs (prefetch 0) and waits for running handlers. */
+  /**
+   * Stops taking new jobs (prefetch 0), hands prefetched jobs that have not started back to the
+   * hub (`release`: their attempt is not counted) and waits for the running handlers.
+   */
   async drain() {
     if (this._consumer && this.state === 'open') this._post({ op: 'credit', n: -this._consumer.prefetch });
     this._consumer = null;
+    this._releaseBacklog();
     if (!this._jobs.size) return;
     await new Promise((resolve) => { this._idle = resolve; });
   }
+
+  _releaseBacklog() {
+    const ids = (this._backlog ?? []).map((j) => j.id);
+    this._backlog = [];
+    if (ids.length && this.state === 'open') {
+      this.request({ op: 'release', job_ids: ids }).catch((e) => this._fire('log', `release: ${e.message}`));
+    }
+  }
+
+  /** Jobs received but not started yet (prefetch above concurrency). */
+  get backlog() { return this._backlog?.length ?? 0; }
 
   _onJob(h, payload) {
     if (!this._consumer) {
@@ -634,8 +653,22 @@ export class Client {
       return;
     }
     const job = new Job(this, h, payload.slice());
-    this._jobs.set(`${h.job_id}#${h.attempt}`, job);
+    if (this._jobs.size >= this._consumer.concurrency) {
+      this._backlog.push(job);
+      return;
+    }
+    this._start(job);
+  }
+
+  _start(job) {
+    this._jobs.set(`${job.id}#${job.attempt}`, job);
     this._runJob(job, this._consumer.handler);
+  }
+
+  _startNext() {
+    while (this._consumer && this._backlog?.length && this._jobs.size < this._consumer.concurrency) {
+      this._start(this._backlog.shift());
+    }
   }
 
   async _runJob(job, handler) {
@@ -650,6 +683,7 @@ export class Client {
     if (job._progress && !job.stopped) job._sendProgress();
     clearTimeout(job._progressTimer);
     this._jobs.delete(`${job.id}#${job.attempt}`);
+    this._startNext();
     if (!this._jobs.size && this._idle) {
       this._idle();
       this._idle = null;

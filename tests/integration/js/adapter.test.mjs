@@ -328,6 +328,33 @@ test('fail, requeue and the other admin ops; a read-only token is refused', asyn
   await w.drain();
 });
 
+test('drain releases prefetched jobs that have not started; running ones finish', async () => {
+  const c = await client(ADMIN);
+  const w = await client(WORKER);
+  let open;
+  const gate = new Promise((r) => { open = r; });
+  const ran = [];
+  await w.consume(['js.work'], async (job) => { ran.push(job.id); await gate; return 'done'; }, { prefetch: 4, concurrency: 1 });
+  const ids = [];
+  for (let i = 0; i < 4; i++) ids.push((await c.enqueue('js.work', { i })).job_id);
+  await until(() => ran.length === 1 && w.backlog === 3, 5000, '1 running + 3 prefetched');
+  const drained = w.drain();
+  await until(async () => (await c.query('queues')).find((q) => q.name === 'js.work').queued === 3, 5000, 'released jobs queued again');
+  for (const id of ids.filter((x) => x !== ran[0])) {
+    const j = await c.query('job', { job_id: id });
+    assert.equal(j.status, 'queued');
+    assert.equal(j.attempt, 0, 'a released attempt is not counted');
+  }
+  open();
+  await drained;
+  assert.equal((await c.wait(ran[0], { timeout: 5 })).result, 'done');
+  const other = await client(WORKER);
+  await other.consume(['js.work'], async () => 'later', { prefetch: 4 });
+  const rest = await Promise.all(ids.filter((x) => x !== ran[0]).map((id) => c.wait(id, { timeout: 10 })));
+  assert.deepEqual(rest.map((j) => j.result), ['later', 'later', 'later']);
+  await other.drain();
+});
+
 test('stop: a job past its timeout sees the stop request and fails with reason timeout', async () => {
   const c = await client(ADMIN);
   const w = await client(WORKER);
