@@ -12,11 +12,15 @@
  *  - Incoming data frames are appended to t->msg (reused across messages, wslay no-buffering
  *    mode); the size check against max_message_bytes happens before appending, so t->msg never
  *    grows beyond the bound. Control frames are handled by wslay (ping -> pong, close).
- *  - Outgoing: small messages are copied by wslay_event_queue_msg, large ones are handed over
- *    and sent as fragments read from our own buffer (struct frag). send_callback writes into
- *    the bufferevent's output evbuffer and reports WOULDBLOCK above OUT_HIGH, so that bytes in
- *    flight stay bounded; the write callback resumes sending when the output has drained.
- *    A frame's header and payload go through the same evbuffer, so they leave in one write.
+ *  - Outgoing data messages are framed here, not by wslay (wslay masks byte by byte and
+ *    copies every message): each message becomes one frame whose header and masked payload
+ *    are written straight into the bufferevent's output evbuffer, 64 bits at a time, in pieces
+ *    of at most CHUNK bytes while the output holds less than OUT_HIGH (so bytes in flight stay
+ *    bounded; the write callback resumes when it has drained to OUT_LOW). A message that cannot
+ *    be written at once is queued (struct outmsg, owning its bytes: no copy). wslay still
+ *    sends the control frames (pong, ping, close), but only between our frames: while one of
+ *    our frames is partly written (t->cur_off > 0) wslay is not asked to send, so frames never
+ *    interleave. A close requested while data is queued is sent after it.
  *  - on_closed is delivered through an event (never re-entrantly from a wst_* call).
  */
 #include "transport.h"
@@ -41,20 +45,21 @@
 #include "wsm_frame.h"
 #include "wsmesh.h"
 
-#define OUT_HIGH     (4u << 20)  /* stop feeding the output evbuffer above this */
-#define OUT_LOW      (1u << 20)  /* resume below this */
-#define SMALL_MSG    (64u << 10) /* messages up to this size are copied by wslay */
-#define MAX_RESPONSE (16u << 10) /* HTTP handshake response bound */
+#define OUT_HIGH     (4u << 20)   /* stop feeding the output evbuffer above this */
+#define OUT_LOW      (1u << 20)   /* resume below this */
+#define CHUNK        (256u << 10) /* bytes of one frame written per step */
+#define MAX_RESPONSE (16u << 10)  /* HTTP handshake response bound */
 #define CLOSE_WAIT_S 2.0
 #define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define FUZZ_KEY     "dGhlIHNhbXBsZSBub25jZQ=="
 
 enum wst_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
 
-struct frag {
-    unsigned char *data;
-    size_t len, off;
-    struct frag *next;
+struct outmsg {
+    unsigned char *data; /* owned */
+    size_t len;
+    bool binary;
+    struct outmsg *next;
 };
 
 struct wst {
@@ -78,8 +83,13 @@ struct wst {
     int msg_op; /* opcode of the data message being assembled (1 text, 2 binary), 0 none */
     bool too_large;
 
-    struct frag *frags; /* large outgoing messages not fully read by wslay yet */
-    size_t frag_bytes;
+    struct outmsg *oq_head, *oq_tail; /* data messages waiting to be framed */
+    size_t oq_bytes;                  /* their unwritten bytes */
+    size_t cur_off;                   /* bytes of oq_head's payload already written (0: none) */
+    uint8_t cur_mask[4];
+    bool close_pending; /* wst_close waits for the queue to drain */
+    int close_status;
+    char close_text[124];
 
     struct event *deadline;
     struct event *ping_timer;
@@ -347,42 +357,134 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         t->close_code = a->status_code; /* remembered for the message below */
 }
 
-static ssize_t ws_frag_read_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                               const union wslay_event_msg_source *src, int *eof, void *ud)
-{
-    wst *t = ud;
-    struct frag *f = src->data;
-    size_t n = f->len - f->off;
-    if (n > len)
-        n = len;
-    memcpy(buf, f->data + f->off, n);
-    f->off += n;
-    t->frag_bytes -= n;
-    if (f->off == f->len) {
-        *eof = 1;
-        /* wslay never reads this source again: unlink and free it */
-        for (struct frag **pp = &t->frags; *pp; pp = &(*pp)->next) {
-            if (*pp == f) {
-                *pp = f->next;
-                break;
-            }
-        }
-        free(f->data);
-        free(f);
-    }
-    return (ssize_t)n;
-}
-
 /* ------------------------------------------------------------------ I/O pumping */
 
 static void t_after_io(wst *t);
+
+/* XORs n bytes of src with the mask (phase = offset of src[0] within the payload, mod 4)
+ * into dst. 8 bytes per step on the aligned middle part. */
+static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n, const uint8_t mask[4],
+                      size_t phase)
+{
+    size_t i = 0;
+    while (i < n && ((phase + i) & 3))
+        dst[i] = src[i] ^ mask[(phase + i) & 3], i++;
+    uint64_t m8;
+    uint8_t mb[8] = {mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]};
+    memcpy(&m8, mb, 8);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        v ^= m8;
+        memcpy(dst + i, &v, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i] ^ mask[(phase + i) & 3];
+}
+
+/* Writes the header of a frame of n payload bytes into out and picks its mask. */
+static int put_header(wst *t, size_t n, bool binary)
+{
+    unsigned char h[14];
+    size_t hl = 2;
+    h[0] = (unsigned char)(0x80 | (binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME));
+    if (n < 126) {
+        h[1] = (unsigned char)(0x80 | n);
+    } else if (n < 65536) {
+        h[1] = 0x80 | 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    if (RAND_bytes(t->cur_mask, 4) != 1)
+        return -1;
+    memcpy(h + hl, t->cur_mask, 4);
+    hl += 4;
+    return evbuffer_add(t->out, h, hl);
+}
+
+/* Appends payload bytes [off, off + n) of p, masked, to the output. */
+static int put_masked(wst *t, const unsigned char *p, size_t off, size_t n)
+{
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(t->out, (ev_ssize_t)n, &v, 1) < 1 || v.iov_len < n)
+        return -1;
+    mask_copy(v.iov_base, p + off, n, t->cur_mask, off);
+    v.iov_len = n;
+    return evbuffer_commit_space(t->out, &v, 1);
+}
+
+/* Writes as much of one data message as the output bound allows. Returns 1 when the message
+ * is completely written, 0 when it must wait, -1 on failure. t->cur_off tracks progress. */
+static int write_frame(wst *t, const unsigned char *p, size_t len, bool binary)
+{
+    if (t->cur_off == 0 && put_header(t, len, binary) != 0)
+        return -1;
+    while (t->cur_off < len) {
+        if (evbuffer_get_length(t->out) >= OUT_HIGH) {
+            if (t->cur_off == 0)
+                t->cur_off = SIZE_MAX; /* header written, no payload yet */
+            return 0;
+        }
+        size_t off = t->cur_off == SIZE_MAX ? 0 : t->cur_off;
+        size_t n = len - off < CHUNK ? len - off : CHUNK;
+        if (put_masked(t, p, off, n) != 0)
+            return -1;
+        t->cur_off = off + n;
+        t->oq_bytes -= t->oq_head && t->oq_head->data == p ? n : 0;
+    }
+    t->cur_off = 0;
+    return 1;
+}
 
 static void t_pump_write(wst *t)
 {
     if (!t->ws || t->state == ST_DEAD)
         return;
-    if (wslay_event_want_write(t->ws) && wslay_event_send(t->ws) != 0)
-        t_set_close(t, WSM_E_IO, "cannot send to the hub: connection broken");
+    for (;;) {
+        if (t->cur_off == 0) {
+            /* between our frames: let wslay send its control frames first */
+            if (wslay_event_want_write(t->ws)) {
+                if (wslay_event_send(t->ws) != 0) {
+                    t_set_close(t, WSM_E_IO, "cannot send to the hub: connection broken");
+                    return;
+                }
+                if (wslay_event_want_write(t->ws))
+                    return; /* wslay is mid-frame or the output is full */
+            }
+            if (!t->oq_head) {
+                if (t->close_pending) {
+                    t->close_pending = false;
+                    wslay_event_queue_close(t->ws, (uint16_t)t->close_status,
+                                            (const uint8_t *)t->close_text, strlen(t->close_text));
+                    continue;
+                }
+                return;
+            }
+            if (wslay_event_get_close_sent(t->ws) || evbuffer_get_length(t->out) >= OUT_HIGH)
+                return;
+        }
+        struct outmsg *m = t->oq_head;
+        if (!m)
+            return;
+        int r = write_frame(t, m->data, m->len, m->binary);
+        if (r < 0) {
+            t_set_close(t, WSM_E_NOMEM, "cannot send to the hub: out of memory");
+            return;
+        }
+        if (r == 0)
+            return;
+        t->oq_head = m->next;
+        if (!t->oq_head)
+            t->oq_tail = NULL;
+        free(m->data);
+        free(m);
+    }
 }
 
 /* Checks whether the close handshake has completed. */
@@ -768,33 +870,36 @@ int wst_send_buf(wst *t, wsm_buf *b, bool binary)
         return 0;
     if (wst_unsent(t) + b->len > t->cfg.max_unsent_bytes)
         return WSM_E_LIMIT;
-    uint8_t op = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
-    if (b->len <= SMALL_MSG) {
-        struct wslay_event_msg m = {.opcode = op, .msg = b->data, .msg_length = b->len};
-        if (wslay_event_queue_msg(t->ws, &m) != 0)
-            return WSM_E_NOMEM;
-        wsm_buf_reset(b);
-    } else {
-        struct frag *f = calloc(1, sizeof *f);
-        if (!f)
-            return WSM_E_NOMEM;
-        f->data = b->data;
-        f->len = b->len;
-        struct wslay_event_fragmented_msg m = {
-            .opcode = op, .source.data = f, .read_callback = ws_frag_read_cb};
-        if (wslay_event_queue_fragmented_msg(t->ws, &m) != 0) {
-            free(f);
-            return WSM_E_NOMEM;
+    t_pump_write(t);
+    if (!t->oq_head && t->cur_off == 0 && !wslay_event_want_write(t->ws) &&
+        evbuffer_get_length(t->out) + b->len + 14 <= OUT_HIGH) {
+        /* common case: frame it straight into the output, keep the caller's buffer */
+        t->oq_bytes += b->len;
+        struct outmsg tmp = {.data = b->data, .len = b->len, .binary = binary};
+        t->oq_head = t->oq_tail = &tmp;
+        int r = write_frame(t, b->data, b->len, binary);
+        t->oq_head = t->oq_tail = NULL;
+        if (r != 1) {
+            t->oq_bytes -= b->len;
+            return r < 0 ? WSM_E_NOMEM : WSM_E_INTERNAL;
         }
-        /* append at the tail to keep the list in queue order */
-        struct frag **pp = &t->frags;
-        while (*pp)
-            pp = &(*pp)->next;
-        *pp = f;
-        t->frag_bytes += f->len;
-        b->data = NULL;
-        b->len = b->cap = 0;
+        wsm_buf_reset(b);
+        return 0;
     }
+    struct outmsg *m = calloc(1, sizeof *m);
+    if (!m)
+        return WSM_E_NOMEM;
+    m->data = b->data; /* taken: no copy */
+    m->len = b->len;
+    m->binary = binary;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    if (t->oq_tail)
+        t->oq_tail->next = m;
+    else
+        t->oq_head = m;
+    t->oq_tail = m;
+    t->oq_bytes += m->len;
     t_pump_write(t);
     return 0;
 }
@@ -803,7 +908,7 @@ size_t wst_unsent(const wst *t)
 {
     if (!t)
         return 0;
-    size_t n = t->frag_bytes;
+    size_t n = t->oq_bytes;
     if (t->ws)
         n += wslay_event_get_queued_msg_length(t->ws);
     if (t->out)
@@ -820,9 +925,10 @@ void wst_close(wst *t, int status, const char *reason)
         return;
     }
     t->state = ST_CLOSING;
-    const char *r = reason ? reason : "";
-    wslay_event_queue_close(t->ws, (uint16_t)(status ? status : 1000), (const uint8_t *)r,
-                            strlen(r) > 120 ? 120 : strlen(r));
+    /* the close frame follows the data already queued */
+    t->close_pending = true;
+    t->close_status = status ? status : 1000;
+    snprintf(t->close_text, sizeof t->close_text, "%s", reason ? reason : "");
     t_pump_write(t);
     t_arm(t->deadline, CLOSE_WAIT_S);
 }
@@ -843,11 +949,11 @@ void wst_free(wst *t)
         event_free(t->done_ev);
     if (t->ws)
         wslay_event_context_free(t->ws);
-    while (t->frags) {
-        struct frag *f = t->frags;
-        t->frags = f->next;
-        free(f->data);
-        free(f);
+    while (t->oq_head) {
+        struct outmsg *m = t->oq_head;
+        t->oq_head = m->next;
+        free(m->data);
+        free(m);
     }
     wsm_buf_free(&t->msg);
     free(t);
