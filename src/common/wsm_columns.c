@@ -166,6 +166,30 @@ const wsm_col *wsm_columns_find(const wsm_columns *b, const char *name)
     return NULL;
 }
 
+/* Integer types may carry enum names (schemas/protocol/columns.json). */
+static bool is_int_type(wsm_col_type t)
+{
+    return t == WSM_COL_U8 || t == WSM_COL_I16 || t == WSM_COL_I32 || t == WSM_COL_I64;
+}
+
+/* The first valid row whose value is outside [0, lim) (bool: lim 2; enum: n_enum), or rows. */
+static size_t first_out_of_range(const wsm_col *c, size_t rows, double lim)
+{
+    if (c->type == WSM_COL_U8 || c->type == WSM_COL_BOOL) {
+        const uint8_t *v = c->values; /* the hot path: one byte compare per row */
+        for (size_t r = 0; r < rows; r++)
+            if (v[r] >= lim && wsm_col_valid(c, r))
+                return r;
+        return rows;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        double x = wsm_col_get(c, r);
+        if (!(x >= 0 && x < lim) && wsm_col_valid(c, r))
+            return r;
+    }
+    return rows;
+}
+
 /* ------------------------------------------------------------------ encoder */
 
 static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, bool json, wsm_err *err)
@@ -191,10 +215,10 @@ static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, bool json
         if (c->unit && !wsm_utf8_valid(c->unit, strlen(c->unit)))
             return wsm_err_set(err, WSM_E_BAD_FIELD, "column '%s': unit is not UTF-8", c->name);
         if (c->enum_names) {
-            if (c->type != WSM_COL_U8 || c->n_enum == 0 || c->n_enum > WSM_COLUMNS_MAX_ENUM)
+            if (!is_int_type(c->type) || c->n_enum == 0 || c->n_enum > WSM_COLUMNS_MAX_ENUM)
                 return wsm_err_set(err, WSM_E_BAD_FIELD,
-                                   "column '%s': enum needs type u8 and 1..%d names", c->name,
-                                   WSM_COLUMNS_MAX_ENUM);
+                                   "column '%s': enum needs an integer type and 1..%d names",
+                                   c->name, WSM_COLUMNS_MAX_ENUM);
             for (size_t k = 0; k < c->n_enum; k++)
                 if (!c->enum_names[k] ||
                     !wsm_utf8_valid(c->enum_names[k], strlen(c->enum_names[k])))
@@ -208,13 +232,12 @@ static int check_specs(const wsm_col *cols, size_t ncols, size_t rows, bool json
             return wsm_err_set(err, WSM_E_BAD_FIELD, "column '%s': no values", c->name);
         /* value ranges that the wire format constrains */
         if (c->type == WSM_COL_BOOL || c->enum_names) {
-            const uint8_t *v = c->values;
-            unsigned lim = c->type == WSM_COL_BOOL ? 2u : (unsigned)c->n_enum;
-            for (size_t r = 0; r < rows; r++)
-                if (v[r] >= lim && wsm_col_valid(c, r))
-                    return wsm_err_set(err, WSM_E_BAD_FIELD,
-                                       "column '%s': row %zu: value %u out of range", c->name, r,
-                                       v[r]);
+            double lim = c->type == WSM_COL_BOOL ? 2.0 : (double)c->n_enum;
+            size_t r = first_out_of_range(c, rows, lim);
+            if (r < rows)
+                return wsm_err_set(err, WSM_E_BAD_FIELD,
+                                   "column '%s': row %zu: value %.0f out of range", c->name, r,
+                                   wsm_col_get(c, r));
         }
         /* JSON numbers are doubles: i64 beyond +-2^53 would not come back exactly */
         if (json && c->type == WSM_COL_I64) {
@@ -369,6 +392,11 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
                 rc = wsm_buf_append(b, "null", 4);
                 continue;
             }
+            if (c->enum_names) {
+                size_t k = (size_t)wsm_col_get(c, r); /* checked < n_enum */
+                rc = wsm_buf_append(b, names.data + name_off[k], name_off[k + 1] - name_off[k]);
+                continue;
+            }
             switch (c->type) {
             case WSM_COL_F64: {
                 double v = ((const double *)c->values)[r];
@@ -390,11 +418,6 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
                 len = fmt_int(num, ((const int16_t *)c->values)[r]);
                 break;
             case WSM_COL_U8:
-                if (c->enum_names) {
-                    unsigned k = ((const uint8_t *)c->values)[r];
-                    rc = wsm_buf_append(b, names.data + name_off[k], name_off[k + 1] - name_off[k]);
-                    continue;
-                }
                 len = fmt_int(num, ((const uint8_t *)c->values)[r]);
                 break;
             case WSM_COL_BOOL:
@@ -557,9 +580,9 @@ static int decode_meta(const cJSON *meta, size_t max_rows, struct batch **out, w
         size_t n_enum = 0, enum_chars = 0;
         if (en) {
             int ne = cJSON_GetArraySize(en);
-            if (t != WSM_COL_U8 || ne < 1 || ne > WSM_COLUMNS_MAX_ENUM) {
+            if (!is_int_type((wsm_col_type)t) || ne < 1 || ne > WSM_COLUMNS_MAX_ENUM) {
                 rc = wsm_err_set(err, WSM_E_BAD_FIELD,
-                                 "column '%s': enum needs type u8 and 1..%d names", name,
+                                 "column '%s': enum needs an integer type and 1..%d names", name,
                                  WSM_COLUMNS_MAX_ENUM);
                 break;
             }
@@ -676,13 +699,12 @@ static int decode_binary(struct batch *b, const unsigned char *p, size_t len, ws
             return wsm_err_set(err, WSM_E_BAD_FIELD, "column '%s': non-zero padding", c->name);
         off += pad8(vb);
         if (c->type == WSM_COL_BOOL || c->enum_names) {
-            const uint8_t *v = c->values;
-            unsigned lim = c->type == WSM_COL_BOOL ? 2u : (unsigned)c->n_enum;
-            for (size_t r = 0; r < rows; r++)
-                if (v[r] >= lim && wsm_col_valid(c, r))
-                    return wsm_err_set(err, WSM_E_BAD_FIELD,
-                                       "column '%s': row %zu: value %u out of range (< %u)",
-                                       c->name, r, v[r], lim);
+            double lim = c->type == WSM_COL_BOOL ? 2.0 : (double)c->n_enum;
+            size_t r = first_out_of_range(c, rows, lim);
+            if (r < rows)
+                return wsm_err_set(err, WSM_E_BAD_FIELD,
+                                   "column '%s': row %zu: value %.0f out of range (< %.0f)",
+                                   c->name, r, wsm_col_get(c, r), lim);
         }
     }
     if (off != len)
@@ -715,7 +737,20 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
         if (cJSON_IsString(e))
             for (size_t k = 0; k < c->n_enum; k++)
                 if (strcmp(c->enum_names[k], e->valuestring) == 0) {
-                    ((uint8_t *)blk->values)[r] = (uint8_t)k;
+                    switch (c->type) {
+                    case WSM_COL_I64:
+                        ((int64_t *)blk->values)[r] = (int64_t)k;
+                        break;
+                    case WSM_COL_I32:
+                        ((int32_t *)blk->values)[r] = (int32_t)k;
+                        break;
+                    case WSM_COL_I16:
+                        ((int16_t *)blk->values)[r] = (int16_t)k;
+                        break;
+                    default:
+                        ((uint8_t *)blk->values)[r] = (uint8_t)k;
+                        break;
+                    }
                     return WSM_OK;
                 }
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload.%s[%zu]: expected one of the enum names",

@@ -9,18 +9,20 @@
  *                              {"name": "state", "type": "u8", "enum": ["NONE", "FCW"]}, ...]}
  *    Types: f64 f32 i64 i32 i16 u8 bool (bool = one byte, 0 or 1). "unit" is optional,
  *    "nullable" defaults to false, "enum" (distinct names of the values 0..n-1, at most
- *    256) is allowed only on u8 columns. Names are unique, non-empty, at most 128 bytes. Other
- *    members of the meta and of descriptors are ignored (additive protocol changes).
+ *    256) is allowed only on integer columns (u8 i16 i32 i64; schemas/protocol/columns.json). Names
+ * are unique, non-empty, at most 128 bytes. Other members of the meta and of descriptors are
+ * ignored (additive protocol changes).
  *  - Binary payload: the columns in descriptor order. For each column: if nullable, a
  *    validity bitmap of ceil(N/8) bytes (bit i set = row i valid, LSB first) zero-padded to a
  *    multiple of 8 bytes; then N little-endian values zero-padded to a multiple of 8 bytes.
  *    The payload length must equal the sum exactly. Padding bytes and bitmap bits past N must
- *    be zero, bool values 0 or 1, enum values < the number of names (checked on valid rows).
+ *    be zero, bool values 0 or 1, enum values in 0..names-1 (checked on valid rows).
  *  - JSON payload: {"t": [...], "state": ["NONE", ...], ...}: one array of N elements per
  *    column (exactly the described columns), null = invalid (only in nullable columns),
  *    enum columns as strings, bool as true/false, integers as whole numbers within the type's
- *    range (i64: within +-2^53, where JSON numbers are exact), f32 within the float range. A non-finite f64/f32 value of a valid row is written
- *    as null by the JSON encoder (JSON has no NaN) and decodes as an invalid row.
+ *    range (i64: within +-2^53, where JSON numbers are exact), f32 within the float range. A
+ * non-finite f64/f32 value of a valid row is written as null by the JSON encoder (JSON has no NaN)
+ * and decodes as an invalid row.
  *
  * The decoder validates everything and reports BAD_FIELD with a message naming the column
  * (or TOO_LARGE for rows above the limit); it never reads outside the payload, which may be
@@ -73,7 +75,7 @@ typedef struct wsm_col {
     wsm_col_type type;
     const char *unit; /* NULL = none */
     bool nullable;
-    const char *const *enum_names; /* u8 only; NULL = not an enum */
+    const char *const *enum_names; /* integer columns only; NULL = not an enum */
     size_t n_enum;
     const void *values;
     const uint8_t *validity;
@@ -89,9 +91,9 @@ typedef struct wsm_columns {
 /* Encodes rows rows of ncols columns as content_type (WSM_CT_COLUMNS or WSM_CT_JSON):
  * *meta receives the payload_meta object (caller owns), the payload is appended to
  * payload. Returns WSM_OK, or BAD_FIELD (bad column spec: empty/duplicate/too long name,
- * unknown type, enum on a non-u8 column, validity on a non-nullable column, an enum or bool
- * value out of range, in JSON an i64 beyond +-2^53; unknown content type), TOO_LARGE (ncols > WSM_COLUMNS_MAX_COLS),
- * NOMEM. On error *meta is NULL and payload is unchanged. */
+ * unknown type, enum on a non-integer column, validity on a non-nullable column, an enum or bool
+ * value out of range, in JSON an i64 beyond +-2^53; unknown content type), TOO_LARGE (ncols >
+ * WSM_COLUMNS_MAX_COLS), NOMEM. On error *meta is NULL and payload is unchanged. */
 int wsm_columns_encode(const char *content_type, const wsm_col *cols, size_t ncols, size_t rows,
                        cJSON **meta, wsm_buf *payload, wsm_err *err);
 

@@ -11,6 +11,9 @@
 
 static const char *const stages[] = {"NONE", "FCW", "PB1", "PB2", "FB"};
 
+static int decode_text(const char *ct, const char *meta_txt, const void *p, size_t n,
+                       size_t max_rows, wsm_err *err);
+
 /* A 3-row batch: t f64, range f32 nullable (row 1 invalid), state u8 enum. */
 static const double t3[] = {0.0, 0.01, 0.02};
 static const float range3[] = {10.5f, 0.0f, 9.25f};
@@ -333,6 +336,69 @@ TEST(json_special_values)
     wsm_buf_free(&b);
 }
 
+TEST(enum_on_wider_integers)
+{
+    /* schemas/protocol/columns.json allows enum names on any integer column */
+    int16_t s16[3] = {2, 0, 1};
+    int32_t s32[3] = {1, 1, 0};
+    int64_t s64[3] = {0, 2, 2};
+    static const char *const abc[] = {"A", "B", "C"};
+    wsm_col cols[3] = {
+        {.name = "a", .type = WSM_COL_I16, .enum_names = abc, .n_enum = 3, .values = s16},
+        {.name = "b", .type = WSM_COL_I32, .enum_names = abc, .n_enum = 3, .values = s32},
+        {.name = "c", .type = WSM_COL_I64, .enum_names = abc, .n_enum = 3, .values = s64},
+    };
+    const char *cts[] = {WSM_CT_COLUMNS, WSM_CT_JSON};
+    for (int k = 0; k < 2; k++) {
+        cJSON *meta;
+        wsm_buf b = WSM_BUF_INIT;
+        wsm_err err;
+        CHECK_EQ_INT(wsm_columns_encode(cts[k], cols, 3, 3, &meta, &b, &err), WSM_OK);
+        if (k == 1) {
+            wsm_buf_append(&b, "", 1);
+            CHECK_STR(
+                (char *)b.data,
+                "{\"a\":[\"C\",\"A\",\"B\"],\"b\":[\"B\",\"B\",\"A\"],\"c\":[\"A\",\"C\",\"C\"]}");
+            b.len--;
+        }
+        wsm_columns *d = NULL;
+        CHECK_EQ_INT(wsm_columns_decode(cts[k], meta, b.data, b.len, 0, &d, &err), WSM_OK);
+        if (d) {
+            CHECK_EQ_INT(((const int16_t *)d->cols[0].values)[0], 2);
+            CHECK_EQ_INT(((const int32_t *)d->cols[1].values)[2], 0);
+            CHECK_EQ_INT(((const int64_t *)d->cols[2].values)[1], 2);
+            CHECK_EQ_INT(d->cols[2].n_enum, 3);
+        }
+        wsm_columns_free(d);
+        cJSON_Delete(meta);
+        wsm_buf_free(&b);
+    }
+    /* out of range (negative or >= names) is refused on both sides */
+    wsm_err err;
+    cJSON *meta;
+    wsm_buf b = WSM_BUF_INIT;
+    s32[1] = 3;
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_COLUMNS, &cols[1], 1, 3, &meta, &b, &err),
+                 WSM_E_BAD_FIELD);
+    s32[1] = -1;
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_COLUMNS, &cols[1], 1, 3, &meta, &b, &err),
+                 WSM_E_BAD_FIELD);
+    unsigned char p[16] = {0};
+    int32_t bad = 5;
+    memcpy(p + 4, &bad, 4);
+    CHECK_EQ_INT(decode_text(WSM_CT_COLUMNS,
+                             "{\"rows\":3,\"columns\":[{\"name\":\"e\",\"type\":\"i32\","
+                             "\"enum\":[\"A\",\"B\"]}]}",
+                             p, 16, 0, &err),
+                 WSM_E_BAD_FIELD);
+    CHECK(strstr(err.msg, "row 1") != NULL);
+    CHECK_EQ_INT(decode_text(WSM_CT_COLUMNS,
+                             "{\"rows\":3,\"columns\":[{\"name\":\"e\",\"type\":\"bool\","
+                             "\"enum\":[\"A\",\"B\"]}]}",
+                             p, 8, 0, &err),
+                 WSM_E_BAD_FIELD);
+}
+
 /* ------------------------------------------------------------------ errors */
 
 static int decode_text(const char *ct, const char *meta_txt, const void *p, size_t n,
@@ -541,6 +607,7 @@ int main(void)
     RUN(decode_both);
     RUN(random_round_trips);
     RUN(json_special_values);
+    RUN(enum_on_wider_integers);
     RUN(binary_errors);
     RUN(meta_errors);
     RUN(json_errors);
