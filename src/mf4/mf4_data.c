@@ -117,6 +117,15 @@ static int inflate_frag(mf4__cursor *c, size_t i, mf4_error *err)
             break;
     }
     inflateEnd(&zs);
+    if (f->mapped) {
+        /* the compressed bytes are not needed again soon: give their pages back so that the
+         * resident memory of a pass over a DZ file does not grow with the file */
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        uint64_t lo = (fr->file_off + page - 1) / page * page;
+        uint64_t hi = (fr->file_off + fr->clen) / page * page;
+        if (hi > lo)
+            madvise((void *)(f->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+    }
     if (zrc != Z_STREAM_END || have != want) {
         c->zfrag = -1;
         return mf4__err(err, MF4_E_ZLIB, fr->blk_off,

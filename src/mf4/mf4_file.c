@@ -1082,6 +1082,13 @@ static void release(mf4_file *f)
 static int finish_open(mf4_file *f, mf4_file **out, mf4_error *err)
 {
     int rc = parse(f, err);
+    /* everything parse() needs is copied out of the mapping: give back the pages it touched
+     * (with large folios one touch can map megabytes), so that a reader's resident memory is
+     * what it decodes, not the file's size */
+    if (f->mapped && f->size) {
+        madvise((void *)f->map, (size_t)f->size, MADV_DONTNEED);
+        madvise((void *)f->map, (size_t)f->size, MADV_SEQUENTIAL);
+    }
     free(f->seen);
     f->seen = NULL;
     f->seen_cap = f->seen_n = 0;
@@ -1138,7 +1145,8 @@ int mf4_open(mf4_file **out, const char *path, mf4_error *err)
             free(f);
             return mf4__err(err, MF4_E_IO, 0, "cannot map %s: %s", path, strerror(e));
         }
-        madvise(m, (size_t)f->size, MADV_SEQUENTIAL);
+        /* the block tree is read at scattered offsets: no read-ahead while parsing */
+        madvise(m, (size_t)f->size, MADV_RANDOM);
         f->map = m;
         f->mapped = 1;
     } else {
