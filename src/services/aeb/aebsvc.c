@@ -375,6 +375,12 @@ int aebsvc_process(const aeb_params *p, const aebsvc_in *in, aebsvc_out *out, ae
     for (int i = 0; i < N_FIELDS; i++)
         if (load_field(b, in->args, &f[i], e) < 0)
             goto done;
+    if (!f[F_RANGE].col != !f[F_REL_V].col) {
+        fail(e, "BAD_FIELD", false,
+             "payload: columns \"range\" and \"rel_v\" go together (one without the other "
+             "cannot give a TTC)");
+        goto done;
+    }
     if (outcols_alloc(&oc, rows) < 0 || !(events = cJSON_CreateArray())) {
         fail(e, "NOMEM", true, "out of memory");
         goto done;

@@ -6,9 +6,9 @@
  * Input batch (a job of queue `aeb`, emitted by mf4-reader as output `frames`):
  *   payload + payload_meta: columns by field name (wsm_columns.h): `t` and `ego_v` required;
  *   (a JSON payload without payload_meta is accepted: every array is read as f64 nullable);
- *   `range`, `rel_v` (null = no object), `ego_a`, `lead_a` optional. Units from each column's
- *   `unit`, else from args.units[field], else SI: time s|ms, speeds m/s|km/h|kph|mph, ranges
- *   m|ft, accelerations m/s^2|m/s²|m/s2|g|ft/s^2. An unknown unit fails the job (BAD_FIELD).
+ *   `range` + `rel_v` (both or neither; null = no object), `ego_a`, `lead_a` optional. Units from
+ * each column's `unit`, else from args.units[field], else SI: time s|ms, speeds m/s|km/h|kph|mph,
+ * ranges m|ft, accelerations m/s^2|m/s²|m/s2|g|ft/s^2. An unknown unit fails the job (BAD_FIELD).
  *   args: `recording_id` (else the job key), `first_frame` (optional; must equal the number of
  *   frames the key state has evaluated), `seq` (copied), `last` (bool).
  * Key state: the aeb_state JSON of libaeb (absent = a new recording).

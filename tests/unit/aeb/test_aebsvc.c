@@ -393,6 +393,19 @@ TEST(bad_batches)
     CHECK(strstr(e.msg, "payload_meta") != NULL);
     CHECK_EQ_INT(one(NULL, "{\"t\":[0,1],\"ego_v\":[1,\"x\"]}", NULL, NULL, &o, &e), -1);
     CHECK(strstr(e.msg, "payload.ego_v[1]") != NULL);
+    /* range without rel_v */
+    CHECK_EQ_INT(one("{\"rows\":1,\"columns\":[{\"name\":\"t\",\"type\":\"f64\"},{\"name\":"
+                     "\"ego_v\",\"type\":\"f64\"},{\"name\":\"range\",\"type\":\"f64\"}]}",
+                     "{\"t\":[0],\"ego_v\":[1],\"range\":[5]}", NULL, NULL, &o, &e),
+                 -1);
+    CHECK(strstr(e.msg, "rel_v") != NULL);
+    /* neither: a recording without an object sensor is fine */
+    CHECK_EQ_INT(one("{\"rows\":1,\"columns\":[{\"name\":\"t\",\"type\":\"f64\"},{\"name\":"
+                     "\"ego_v\",\"type\":\"f64\"}]}",
+                     "{\"t\":[0],\"ego_v\":[1]}", NULL, NULL, &o, &e),
+                 0);
+    CHECK(isnan(out_value(&o, "range", 0)));
+    aebsvc_out_free(&o);
     /* missing t column, size mismatch, bad JSON */
     CHECK_EQ_INT(one("{\"rows\":2,\"columns\":[{\"name\":\"ego_v\",\"type\":\"f64\"}]}",
                      "{\"ego_v\":[1,2]}", NULL, NULL, &o, &e),
