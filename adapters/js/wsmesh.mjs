@@ -31,10 +31,18 @@ async function resolveWebSocket(given) {
   }
 }
 
-/** The hub URL of the page that loaded us (browser), e.g. ws://127.0.0.1:7700/ws. */
+/** Environment variable in node (WSMESH_URL, WSMESH_TOKEN), undefined in a browser. */
+function env(name) {
+  return globalThis.process?.env?.[name] || undefined;
+}
+
+/**
+ * The default hub URL: in a browser the hub that served the page, in node $WSMESH_URL, else
+ * ws://127.0.0.1:7700/ws.
+ */
 export function defaultUrl() {
   const loc = globalThis.location;
-  if (!loc || !loc.host) return 'ws://127.0.0.1:7700/ws';
+  if (!loc || !loc.host) return env('WSMESH_URL') ?? 'ws://127.0.0.1:7700/ws';
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
 }
 
@@ -163,15 +171,17 @@ export class Job {
 }
 
 /**
- * A connection to wshub. Events (client.on(name, fn)): 'state' ({state, attempt, retryIn, error}),
+ * A connection to wshub. opts: token (default $WSMESH_TOKEN in node), name, kind, instance,
+ * reconnect (default true), backoffInitial / backoffMax (s), WebSocket (a class), wsOptions
+ * (third argument of node `ws`, e.g. {ca}), trace(direction, header). Events (client.on(name, fn)): 'state' ({state, attempt, retryIn, error}),
  * 'welcome' (the welcome header), 'error' (protocol errors that answer no request), 'log'.
  */
 export class Client {
   constructor(url = defaultUrl(), opts = {}) {
     this.url = url;
     this.opts = {
-      token: undefined, name: 'wsmesh-js', kind: 'client', instance: undefined,
-      reconnect: true, backoffInitial: 0.25, backoffMax: 5, WebSocket: undefined, ...opts,
+      token: env('WSMESH_TOKEN'), name: 'wsmesh-js', kind: 'client', instance: undefined,
+      reconnect: true, backoffInitial: 0.25, backoffMax: 5, WebSocket: undefined, wsOptions: undefined, ...opts,
     };
     this.state = 'idle';
     this.welcome = null;
@@ -236,7 +246,8 @@ export class Client {
     if (this._closed) return;
     let ws;
     try {
-      ws = new WS(this.url, ['wsmesh.v1']);
+      // wsOptions: node `ws` options such as {ca} for a wss:// hub with a private CA
+      ws = this.opts.wsOptions ? new WS(this.url, ['wsmesh.v1'], this.opts.wsOptions) : new WS(this.url, ['wsmesh.v1']);
     } catch (e) {
       return this._fatal(new WsmError('BAD_URL', `cannot connect to ${this.url}: ${e.message}`));
     }

@@ -105,3 +105,20 @@ test('the client refuses a header above max_header_bytes before sending it', asy
   await assert.rejects(c.enqueue('q', { blob: 'x'.repeat(70000) }), (e) => e.code === 'TOO_LARGE' && /max_header_bytes 65536/.test(e.message));
   c.close();
 });
+
+test('in node the URL and token default to $WSMESH_URL and $WSMESH_TOKEN', () => {
+  const saved = [process.env.WSMESH_URL, process.env.WSMESH_TOKEN];
+  process.env.WSMESH_URL = 'ws://10.1.2.3:7711/ws';
+  process.env.WSMESH_TOKEN = 'from-env';
+  try {
+    const c = new Client();
+    assert.equal(c.url, 'ws://10.1.2.3:7711/ws');
+    assert.equal(c.opts.token, 'from-env');
+    assert.equal(new Client('ws://x:1/ws', { token: 'given' }).opts.token, 'given');
+  } finally {
+    for (const [k, v] of [['WSMESH_URL', saved[0]], ['WSMESH_TOKEN', saved[1]]]) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
