@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { Client, JobFailure } from '../../../adapters/js/wsmesh.mjs';
-import { startHub, until, srcdir } from '../../integration/js/hub.mjs';
+import { startHub, until, srcdir, assertCleanExit } from '../../integration/js/hub.mjs';
 import { launchBrowser, artifactsDir } from './browser.mjs';
 import { startServices } from './services.mjs';
 
@@ -247,6 +247,7 @@ test('a burst of thousands of progress events does not freeze the page', { timeo
 test('hub stops: "disconnected, retrying" shows, and clears when it returns', { timeout: 60000 }, async () => {
   await open(adminPage, 'view=overview');
   await hub.stop();
+  assertCleanExit(hub);
   await adminPage.waitForSelector('#conn[data-state="retrying"]', { timeout: 10000 });
   assert.match(await adminPage.textContent('#banner'), /Disconnected from the hub, retrying/);
   assert.equal(await adminPage.isVisible('#banner'), true);

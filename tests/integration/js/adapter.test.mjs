@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import {
   Client, JobFailure, encodeColumns, columnsToJson, encodeMessage, decodeMessages, concatBytes,
 } from '../../../adapters/js/wsmesh.mjs';
-import { startHub, protocolLog, until } from './hub.mjs';
+import { startHub, protocolLog, until, assertCleanExit } from './hub.mjs';
 
 const ADMIN = 'js-admin-token';
 const VIEWER = 'js-viewer-token';
@@ -29,6 +29,7 @@ before(async () => { hub = await startHub(); });
 after(async () => {
   for (const c of clients) c.close();
   await hub?.stop();
+  if (hub) assertCleanExit(hub);
 });
 
 test('hello: welcome carries version, role and limits; a bad token is refused', async () => {

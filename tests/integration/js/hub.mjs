@@ -45,7 +45,7 @@ export async function startHub(opts = {}) {
   const hub = { dir, file, port: opts.port ?? 0, proc: null, log: '' };
   await launch(hub);
   hub.stop = () => stopProc(hub);
-  hub.restart = async () => { await stopProc(hub); await launch(hub); };
+  hub.restart = async () => { await stopProc(hub); assertCleanExit(hub); await launch(hub); };
   hub.stderr = () => hub.log;
   return hub;
 }
@@ -83,14 +83,24 @@ function launch(hub) {
   });
 }
 
+/** SIGTERM (SIGKILL after 5 s); resolves to {code, sig} of the exit (hub.exit). */
 async function stopProc(hub) {
   const proc = hub.proc;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return hub.exit;
   const gone = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');
   const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await gone;
   clearTimeout(t);
+  return hub.exit;
+}
+
+/** Throws unless the hub exited by itself with status 0 (a clean drain; no sanitizer report). */
+export function assertCleanExit(hub) {
+  const e = hub.exit;
+  if (!e || e.code !== 0) {
+    throw new Error(`wshub did not exit cleanly after SIGTERM (${e ? `code ${e.code}, signal ${e.sig}` : 'still running'}):\n${hub.stderr().slice(-4000)}`);
+  }
 }
 
 /** A trace function for Client opts.trace that appends headers to protocol-log/<name>.jsonl. */
