@@ -168,6 +168,7 @@ def run_inproc(exes, scratch, mf4, frames, batch, emit):
     r["part"] = "inproc"
     r["db"] = db
     r["ok"] = r["rows"] == r["frames"]
+    r["frames_per_cpu_s"] = round(r["frames"] / r["cpu_s"], 1) if r["cpu_s"] > 0 else None
     emit(r)
     return r
 
@@ -387,6 +388,9 @@ def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=No
         "stage_cpu_s": {k: round(v["cpu_s"], 3) for k, v in by.items() if k != "wshub"},
         "peak_rss_kb": {k: v["peak_rss_kb"] for k, v in by.items()},
     }
+    total_cpu = sum(v["cpu_s"] for v in by.values())
+    r["cpu_s"] = round(total_cpu, 3)
+    r["frames_per_cpu_s"] = round(frames / total_cpu, 1) if total_cpu > 0 else None
     if slow_db:
         r["slow_db"] = {"period_s": slow_db[0], "running_fraction": slow_db[1]}
     if errs:
@@ -500,9 +504,9 @@ def main():
                 log("backpressure: %s" % e)
 
     # ---- table with ratios against the baselines of this run
-    print("\n%-34s %10s %9s %12s %10s %10s %10s" % ("configuration", "frames", "seconds",
-                                                    "frames/s", "/inproc", "/rq-batch",
-                                                    "/rq-frame"))
+    print("\n%-34s %9s %8s %10s %8s %8s %8s %9s %8s" % (
+        "configuration", "frames", "seconds", "frames/s", "/inproc", "/rq-bat", "/rq-frm",
+        "fr/cpu-s", "/inproc"))
     best_batch = max([r["frames_per_s"] for r in rq if r["mode"] == "batch"] or [0])
     best_frame = max([r["frames_per_s"] for r in rq if r["mode"] == "frame"] or [0])
     for r in results:
@@ -511,15 +515,20 @@ def main():
             continue
         base = inproc.get(r["frames"]) or inproc.get(max(inproc) if inproc else 0)
         ratio = lambda b: ("%.3g" % (r["frames_per_s"] / b)) if b else "-"  # noqa: E731
-        print("%-34s %10d %9.2f %12s %10s %10s %10s" % (
+        eff = r.get("frames_per_cpu_s")
+        beff = base.get("frames_per_cpu_s") if base else None
+        print("%-34s %9d %8.2f %10s %8s %8s %8s %9s %8s" % (
             r["config"], r["frames"], r["seconds"], fmt_rate(r["frames_per_s"]),
-            ratio(base["frames_per_s"] if base else 0), ratio(best_batch), ratio(best_frame)))
+            ratio(base["frames_per_s"] if base else 0), ratio(best_batch), ratio(best_frame),
+            fmt_rate(eff) if eff else "-", ("%.3g" % (eff / beff)) if eff and beff else "-"))
     for r in mesh:
         print("  %s: hub cpu %.2f s, hub peak RSS %s kB, stage cpu %s, peak RSS %s" % (
             r["config"], r["hub_cpu_s"], r["hub_peak_rss_kb"], r["stage_cpu_s"],
             r["peak_rss_kb"]))
     print("(ratios: frames/s of the row divided by the in-process run of the same size, the best "
-          "batched rq run, the best per-frame rq run)")
+          "batched rq run, the best per-frame rq run; fr/cpu-s = frames per CPU-second of all "
+          "the run's processes, and its ratio to the in-process run: less sensitive to other "
+          "load on the machine)")
     bad = [r["config"] for r in results if r.get("ok") is False]
     if bad:
         print("FAILED (rows or checks): " + ", ".join(bad))

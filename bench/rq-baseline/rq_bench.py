@@ -55,6 +55,24 @@ def worker_main(url, kind, name):
     w.work(burst=False, logging_level="WARNING", with_scheduler=False)
 
 
+def cpu_s(pid, children=True):
+    """utime + stime (+ cutime + cstime: the forked work horses) of a live process, seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        ticks = int(v[11]) + int(v[12]) + (int(v[13]) + int(v[14]) if children else 0)
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def self_cpu_s():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -309,9 +327,14 @@ def main():
                 break
             time.sleep(0.02)
         runner = Runner(redis.conn, a, csv, offsets, rec)
+        pids = [w.pid for w in workers] + ([redis.pid] if redis.pid else [])
+        cpu0 = sum(cpu_s(p) for p in pids) + self_cpu_s()
         t0 = time.monotonic()
         stored = runner.run()
         secs = time.monotonic() - t0
+        cpu = {"workers": sum(cpu_s(w.pid) for w in workers),
+               "redis": cpu_s(redis.pid) if redis.pid else 0.0, "runner": self_cpu_s()}
+        total_cpu = sum(cpu.values()) - cpu0
         rows = sqlite3.connect(a.db).execute(
             "SELECT count(*) FROM aeb_frames WHERE recording_id = ?", (rec,)).fetchone()[0]
         check = None
@@ -321,16 +344,19 @@ def main():
             check = msg
             ok = ok and same
         fps = len(offsets) / secs if secs > 0 else 0.0
-        print("%s: %d frames in %.2f s = %.1f frames/s (%d jobs, %d workers; rows %d; CSV export "
-              "%.2f s not counted)%s" % (label, len(offsets), secs, fps, runner.jobs, a.workers,
-                                         rows, export_s, "; aeb check: " + check if check else ""),
-              file=sys.stderr)
+        print("%s: %d frames in %.2f s = %.1f frames/s, cpu %.2f s (%d jobs, %d workers; rows %d; "
+              "CSV export %.2f s not counted)%s" % (
+                  label, len(offsets), secs, fps, total_cpu, runner.jobs, a.workers, rows,
+                  export_s, "; aeb check: " + check if check else ""), file=sys.stderr)
         print(json.dumps({
             "bench": "pipeline", "config": label, "recording": rec, "mode": a.mode,
             "worker": a.worker, "workers": a.workers,
             "batch": a.batch if a.mode == "batch" else 1, "frames": len(offsets),
             "seconds": round(secs, 4), "frames_per_s": round(fps, 1), "jobs": runner.jobs,
             "rows": rows, "stored": stored, "csv_export_s": round(export_s, 3),
+            "cpu_s": round(total_cpu, 3),
+            "cpu_total_s": {k: round(v, 3) for k, v in cpu.items()},
+            "frames_per_cpu_s": round(len(offsets) / total_cpu, 1) if total_cpu > 0 else None,
             "aeb_check": check}))
         rc = 0 if ok else 1
     finally:
