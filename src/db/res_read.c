@@ -15,6 +15,7 @@
  *    from the previous row (NULL is a value). Never downsampled.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,13 +113,41 @@ fail:
     return NULL;
 }
 
+/* A recording id as asked and as resolved: an alias (res_write_alias, e.g. the id of the root
+ * job that read the recording) names its recording; any other id names itself. */
+typedef struct res_rid {
+    const char *asked;
+    const char *id;
+    char buf[260];
+} res_rid;
+
+static int alias_row(void *ctx, const res_val *c, int n, res_err *err)
+{
+    res_rid *r = ctx;
+    if (c[0].type == RV_TEXT) {
+        snprintf(r->buf, sizeof r->buf, "%s", c[0].s);
+        r->id = r->buf;
+    }
+    return RES_OK;
+}
+
+/* Runs inside the read transaction, so the answer and the rows come from one snapshot. */
+static int resolve(res_db *db, res_rid *r, res_err *err)
+{
+    static const int t_text[] = {RV_TEXT};
+    r->id = r->asked;
+    res_val p[1] = {{.type = RV_TEXT, .s = r->asked}};
+    return db->ops->query(db, "SELECT recording_id FROM recording_aliases WHERE alias = $1", p, 1,
+                          t_text, 1, alias_row, r, err);
+}
+
 /* ------------------------------------------------------------------ list / get recording */
 
 struct list_ctx {
     cJSON *arr;
     int64_t total;
     int64_t offset, limit;
-    const char *id;
+    res_rid rid;
 };
 
 static int count_row(void *ctx, const res_val *c, int n, res_err *err)
@@ -192,7 +221,10 @@ static int get_body(res_db *db, void *arg, res_err *err)
 {
     struct list_ctx *l = arg;
     clear_array(l->arr);
-    res_val p[1] = {{.type = RV_TEXT, .s = l->id}};
+    int rc = resolve(db, &l->rid, err);
+    if (rc)
+        return rc;
+    res_val p[1] = {{.type = RV_TEXT, .s = l->rid.id}};
     return db->ops->query(db, REC_SELECT "WHERE r.id = $1", p, 1, rec_types, 18, rec_row, l, err);
 }
 
@@ -206,7 +238,7 @@ int res_get_recording(res_db *db, const char *recording_id, cJSON **out, res_err
     int rc = res_check_id("recording_id", recording_id, err);
     if (rc)
         return rc;
-    struct list_ctx l = {.arr = cJSON_CreateArray(), .id = recording_id};
+    struct list_ctx l = {.arr = cJSON_CreateArray(), .rid = {.asked = recording_id}};
     if (!l.arr)
         return nomem(err);
     rc = res_run_tx(db, RES_TX_READ, get_body, &l, err);
@@ -234,7 +266,7 @@ static int event_row(void *ctx, const res_val *c, int n, res_err *err)
 }
 
 struct id_arr {
-    const char *id;
+    res_rid rid;
     cJSON *arr;
 };
 
@@ -242,9 +274,12 @@ static int events_body(res_db *db, void *arg, res_err *err)
 {
     struct id_arr *a = arg;
     clear_array(a->arr);
+    int rc = resolve(db, &a->rid, err);
+    if (rc)
+        return rc;
     static const int types[9] = {RV_INT,  RV_REAL, RV_TEXT, RV_REAL, RV_REAL,
                                  RV_REAL, RV_REAL, RV_TEXT, RV_REAL};
-    res_val p[1] = {{.type = RV_TEXT, .s = a->id}};
+    res_val p[1] = {{.type = RV_TEXT, .s = a->rid.id}};
     return db->ops->query(db,
                           "SELECT seq, t, kind, ttc, ego_v, \"range\", rel_v, stage, "
                           "impact_speed_kmh FROM aeb_events WHERE recording_id = $1 ORDER BY seq",
@@ -275,11 +310,11 @@ int res_get_events(res_db *db, const char *recording_id, cJSON **out, res_err *e
     int rc = res_check_id("recording_id", recording_id, err);
     if (rc)
         return rc;
-    struct id_arr a = {.id = recording_id};
+    struct id_arr a = {.rid = {.asked = recording_id}};
     if ((rc = read_into_array(db, events_body, &a, err)))
         return rc;
     cJSON *o = cJSON_CreateObject();
-    if (!o || !j_add(o, "recording_id", cJSON_CreateString(recording_id))) {
+    if (!o || !j_add(o, "recording_id", cJSON_CreateString(a.rid.id))) {
         cJSON_Delete(o);
         cJSON_Delete(a.arr);
         return nomem(err);
@@ -396,7 +431,7 @@ static int frame_row(void *ctx, const res_val *c, int n, res_err *err)
 }
 
 struct frames_q {
-    const char *id;
+    res_rid rid;
     double t_from, t_to;
     int64_t first, max_rows;
     unsigned mask; /* series to read (ALL_SERIES or 0 = every column) */
@@ -416,8 +451,11 @@ static int frames_body(res_db *db, void *arg, res_err *err)
 {
     struct frames_q *q = arg;
     fcols_free(q->f); /* a retried transaction starts from scratch */
+    int rc = resolve(db, &q->rid, err);
+    if (rc)
+        return rc;
     if (q->max_rows > 0) {
-        res_val p[3] = {{.type = RV_TEXT, .s = q->id},
+        res_val p[3] = {{.type = RV_TEXT, .s = q->rid.id},
                         {.type = RV_INT, .i = q->first},
                         {.type = RV_INT, .i = q->max_rows}};
         return db->ops->query(
@@ -426,11 +464,11 @@ static int frames_body(res_db *db, void *arg, res_err *err)
     }
     int one = single_series(q->mask);
     if (isnan(q->t_from) && isnan(q->t_to)) {
-        res_val p[1] = {{.type = RV_TEXT, .s = q->id}};
+        res_val p[1] = {{.type = RV_TEXT, .s = q->rid.id}};
         return db->ops->query(db, one >= 0 ? one_series_sql[one][0] : FRAME_COLS_SQL W_ALL, p, 1,
                               frame_types, F_NCOL, frame_row, q->f, err);
     }
-    res_val p[3] = {{.type = RV_TEXT, .s = q->id},
+    res_val p[3] = {{.type = RV_TEXT, .s = q->rid.id},
                     {.type = RV_REAL, .d = isnan(q->t_from) ? -1e308 : q->t_from},
                     {.type = RV_REAL, .d = isnan(q->t_to) ? 1e308 : q->t_to}};
     return db->ops->query(db, one >= 0 ? one_series_sql[one][1] : FRAME_COLS_SQL W_RANGE, p, 3,
@@ -535,7 +573,7 @@ static int frames_read(res_db *db, const char *fn, const char *recording_id, str
     int rc = res_check_id("recording_id", recording_id, err);
     if (rc)
         return rc;
-    q->id = recording_id;
+    q->rid.asked = recording_id;
     q->f = f;
     rc = res_run_tx(db, RES_TX_READ, frames_body, q, err);
     if (rc)
@@ -588,7 +626,7 @@ int res_get_frames_series(res_db *db, const char *recording_id, int max_points, 
         return rc;
     cJSON *o = cJSON_CreateObject();
     cJSON *ser = cJSON_CreateObject();
-    bool ok = o && ser && j_add(o, "recording_id", cJSON_CreateString(recording_id)) &&
+    bool ok = o && ser && j_add(o, "recording_id", cJSON_CreateString(q.rid.id)) &&
               j_add(o, "frames", cJSON_CreateNumber((double)f.n)) &&
               j_add(o, "first_frame",
                     f.n ? cJSON_CreateNumber((double)f.frame[0]) : cJSON_CreateNull()) &&
@@ -639,7 +677,7 @@ int res_get_frame_rows(res_db *db, const char *recording_id, int64_t first_frame
     if (rc)
         return rc;
     cJSON *o = cJSON_CreateObject();
-    bool ok = o && j_add(o, "recording_id", cJSON_CreateString(recording_id));
+    bool ok = o && j_add(o, "recording_id", cJSON_CreateString(q.rid.id));
     cJSON *arr[F_NCOL] = {0};
     for (int k = 0; ok && k < F_NCOL; k++) {
         arr[k] = cJSON_CreateArray();
@@ -667,7 +705,7 @@ int res_get_frame_rows(res_db *db, const char *recording_id, int64_t first_frame
 }
 
 struct cov {
-    const char *id;
+    res_rid rid;
     int64_t count, first, last;
 };
 
@@ -683,8 +721,11 @@ static int cov_row(void *ctx, const res_val *c, int n, res_err *err)
 static int cov_body(res_db *db, void *arg, res_err *err)
 {
     struct cov *v = arg;
+    int rc = resolve(db, &v->rid, err);
+    if (rc)
+        return rc;
     static const int types[3] = {RV_INT, RV_INT, RV_INT};
-    res_val p[1] = {{.type = RV_TEXT, .s = v->id}};
+    res_val p[1] = {{.type = RV_TEXT, .s = v->rid.id}};
     return db->ops->query(db,
                           "SELECT COUNT(*), MIN(frame), MAX(frame) FROM aeb_frames "
                           "WHERE recording_id = $1",
@@ -699,7 +740,7 @@ int res_frames_coverage(res_db *db, const char *recording_id, int64_t *count, in
     int rc = res_check_id("recording_id", recording_id, err);
     if (rc)
         return rc;
-    struct cov v = {.id = recording_id, .first = -1, .last = -1};
+    struct cov v = {.rid = {.asked = recording_id}, .first = -1, .last = -1};
     rc = res_run_tx(db, RES_TX_READ, cov_body, &v, err);
     *count = rc ? 0 : v.count;
     *first = rc ? -1 : v.first;

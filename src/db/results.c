@@ -48,6 +48,7 @@ static const char *const event_kinds[] = {"fcw_onset", "brake_onset", "stage_cha
 const char *const res_migration_desc[RES_SCHEMA_VERSION] = {
     "tables recordings, aeb_frames, aeb_events, aeb_summary",
     "index recordings(created_at) for the newest-first listing",
+    "table recording_aliases (other ids of a recording, e.g. its root job id)",
 };
 
 const char *res_code_name(int code)
@@ -605,4 +606,32 @@ int res_write_recording(res_db *db, const res_recording *r, res_err *err)
     wsm_format_iso8601(wsm_wall_ms(), now);
     struct rec_arg a = {r, now};
     return res_run_tx(db, RES_TX_WRITE, recording_body, &a, err);
+}
+
+struct alias_arg {
+    const char *alias, *rec;
+};
+
+static int alias_body(res_db *db, void *argp, res_err *err)
+{
+    const struct alias_arg *a = argp;
+    res_val p[2] = {v_text(a->alias), v_text(a->rec)};
+    return db->ops->query(db,
+                          "INSERT INTO recording_aliases (alias, recording_id) VALUES ($1, $2) "
+                          "ON CONFLICT (alias) DO UPDATE SET recording_id = excluded.recording_id",
+                          p, 2, NULL, 0, NULL, NULL, err);
+}
+
+int res_write_alias(res_db *db, const char *alias, const char *recording_id, res_err *err)
+{
+    if (!db)
+        return res_err_set(err, RES_E_BAD_INPUT, "res_write_alias: db is NULL");
+    int rc = res_check_id("alias", alias, err);
+    if (rc || (rc = res_check_id("alias.recording_id", recording_id, err)))
+        return rc;
+    if (strcmp(alias, recording_id) == 0)
+        return res_err_set(err, RES_E_BAD_INPUT, "alias: \"%.80s\" is the recording's own id",
+                           alias);
+    struct alias_arg a = {alias, recording_id};
+    return res_run_tx(db, RES_TX_WRITE, alias_body, &a, err);
 }

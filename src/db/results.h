@@ -65,7 +65,7 @@ typedef struct res_err {
 } res_err;
 
 /* Newest schema version this library writes (the schema_version table holds the history). */
-#define RES_SCHEMA_VERSION 2
+#define RES_SCHEMA_VERSION 3
 
 /* ------------------------------------------------------------------ open / close */
 
@@ -170,9 +170,16 @@ typedef struct res_recording {
  * Returns as res_write_frames. */
 int res_write_recording(res_db *db, const res_recording *r, res_err *err);
 
+/* Records another id under which readers find a recording (e.g. the id of the root job that
+ * read it, which the dashboard links to). Every read function resolves an alias to its
+ * recording; the id in their answers is the recording's own. Upsert keyed by alias.
+ * alias == recording_id is RES_E_BAD_INPUT. Returns as res_write_frames. */
+int res_write_alias(res_db *db, const char *alias, const char *recording_id, res_err *err);
+
 /* ------------------------------------------------------------------ reads (cJSON results)
  * Numbers that are NULL in the database are JSON null. Every result is a new cJSON object
- * owned by the caller; on failure *out is NULL. */
+ * owned by the caller; on failure *out is NULL. A recording_id argument may also be an alias
+ * (res_write_alias). */
 
 /* Recordings page, newest first (created_at DESC, id ASC), each with its summary or null:
  *   {"total":N,"offset":O,"limit":L,"recordings":[{"id":..,"path":..,"sha256":..,"frames":..,

@@ -10,6 +10,9 @@
  *    leaves exactly the same rows. Event keys are derived deterministically when the producer
  *    gives no seq: seq = frame * 5 + kind index (at most one event of each kind per frame).
  *  - A handle is used by one thread at a time: handlers borrow one from the pool.
+ *  - The root job id of every stored job becomes an alias of its recording, so the dashboard's
+ *    link from a pipeline (root job) to its results works whatever recording id the reader
+ *    chose.
  */
 #include <math.h>
 #include <pthread.h>
@@ -595,6 +598,11 @@ int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e)
         goto out;
     }
     if (meta && (rc = res_write_recording(db, &r, &re))) {
+        from_res(e, rc, &re);
+        goto out;
+    }
+    if (job->root && *job->root && strcmp(job->root, rec) != 0 &&
+        (rc = res_write_alias(db, job->root, rec, &re))) {
         from_res(e, rc, &re);
         goto out;
     }

@@ -37,6 +37,8 @@ void dbw_pool_put(dbw_pool *p, res_db *db);
 /* A job of the `db` queue, all borrowed. */
 typedef struct dbw_job {
     const char *key;          /* ordering key (the recording id when args has none), or NULL */
+    const char *root;         /* id of the job tree's root (recorded as an alias of the
+                                 recording, so the root job id finds the results), or NULL */
     const cJSON *args;        /* never NULL */
     const char *content_type; /* NULL = application/json */
     const cJSON *payload_meta;

@@ -42,6 +42,7 @@ static int handle(wsm_job *job, app *a, bool query)
         size_t len = 0;
         const void *payload = wsm_job_payload(job, &len);
         dbw_job j = {.key = wsm_job_key(job),
+                     .root = wsm_job_parent(job) ? wsm_job_root(job) : NULL, /* in a tree */
                      .args = wsm_job_args(job),
                      .content_type = wsm_job_content_type(job),
                      .payload_meta = wsm_job_payload_meta(job),

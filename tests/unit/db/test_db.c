@@ -312,20 +312,23 @@ TEST(t_schema_migrations)
     res_close(db);
     /* a database at version 1 is migrated to the current version */
     CHECK_EQ_INT(raw_exec(url, "DROP INDEX recordings_created_at"), 0);
-    CHECK_EQ_INT(raw_exec(url, "DELETE FROM schema_version WHERE version = 2"), 0);
+    CHECK_EQ_INT(raw_exec(url, "DROP TABLE recording_aliases"), 0);
+    CHECK_EQ_INT(raw_exec(url, "DELETE FROM schema_version WHERE version >= 2"), 0);
     db = open_ok(url);
     CHECK_EQ_INT(res_schema_version(db, &v, NULL), RES_OK);
-    CHECK_EQ_INT(v, 2);
+    CHECK_EQ_INT(v, RES_SCHEMA_VERSION);
     res_close(db);
-    CHECK_EQ_INT(raw_exec(url, "DROP INDEX recordings_created_at"), 0); /* it exists again */
+    /* versions 2 and 3 exist again */
+    CHECK_EQ_INT(raw_exec(url, "DROP INDEX recordings_created_at"), 0);
     CHECK_EQ_INT(raw_exec(url, "CREATE INDEX recordings_created_at ON recordings (created_at)"), 0);
+    CHECK_EQ_INT(raw_exec(url, "INSERT INTO recording_aliases VALUES ('a', 'b')"), 0);
     /* migrate=1 (check only) refuses an old schema */
-    CHECK_EQ_INT(raw_exec(url, "DELETE FROM schema_version WHERE version = 2"), 0);
+    CHECK_EQ_INT(raw_exec(url, "DELETE FROM schema_version WHERE version = 3"), 0);
     res_options o = {.migrate = 1};
     res_err e;
     CHECK_EQ_INT(res_open(url, &o, &db, &e), RES_E_SCHEMA);
     CHECK(strstr(e.msg, "older") != NULL);
-    CHECK_EQ_INT(raw_exec(url, "INSERT INTO schema_version VALUES (2, 'x', 'y')"), 0);
+    CHECK_EQ_INT(raw_exec(url, "INSERT INTO schema_version VALUES (3, 'x', 'y')"), 0);
     /* a newer database is refused with a clear message */
     CHECK_EQ_INT(raw_exec(url, "INSERT INTO schema_version VALUES (99, 'future', 'later')"), 0);
     CHECK_EQ_INT(res_open(url, NULL, &db, &e), RES_E_SCHEMA);
@@ -935,6 +938,46 @@ TEST(t_downsampling)
     res_close(db);
 }
 
+TEST(t_aliases)
+{
+    char url[512];
+    fresh_url("alias", url, sizeof url);
+    res_db *db = open_ok(url);
+    if (!db)
+        return;
+    res_err e;
+    CHECK_EQ_INT(write_batch(db, "rec-X", 0, 300, 0), RES_OK);
+    CHECK_EQ_INT(write_rest(db, "rec-X"), RES_OK);
+    CHECK_EQ_INT(res_write_alias(db, "job-123", "rec-X", &e), RES_OK);
+    CHECK_EQ_INT(res_write_alias(db, "job-123", "rec-X", &e), RES_OK); /* idempotent */
+    CHECK_EQ_INT(res_write_alias(db, "rec-X", "rec-X", &e), RES_E_BAD_INPUT);
+    CHECK_EQ_INT(res_write_alias(db, "", "rec-X", &e), RES_E_BAD_INPUT);
+    cJSON *o = NULL;
+    CHECK_EQ_INT(res_get_recording(db, "job-123", &o, &e), RES_OK);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring, "rec-X");
+    cJSON_Delete(o);
+    CHECK_EQ_INT(res_get_events(db, "job-123", &o, &e), RES_OK);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(o, "recording_id")->valuestring, "rec-X");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "events")), 3);
+    cJSON_Delete(o);
+    CHECK_EQ_INT(res_get_frames(db, "job-123", 50, NAN, NAN, &o, &e), RES_OK);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(o, "recording_id")->valuestring, "rec-X");
+    CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "frames")->valuedouble, 300);
+    cJSON_Delete(o);
+    CHECK_EQ_INT(res_get_frame_rows(db, "job-123", 0, 10, &o, &e), RES_OK);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "frame")), 10);
+    cJSON_Delete(o);
+    int64_t n, first, last;
+    CHECK_EQ_INT(res_frames_coverage(db, "job-123", &n, &first, &last, &e), RES_OK);
+    CHECK_EQ_INT(n, 300);
+    /* an alias moved to another recording follows it; unknown ids stay themselves */
+    CHECK_EQ_INT(res_write_alias(db, "job-123", "rec-Y", &e), RES_OK);
+    CHECK_EQ_INT(res_frames_coverage(db, "job-123", &n, &first, &last, &e), RES_OK);
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(res_get_recording(db, "job-123", &o, &e), RES_E_NOT_FOUND);
+    res_close(db);
+}
+
 /* SQLite: a writer that cannot get the lock within the busy timeout fails with BUSY. */
 TEST(t_sqlite_busy)
 {
@@ -1035,6 +1078,7 @@ int main(int argc, char **argv)
     RUN(t_bad_input);
     RUN(t_list_pagination);
     RUN(t_downsampling);
+    RUN(t_aliases);
     if (!pg_base)
         RUN(t_sqlite_busy);
 #ifdef RES_HAVE_PG

@@ -344,6 +344,16 @@ TEST(t_events_summary_metadata)
                             "\"channels\":{\"ego_v\":\"VehSpd\"}}",
                             NULL, &e),
                  RES_OK);
+    /* the root job id of a stored job finds the recording too */
+    cJSON *margs = cJSON_Parse("{\"recording_id\":\"ccrs-20\",\"status\":\"read\"}");
+    dbw_job mj = {.args = margs, .root = "root-job-77"};
+    cJSON *mres = NULL;
+    CHECK_EQ_INT(dbw_store(db, &mj, &mres, &e), RES_OK);
+    cJSON_Delete(mres);
+    cJSON_Delete(margs);
+    out = query(db, "{\"q\":\"recording\",\"recording_id\":\"root-job-77\"}", RES_OK, &e);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(out, "id")->valuestring, "ccrs-20");
+    cJSON_Delete(out);
     out = query(db, "{\"q\":\"recording\",\"recording_id\":\"ccrs-20\"}", RES_OK, &e);
     CHECK_STR(cJSON_GetObjectItemCaseSensitive(out, "status")->valuestring, "read");
     CHECK_STR(cJSON_GetObjectItemCaseSensitive(out, "path")->valuestring, "/data/ccrs-20.mf4");
