@@ -3,7 +3,7 @@
  * without a hub: one `mf4` job (a recording) in, frame batches out through a callback, a
  * result object at the end.
  *
- * Job args (queue `mf4`):
+ * Job args (queue `mf4`; JSON Schemas in schemas/mf4-reader/):
  *   path          required: a local path or a file:// URL (file:///abs/path). It is resolved
  *                 on the reader's host: workers on other machines need the same storage
  *                 mounted at the same path.
