@@ -675,6 +675,53 @@ TEST(md_names)
     free(B.b);
 }
 
+/* A virtual master (cn_type 3: time = conversion of the record index, no bytes in the record)
+ * and a virtual data channel, next to a normal one; unsorted bus-event style flags kept. */
+TEST(virtual_channels)
+{
+    bld B = {0};
+    uint64_t hd = bld_start(&B, 0, 0);
+    double lin[] = {0.5, 0.01}; /* t = 0.5 + 0.01 * index */
+    uint64_t cc = bld_cc(&B, MF4_CONV_LINEAR, 0, NULL, 2, lin);
+    uint64_t cn0 = bld_cn(&B, "t", 3, 1, MF4_DT_UINT_LE, 0, 0, 0, 0, 0, cc, 0);
+    uint64_t cn1 = bld_cn(&B, "idx", 6, 0, MF4_DT_UINT_LE, 0, 0, 0, 0, 0, 0, 0);
+    uint64_t cn2 = bld_cn(&B, "v", 0, 0, MF4_DT_INT_BE, 0, 0, 16, 0, 0, 0, 0);
+    bld_link(&B, cn0, 0, cn1);
+    bld_link(&B, cn1, 0, cn2);
+    unsigned char rec[5][2] = {{0, 1}, {0xFF, 0xFF}, {0x80, 0}, {0x7F, 0xFF}, {1, 0}};
+    uint64_t dt = bld_block(&B, "DT", 0, NULL, rec, sizeof rec);
+    uint64_t cg = bld_cg(&B, cn0, 0, 0, 5, 2 /* bus event */, 2, 0);
+    bld_link(&B, hd, 0, bld_dg(&B, cg, dt, 0));
+    mf4_file *f;
+    mf4_error e;
+    int rc = mf4_open_memory(&f, B.b, B.n, &e);
+    CHECK_EQ_INT(rc, MF4_OK);
+    if (rc) {
+        fprintf(stderr, "%s\n", e.message);
+        free(B.b);
+        return;
+    }
+    const mf4_group *g = mf4_group_at(f, 0);
+    CHECK_EQ_INT(g->master, 0);
+    CHECK_EQ_INT(g->flags & 2, 2);
+    CHECK(g->channels[0].is_master);
+    CHECK_EQ_INT(read_channel(f, 0, 0, 2), MF4_OK);
+    CHECK_EQ_INT(cv.n, 5);
+    CHECK_EQ_INT(cv.u[4], 4);
+    CHECK_NEAR(cv.phys[0], 0.5, 1e-15);
+    CHECK_NEAR(cv.phys[3], 0.53, 1e-15);
+    CHECK_EQ_INT(read_channel(f, 0, 1, 3), MF4_OK);
+    CHECK_EQ_INT(cv.u[2], 2);
+    CHECK_EQ_INT(read_channel(f, 0, 2, 4), MF4_OK);
+    CHECK_EQ_INT(cv.i[0], 1);
+    CHECK_EQ_INT(cv.i[1], -1);
+    CHECK_EQ_INT(cv.i[2], -32768);
+    CHECK_EQ_INT(cv.i[3], 32767);
+    CHECK_EQ_INT(cv.i[4], 256);
+    mf4_close(f);
+    free(B.b);
+}
+
 TEST(open_errors)
 {
     mf4_file *f;
@@ -742,6 +789,7 @@ int main(void)
     RUN(hand_built_unsorted_vlsd_group);
     RUN(hand_built_unfinalized);
     RUN(md_names);
+    RUN(virtual_channels);
     RUN(open_errors);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
