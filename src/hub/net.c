@@ -39,10 +39,28 @@
  * the kernel does not answer our close with a reset (the peer would lose our last error). */
 #define CLOSE_DELAY_US 50000
 
+int64_t hub_now(hub *h)
+{
+    /* Unix ms from the loop's cached clock (one clock_gettime per loop turn, not per call);
+     * never goes backwards. Re-based on the wall clock by the housekeeping timer. */
+    if (!h->loop_inited)
+        return wsm_wall_ms();
+    int64_t t = h->wall_base + ((int64_t)uv_now(&h->loop) - h->uv_base);
+    if (t < h->last_now)
+        t = h->last_now;
+    h->last_now = t;
+    return t;
+}
+
+static void clock_rebase(hub *h)
+{
+    h->wall_base = wsm_wall_ms();
+    h->uv_base = (int64_t)uv_now(&h->loop);
+}
+
 static int64_t clock_now(void *user)
 {
-    (void)user;
-    return wsm_wall_ms();
+    return hub_now(user);
 }
 
 /* ------------------------------------------------------------------ JSON helpers */
@@ -140,10 +158,14 @@ static out_chunk *chunk_for(conn *c, size_t need)
     return ch;
 }
 
+/* Asks lws for one WRITEABLE callback; asked once until it comes (each request changes the
+ * poll set: an epoll_ctl per message otherwise). */
 static void conn_want_write(conn *c)
 {
-    if (c->wsi)
+    if (c->wsi && !c->write_requested) {
+        c->write_requested = true;
         lws_callback_on_writable(c->wsi);
+    }
 }
 
 int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_t n, const char *ct)
@@ -443,7 +465,7 @@ static void conn_receive(conn *c, const unsigned char *in, size_t len)
     struct lws *wsi = c->wsi;
     bool final = lws_is_final_fragment(wsi);
     h->m.bytes_in += len;
-    c->last_rx_ms = wsm_mono_ms();
+    c->last_rx_ms = (int64_t)uv_now(&h->loop);
     if (c->bc)
         broker_conn_touch(h->b, c->bc);
     if (c->closing)
@@ -505,8 +527,8 @@ static void conn_start(hub *h, conn *c, struct lws *wsi)
     c->wsi = wsi;
     c->h = h;
     c->session = ++h->next_session;
-    c->connected_at = wsm_wall_ms();
-    c->last_rx_ms = c->last_ping_ms = wsm_mono_ms();
+    c->connected_at = hub_now(h);
+    c->last_rx_ms = c->last_ping_ms = (int64_t)uv_now(&h->loop);
     if (!lws_get_peer_simple(wsi, c->peer, sizeof c->peer))
         snprintf(c->peer, sizeof c->peer, "?");
     c->next = h->conns;
@@ -575,6 +597,7 @@ static void conn_end(hub *h, conn *c)
 static int conn_writeable(conn *c)
 {
     hub *h = c->h;
+    c->write_requested = false;
     out_chunk *ch = c->out_head;
     if (ch) {
         size_t n = ch->b.len - LWS_PRE;
@@ -596,7 +619,7 @@ static int conn_writeable(conn *c)
     if (!c->closing && c->n_co)
         conn_flush_coalesced(c);
     if (c->out_head)
-        lws_callback_on_writable(c->wsi);
+        conn_want_write(c);
     else if (c->closing)
         lws_set_timer_usecs(c->wsi, CLOSE_DELAY_US);
     return 0;
@@ -739,7 +762,7 @@ static void rearm_deadline(hub *h)
         uv_timer_stop(&h->deadline_timer);
         return;
     }
-    int64_t delay = d - wsm_wall_ms();
+    int64_t delay = d - hub_now(h);
     uv_timer_start(&h->deadline_timer, deadline_cb, (uint64_t)(delay > 0 ? delay : 0), 0);
 }
 
@@ -755,7 +778,8 @@ static void turn_cb(uv_prepare_t *p)
 static void house_cb(uv_timer_t *t)
 {
     hub *h = t->data;
-    int64_t now = wsm_mono_ms();
+    clock_rebase(h);
+    int64_t now = (int64_t)uv_now(&h->loop);
     int64_t idle_ms = (int64_t)(h->cfg->limits.idle_timeout * 1000);
     int64_t hb_ms = (int64_t)(h->cfg->limits.heartbeat * 1000);
     for (conn *c = h->conns; c; c = c->next) {
@@ -1039,7 +1063,7 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
     h->deadline_armed = -1;
     h->started_ms = wsm_wall_ms();
     h->exit_code = HUB_EXIT_OK;
-    h->last_stats_ms = wsm_mono_ms();
+    h->last_stats_ms = 0;
     signal(SIGPIPE, SIG_IGN);
 
     if (cfg->sqlite) {
@@ -1068,6 +1092,7 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
         goto fail;
     }
     h->loop_inited = true;
+    clock_rebase(h);
     uv_timer_init(&h->loop, &h->deadline_timer);
     uv_timer_init(&h->loop, &h->house_timer);
     uv_timer_init(&h->loop, &h->drain_timer);

@@ -79,6 +79,7 @@ struct conn {
     uint64_t rx_discarded;
     /* send */
     out_chunk *out_head, *out_tail;
+    bool write_requested; /* lws_callback_on_writable asked, WRITEABLE not yet seen */
     size_t out_bytes;
     /* close */
     bool closing;
@@ -112,6 +113,7 @@ struct hub {
     store *st;
     int port; /* the bound port */
     int64_t started_ms;
+    int64_t wall_base, uv_base, last_now; /* hub_now(): cached loop clock */
     uint64_t next_session;
     conn *conns;
     size_t n_conns;
@@ -152,6 +154,9 @@ int hub_run(hub *h);
 void hub_free(hub *h);
 /* Starts a graceful drain (SIGINT/SIGTERM). */
 void hub_drain(hub *h);
+
+/* Unix ms from the loop's cached clock (monotonic non-decreasing). */
+int64_t hub_now(hub *h);
 
 /* Appends one protocol message (header text without len, payload) to c's outbound queue.
  * ct: the payload's content type (NULL = JSON). Returns 0 or WSM_E_NOMEM. */

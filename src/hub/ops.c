@@ -29,12 +29,102 @@ static void texts_free(texts *t)
     t->n = 0;
 }
 
-/* Prints member key of hdr (any JSON) into t; NULL when absent. *len set. */
-static const char *jtext(texts *t, const cJSON *hdr, const char *key, size_t *len)
+/* ---- raw JSON values: the bytes of a top-level member's value as received, so that args,
+ * meta, state, value, payload_meta and data are forwarded without a re-encode. The header
+ * text has already been parsed by cJSON (it is valid JSON), so the scanner only skips. */
+
+static const char *skip_ws(const char *p, const char *end)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(hdr, key);
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+static const char *skip_str(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return end;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return end;
+    if (*p == '"')
+        return skip_str(p, end);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            char ch = *p;
+            if (ch == '"') {
+                p = skip_str(p, end);
+                continue;
+            }
+            if (ch == '{' || ch == '[')
+                depth++;
+            else if ((ch == '}' || ch == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return end;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+           *p != '\r' && *p != '\n')
+        p++;
+    return p;
+}
+
+/* The raw value of top-level member `key` in the header line, or NULL (absent, or a key
+ * written with escapes: the caller then falls back to printing the cJSON item). */
+static const char *raw_member(const wsm_msg *m, const char *key, size_t *len)
+{
+    const char *p = m->hdr_text, *end = m->hdr_text + m->hdr_len;
+    size_t kl = strlen(key);
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return NULL;
+    p++;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"')
+            return NULL;
+        const char *k = p + 1;
+        p = skip_str(p, end);
+        bool match = (size_t)(p - 1 - k) == kl && memcmp(k, key, kl) == 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        p = skip_ws(p + 1, end);
+        const char *v = p;
+        p = skip_value(p, end);
+        if (match) {
+            *len = (size_t)(p - v);
+            return v;
+        }
+        p = skip_ws(p, end);
+        if (p >= end || *p != ',')
+            return NULL;
+        p++;
+    }
+}
+
+/* Member key of hdr (any JSON) as text: the received bytes when possible, else printed into
+ * t; NULL when absent. *len set. */
+static const char *jtext(texts *t, const wsm_msg *m, const char *key, size_t *len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->hdr, key);
     *len = 0;
-    if (!v || t->n >= (int)(sizeof t->p / sizeof *t->p))
+    if (!v)
+        return NULL;
+    const char *raw = raw_member(m, key, len);
+    if (raw)
+        return raw;
+    if (t->n >= (int)(sizeof t->p / sizeof *t->p))
         return NULL;
     char *s = cJSON_PrintUnformatted(v);
     if (!s)
@@ -42,6 +132,21 @@ static const char *jtext(texts *t, const cJSON *hdr, const char *key, size_t *le
     t->p[t->n++] = s;
     *len = strlen(s);
     return s;
+}
+
+/* Appends a decimal integer (hot paths avoid printf). */
+static int put_int(wsm_buf *b, long long v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    return wsm_buf_append(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
 /* Protocol violations count towards limits.max_errors; answers about jobs/queues do not. */
@@ -128,9 +233,9 @@ static int rd_opts(const cJSON *hdr, broker_job_opts *o, wsm_err *e)
 static int rd_spec(const wsm_msg *m, broker_job_spec *s, texts *t, wsm_err *e)
 {
     const cJSON *h = m->hdr;
-    s->args = jtext(t, h, "args", &s->args_len);
-    s->meta = jtext(t, h, "meta", &s->meta_len);
-    s->payload_meta = jtext(t, h, "payload_meta", &s->payload_meta_len);
+    s->args = jtext(t, m, "args", &s->args_len);
+    s->meta = jtext(t, m, "meta", &s->meta_len);
+    s->payload_meta = jtext(t, m, "payload_meta", &s->payload_meta_len);
     if (cJSON_GetObjectItemCaseSensitive(h, "content_type"))
         s->content_type = m->content_type;
     s->payload = m->payload;
@@ -185,6 +290,29 @@ static void ok_with(conn *c, const char *ref, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    conn_ok(c, ref, buf);
+}
+
+/* ok with job_id and status (job ids are [A-Za-z0-9._:-]: no escaping needed). */
+static void ok_job(conn *c, const char *ref, const char *job_id, const char *status)
+{
+    if (!ref)
+        return;
+    char buf[BROKER_MAX_ID + 64];
+    size_t il = strlen(job_id), sl = strlen(status);
+    if (il > BROKER_MAX_ID || sl > 32)
+        return;
+    char *p = buf;
+    memcpy(p, "\"job_id\":\"", 10);
+    p += 10;
+    memcpy(p, job_id, il);
+    p += il;
+    memcpy(p, "\",\"status\":\"", 12);
+    p += 12;
+    memcpy(p, status, sl);
+    p += sl;
+    *p++ = '"';
+    *p = 0;
     conn_ok(c, ref, buf);
 }
 
@@ -375,7 +503,7 @@ static void op_enqueue(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         return;
     }
-    ok_with(c, ref, "\"job_id\":\"%s\",\"status\":\"%s\"", r.job_id, r.status);
+    ok_job(c, ref, r.job_id, r.status);
 }
 
 static void op_consume(conn *c, const wsm_msg *m, const char *ref)
@@ -471,7 +599,7 @@ static void op_emit(conn *c, const wsm_msg *m, const char *ref)
             reply_err(c, WSM_E_NOMEM, "out of memory", ref);
         return;
     }
-    ok_with(c, ref, "\"job_id\":\"%s\",\"status\":\"%s\"", r.job_id, r.status);
+    ok_job(c, ref, r.job_id, r.status);
 }
 
 static void op_result(conn *c, const wsm_msg *m, const char *ref)
@@ -488,9 +616,9 @@ static void op_result(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         return;
     }
-    r.value = jtext(&t, m->hdr, "value", &r.value_len);
-    r.state = jtext(&t, m->hdr, "state", &r.state_len);
-    r.payload_meta = jtext(&t, m->hdr, "payload_meta", &r.payload_meta_len);
+    r.value = jtext(&t, m, "value", &r.value_len);
+    r.state = jtext(&t, m, "state", &r.state_len);
+    r.payload_meta = jtext(&t, m, "payload_meta", &r.payload_meta_len);
     if (cJSON_GetObjectItemCaseSensitive(m->hdr, "content_type"))
         r.content_type = m->content_type;
     r.payload = m->payload;
@@ -670,7 +798,7 @@ static void op_publish(conn *c, const wsm_msg *m, const char *ref)
     }
     texts t = {0};
     size_t dl = 0;
-    const char *data = jtext(&t, m->hdr, "data", &dl);
+    const char *data = jtext(&t, m, "data", &dl);
     const char *ct =
         cJSON_GetObjectItemCaseSensitive(m->hdr, "content_type") ? m->content_type : NULL;
     hub_publish(h, topic, subject ? subject : "", data, dl, m->payload, m->len, ct);
@@ -811,6 +939,31 @@ static void op_admin(conn *c, const wsm_msg *m, const char *ref)
     ok_with(c, ref, "\"count\":%zu", count);
 }
 
+static void op_sub(conn *c, const wsm_msg *m, const char *ref)
+{
+    op_subscribe(c, m, ref, true);
+}
+
+static void op_unsub(conn *c, const wsm_msg *m, const char *ref)
+{
+    op_subscribe(c, m, ref, false);
+}
+
+typedef void (*op_fn)(conn *c, const wsm_msg *m, const char *ref);
+
+/* Ops that need a successful hello; the hot ones first. */
+static const struct {
+    const char *name;
+    op_fn fn;
+} op_table[] = {
+    {"result", op_result},     {"enqueue", op_enqueue},   {"emit", op_emit},
+    {"credit", op_credit},     {"progress", op_progress}, {"fail", op_fail},
+    {"consume", op_consume},   {"release", op_release},   {"subscribe", op_sub},
+    {"unsubscribe", op_unsub}, {"publish", op_publish},   {"wait", op_wait},
+    {"query", op_query},       {"requeue", op_admin},     {"cancel", op_admin},
+    {"empty", op_admin},       {"pause", op_admin},       {"resume", op_admin},
+};
+
 void ops_handle(conn *c, wsm_msg *m)
 {
     const char *op = m->op;
@@ -822,29 +975,32 @@ void ops_handle(conn *c, wsm_msg *m)
     }
     if (id)
         ref = id->valuestring;
-    if (!strcmp(op, "ping")) {
-        if (!ref) {
-            conn_send(c, "{\"op\":\"pong\"}", 13, NULL, 0, NULL);
+    op_fn fn = NULL;
+    for (size_t i = 0; i < sizeof op_table / sizeof *op_table && !fn; i++)
+        if (op[0] == op_table[i].name[0] && !strcmp(op, op_table[i].name))
+            fn = op_table[i].fn;
+    if (!fn) {
+        if (!strcmp(op, "ping")) {
+            if (!ref) {
+                conn_send(c, "{\"op\":\"pong\"}", 13, NULL, 0, NULL);
+                return;
+            }
+            wsm_buf b = WSM_BUF_INIT;
+            if (!wsm_buf_append_str(&b, "{\"op\":\"pong\",\"ref\":") && !json_quote(&b, ref) &&
+                !wsm_buf_append(&b, "}", 1))
+                conn_send(c, (const char *)b.data, b.len, NULL, 0, NULL);
+            wsm_buf_free(&b);
             return;
         }
-        wsm_buf b = WSM_BUF_INIT;
-        if (!wsm_buf_append_str(&b, "{\"op\":\"pong\",\"ref\":") && !json_quote(&b, ref) &&
-            !wsm_buf_append(&b, "}", 1))
-            conn_send(c, (const char *)b.data, b.len, NULL, 0, NULL);
-        wsm_buf_free(&b);
-        return;
+        if (!strcmp(op, "pong"))
+            return; /* liveness is recorded on every receive */
+        if (!strcmp(op, "hello")) {
+            op_hello(c, m, ref);
+            return;
+        }
     }
-    if (!strcmp(op, "pong"))
-        return; /* liveness is recorded on every receive */
-    if (!strcmp(op, "hello")) {
-        op_hello(c, m, ref);
-        return;
-    }
-    bool known = false;
-    for (int i = 0; op_names[i] && !known; i++)
-        known = !strcmp(op_names[i], op);
     char msg[160];
-    if (!known) {
+    if (!fn) {
         snprintf(msg, sizeof msg, "op: unknown op '%.60s' in protocol v1", op);
         conn_error(c, WSM_E_UNKNOWN_OP, msg, ref);
         return;
@@ -854,40 +1010,12 @@ void ops_handle(conn *c, wsm_msg *m)
         conn_error(c, WSM_E_UNAUTHORIZED, msg, ref);
         return;
     }
-    if (!hubcfg_token_allows(c->tok, op)) {
+    if (c->tok && !hubcfg_token_allows(c->tok, op)) {
         snprintf(msg, sizeof msg, "%.60s: not allowed for role '%s'", op, c->role);
         conn_error(c, WSM_E_FORBIDDEN, msg, ref);
         return;
     }
-    broker_conn_touch(c->h->b, c->bc);
-    if (!strcmp(op, "enqueue"))
-        op_enqueue(c, m, ref);
-    else if (!strcmp(op, "consume"))
-        op_consume(c, m, ref);
-    else if (!strcmp(op, "credit"))
-        op_credit(c, m, ref);
-    else if (!strcmp(op, "progress"))
-        op_progress(c, m, ref);
-    else if (!strcmp(op, "emit"))
-        op_emit(c, m, ref);
-    else if (!strcmp(op, "result"))
-        op_result(c, m, ref);
-    else if (!strcmp(op, "fail"))
-        op_fail(c, m, ref);
-    else if (!strcmp(op, "release"))
-        op_release(c, m, ref);
-    else if (!strcmp(op, "subscribe"))
-        op_subscribe(c, m, ref, true);
-    else if (!strcmp(op, "unsubscribe"))
-        op_subscribe(c, m, ref, false);
-    else if (!strcmp(op, "publish"))
-        op_publish(c, m, ref);
-    else if (!strcmp(op, "wait"))
-        op_wait(c, m, ref);
-    else if (!strcmp(op, "query"))
-        op_query(c, m, ref);
-    else
-        op_admin(c, m, ref);
+    fn(c, m, ref);
 }
 
 /* ------------------------------------------------------------------ broker outputs */
@@ -902,9 +1030,9 @@ void ops_on_dispatch(void *user, void *conn_user, const broker_dispatch *j)
     wsm_buf_reset(s);
     int rc = wsm_buf_append_str(s, "{\"op\":\"job\",\"job_id\":") || json_quote(s, j->job_id) ||
              wsm_buf_append_str(s, ",\"queue\":") || json_quote(s, j->queue) ||
-             wsm_buf_printf(s, ",\"attempt\":%d", j->attempt);
+             wsm_buf_append_str(s, ",\"attempt\":") || put_int(s, j->attempt);
     if (j->deadline_at > 0)
-        rc = rc || wsm_buf_printf(s, ",\"deadline_at\":%lld", (long long)j->deadline_at);
+        rc = rc || wsm_buf_append_str(s, ",\"deadline_at\":") || put_int(s, j->deadline_at);
     rc = rc || wsm_buf_append_str(s, ",\"args\":") ||
          (j->args ? wsm_buf_append(s, j->args, j->args_len) : wsm_buf_append_str(s, "{}"));
     if (j->meta)
@@ -918,7 +1046,7 @@ void ops_on_dispatch(void *user, void *conn_user, const broker_dispatch *j)
         rc = rc || wsm_buf_append_str(s, ",\"parent\":") || json_quote(s, j->parent);
     if (j->root)
         rc = rc || wsm_buf_append_str(s, ",\"root\":") || json_quote(s, j->root);
-    rc = rc || wsm_buf_printf(s, ",\"enqueued_at\":%lld", (long long)j->enqueued_at);
+    rc = rc || wsm_buf_append_str(s, ",\"enqueued_at\":") || put_int(s, j->enqueued_at);
     if (j->content_type)
         rc = rc || wsm_buf_append_str(s, ",\"content_type\":") || json_quote(s, j->content_type);
     if (j->payload_meta)
@@ -928,7 +1056,7 @@ void ops_on_dispatch(void *user, void *conn_user, const broker_dispatch *j)
     if (rc)
         return;
     conn_send(c, (const char *)s->data, s->len, j->payload, j->len, j->content_type);
-    metrics_observe_latency(&h->m, (double)(wsm_wall_ms() - j->enqueued_at) / 1000.0);
+    metrics_observe_latency(&h->m, (double)(hub_now(h) - j->enqueued_at) / 1000.0);
 }
 
 void ops_on_stop(void *user, void *conn_user, const char *job_id, int attempt, const char *reason)
