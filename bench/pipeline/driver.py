@@ -240,6 +240,13 @@ class Mesh:
         self.logdir = os.path.join(scratch, "logs-" + name)
         os.makedirs(self.logdir, exist_ok=True)
         self.procs = Procs(self.logdir)
+        try:
+            self._start(exes, instances, db, queue_len, retention)
+        except BaseException:
+            self.procs.stop_all()
+            raise
+
+    def _start(self, exes, instances, db, queue_len, retention):
         cfg = os.path.join(self.logdir, "mesh.json")
         hub_config(cfg, queue_len, retention)
         self.hub = self.procs.start("wshub", [exes["wshub"], "--config", cfg, "--port", "0"])
@@ -293,19 +300,60 @@ class Mesh:
         self.procs.stop_all()
 
 
+def queues_idle(mesh, n_roots):
+    """True when the hub's counts say the run is over: every root (mf4 job) ended and nothing is
+    queued, deferred, scheduled, started or held in mf4, aeb and db. Raises on failed jobs."""
+    r = mesh.meshctl("--json", "info")
+    if r.returncode != 0:
+        return False
+    try:
+        qs = {q["name"]: q for q in json.loads(r.stdout)["queues"]}
+    except (ValueError, KeyError):
+        return False
+    failed = sum(qs[n].get("failed_total", 0) for n in ("mf4", "aeb", "db") if n in qs)
+    if failed:
+        raise RuntimeError("%d jobs failed (see the service logs in %s)" % (failed, mesh.logdir))
+    busy = sum(qs[n].get(k, 0) for n in ("mf4", "aeb", "db") if n in qs
+               for k in ("queued", "deferred", "scheduled", "started", "held_emits"))
+    return busy == 0 and qs.get("mf4", {}).get("finished_total", 0) >= n_roots
+
+
 def submit_all(mesh, jobs, timeout):
-    """Submits the mf4 jobs at once with meshctl --wait; returns the wall time to the last."""
+    """Submits the mf4 jobs at once with meshctl --wait and returns (seconds, errors, notes):
+    the time until every --wait returned, or until the hub's queue counts show the run over
+    (polled every 0.1 s; a --wait still pending 10 s after that is killed and noted)."""
     t0 = time.monotonic()
     ps = [subprocess.Popen([mesh.exes["meshctl"], "--url", mesh.url, "submit", "mf4",
                             json.dumps(j), "--wait", "--wait-timeout", str(timeout)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for j in jobs]
-    errs = []
+    errs, notes = [], []
+    done_at = None
+    while True:
+        if all(p.poll() is not None for p in ps):
+            end = time.monotonic()
+            break
+        if done_at is None and queues_idle(mesh, len(jobs)):
+            done_at = time.monotonic()
+        if done_at is not None and time.monotonic() - done_at > 10:
+            end = done_at
+            for p in ps:
+                if p.poll() is None:
+                    p.kill()
+            notes.append("meshctl submit --wait did not return within 10 s after the hub's "
+                         "counts showed every job ended (end time taken from the counts)")
+            break
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("timed out")
+        time.sleep(0.1)
     for p in ps:
         out, err = p.communicate()
-        if p.returncode != 0:
-            errs.append("meshctl exit %d: %s %s" % (p.returncode, out.strip(), err.strip()))
-    return time.monotonic() - t0, errs
+        if p.returncode not in (0, -signal.SIGKILL):
+            errs.append("meshctl exit %d: %s %s" % (p.returncode, out.strip()[:200],
+                                                    err.strip()[:300]))
+    if done_at is not None and end > done_at:
+        end = min(end, done_at)
+    return end - t0, errs, notes
 
 
 def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=None,
@@ -358,7 +406,7 @@ def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=No
         cpu0 = {p.pid: proc_cpu_s(p.pid) or 0.0 for p in mesh.procs.procs}
         for t in threads:
             t.start()
-        secs, errs = submit_all(mesh, jobs, 7200)
+        secs, errs, notes = submit_all(mesh, jobs, 7200)
         stop.set()
         for t in threads:
             t.join()
@@ -395,6 +443,8 @@ def run_mesh(exes, scratch, frames, instances, encoding, batch, emit, slow_db=No
         r["slow_db"] = {"period_s": slow_db[0], "running_fraction": slow_db[1]}
     if errs:
         r["errors"] = errs[:3]
+    if notes:
+        r["notes"] = notes
     log("%s: %d frames in %.2f s = %.0f frames/s, rows %d, hub cpu %.2f s, hub peak RSS %s kB%s"
         % (name, frames, secs, r["frames_per_s"], rows, r["hub_cpu_s"], r["hub_peak_rss_kb"],
            ("; ERRORS: " + " | ".join(errs[:3])) if errs else ""))
