@@ -41,6 +41,15 @@ void mf4__cursor_free(mf4__cursor *c)
     c->zfrag = -1;
 }
 
+int mf4__cursor_work(mf4__cursor *c, uint64_t n, mf4_error *err)
+{
+    c->work += n;
+    if (c->work > 16 * c->def->total + ((uint64_t)256 << 20))
+        return mf4__err(err, MF4_E_CORRUPT, 0,
+                        "data accessed out of order too often (VLSD offsets not increasing?)");
+    return MF4_OK;
+}
+
 int mf4__cursor_seek(mf4__cursor *c, uint64_t pos, mf4_error *err)
 {
     const mf4__stream_def *d = c->def;
@@ -68,6 +77,9 @@ static int inflate_frag(mf4__cursor *c, size_t i, mf4_error *err)
         return mf4__err(err, MF4_E_TRUNCATED, fr->blk_off, "DZ data at %llu past the end",
                         (unsigned long long)fr->blk_off);
     size_t want = (size_t)fr->len;
+    int wrc = mf4__cursor_work(c, fr->len, err);
+    if (wrc)
+        return wrc;
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK)
@@ -593,6 +605,8 @@ static int vlsd_fetch(mf4_reader *r, colbuf *c, uint64_t off, mf4_error *err)
             if (l > total - c->vc.pos)
                 break;
             c->vc.pos += l;
+            if ((rc = mf4__cursor_work(&c->vc, l + ids, err)))
+                return rc;
             continue;
         }
         if (total - c->vc.pos < 4)
@@ -602,6 +616,8 @@ static int vlsd_fetch(mf4_reader *r, colbuf *c, uint64_t off, mf4_error *err)
         uint64_t len = mf4__get_le(lb, 4);
         if (len > total - c->vc.pos)
             break;
+        if ((rc = mf4__cursor_work(&c->vc, len + ids + 4, err)))
+            return rc;
         if (g != c->vg) {
             c->vc.pos += len;
             continue;

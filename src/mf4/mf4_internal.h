@@ -122,7 +122,13 @@ typedef struct mf4__cursor {
     long zfrag;         /* which fragment zbuf holds, -1 none */
     unsigned char *tmp; /* transposition scratch */
     size_t tcap;
+    uint64_t work; /* bytes inflated or scanned so far (see mf4__cursor_work) */
 } mf4__cursor;
+
+/* Counts n bytes of work (inflating, scanning) on a cursor. A hostile file can make a reader
+ * jump back and forth (VLSD offsets out of order) and redo the same work again and again;
+ * beyond 16 times the stream plus 256 MiB this returns MF4_E_CORRUPT instead of hanging. */
+int mf4__cursor_work(mf4__cursor *c, uint64_t n, mf4_error *err);
 
 void mf4__cursor_init(mf4__cursor *c, const mf4_file *f, const mf4__stream_def *def);
 void mf4__cursor_free(mf4__cursor *c);
