@@ -120,6 +120,16 @@ function meshValidator() {
   return ajv.compile(schema);
 }
 
+test('schemas/mesh.schema.json rejects unknown keys and wrong types (it is not vacuous)', () => {
+  const validate = meshValidator();
+  const good = JSON.parse(fs.readFileSync(path.join(srcdir, 'config/mesh.json'), 'utf8'));
+  assert.equal(validate({ ...good, bogus: 1 }), false, 'an unknown top-level key must be an error');
+  const q = Object.keys(good.queues)[0];
+  const bad = structuredClone(good);
+  bad.queues[q].max_length = 'big';
+  assert.equal(validate(bad), false, `queues.${q}.max_length "big" must be an error`);
+});
+
 for (const cfg of ['config/mesh.json', 'tests/integration/js/mesh-test.json', 'tests/e2e/dashboard/mesh-dashboard.json']) {
   test(`${cfg} validates against schemas/mesh.schema.json`, () => {
     const validate = meshValidator();
