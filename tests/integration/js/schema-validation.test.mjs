@@ -130,7 +130,9 @@ test('schemas/mesh.schema.json rejects unknown keys and wrong types (it is not v
   assert.equal(validate(bad), false, `queues.${q}.max_length "big" must be an error`);
 });
 
-for (const cfg of ['config/mesh.json', 'tests/integration/js/mesh-test.json', 'tests/e2e/dashboard/mesh-dashboard.json']) {
+const exampleConfigs = fs.existsSync(path.join(srcdir, 'config/examples'))
+  ? fs.readdirSync(path.join(srcdir, 'config/examples')).filter((f) => f.endsWith('.json')).map((f) => `config/examples/${f}`) : [];
+for (const cfg of ['config/mesh.json', ...exampleConfigs, 'tests/integration/js/mesh-test.json', 'tests/e2e/dashboard/mesh-dashboard.json']) {
   test(`${cfg} validates against schemas/mesh.schema.json`, () => {
     const validate = meshValidator();
     const data = JSON.parse(fs.readFileSync(path.join(srcdir, cfg), 'utf8'));
