@@ -38,6 +38,10 @@
 /* Between deciding to close and closing: input still in flight is read and dropped, so that
  * the kernel does not answer our close with a reset (the peer would lose our last error). */
 #define CLOSE_DELAY_US 50000
+/* Slow consumer: queued output above limits.send_buffer_bytes with no write progress for
+ * SLOW_STALL_MS, or above SLOW_HARD_FACTOR times it at any moment. */
+#define SLOW_STALL_MS    1000
+#define SLOW_HARD_FACTOR 4
 
 int64_t hub_now(hub *h)
 {
@@ -172,6 +176,8 @@ int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_
 {
     if (c->closing)
         return 0;
+    if (!c->out_head)
+        c->out_since = (int64_t)uv_now(&c->h->loop);
     out_chunk *ch = chunk_for(c, hdr_n + n + 32);
     if (!ch)
         return WSM_E_NOMEM;
@@ -187,10 +193,10 @@ int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_
     }
     c->out_bytes += ch->b.len - mark;
     c->h->m.msgs_out++;
-    if ((int64_t)c->out_bytes > c->h->cfg->limits.send_buffer_bytes) {
+    if ((int64_t)c->out_bytes > SLOW_HARD_FACTOR * c->h->cfg->limits.send_buffer_bytes) {
         wsm_log(WSM_LOG_WARN, "net",
-                "session %llu (%s): send buffer above %lld bytes: closing (slow consumer)",
-                (unsigned long long)c->session, c->peer,
+                "session %llu (%s): send buffer above %d x %lld bytes: closing (slow consumer)",
+                (unsigned long long)c->session, c->peer, SLOW_HARD_FACTOR,
                 (long long)c->h->cfg->limits.send_buffer_bytes);
         c->h->m.close_slow++;
         conn_close(c, 1013, "send buffer overflow (slow consumer)", true);
@@ -211,10 +217,14 @@ void conn_close(conn *c, int status, const char *reason, bool drop_output)
         conn_drop_output(c);
     if (!c->wsi)
         return;
-    if (!c->out_head)
+    if (!c->out_head) {
         lws_set_timer_usecs(c->wsi, CLOSE_DELAY_US);
-    else
+        /* outside an lws callback (our timers) lws does not re-arm its scheduler by itself:
+         * wake its service so that the timer above is taken into account */
+        lws_cancel_service(c->h->ctx);
+    } else {
         conn_want_write(c);
+    }
 }
 
 void conn_error(conn *c, int code, const char *msg, const char *ref)
@@ -603,6 +613,8 @@ static int conn_writeable(conn *c)
         size_t n = ch->b.len - LWS_PRE;
         int wr = lws_write(c->wsi, ch->b.data + LWS_PRE, n,
                            ch->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        wsm_log(WSM_LOG_TRACE, "net", "session %llu: wrote %zu bytes (%d)",
+                (unsigned long long)c->session, n, wr);
         c->out_head = ch->next;
         if (!c->out_head)
             c->out_tail = NULL;
@@ -615,6 +627,7 @@ static int conn_writeable(conn *c)
         }
         h->m.ws_msgs_out++;
         h->m.bytes_out += n;
+        c->out_since = (int64_t)uv_now(&h->loop);
     }
     if (!c->closing && c->n_co)
         conn_flush_coalesced(c);
@@ -790,6 +803,17 @@ static void house_cb(uv_timer_t *t)
             wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): idle for %.1f s: closing",
                     (unsigned long long)c->session, c->peer, h->cfg->limits.idle_timeout);
             conn_close(c, 1001, "idle timeout", false);
+            continue;
+        }
+        if ((int64_t)c->out_bytes > h->cfg->limits.send_buffer_bytes &&
+            now - c->out_since > SLOW_STALL_MS) {
+            wsm_log(WSM_LOG_WARN, "net",
+                    "session %llu (%s): %zu bytes queued, no progress for %lld ms: closing "
+                    "(slow consumer)",
+                    (unsigned long long)c->session, c->peer, c->out_bytes,
+                    (long long)(now - c->out_since));
+            h->m.close_slow++;
+            conn_close(c, 1013, "send buffer overflow (slow consumer)", true);
             continue;
         }
         if (c->hello_done && now - c->last_ping_ms >= hb_ms && now - c->last_rx_ms >= hb_ms) {

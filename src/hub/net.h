@@ -81,6 +81,7 @@ struct conn {
     out_chunk *out_head, *out_tail;
     bool write_requested; /* lws_callback_on_writable asked, WRITEABLE not yet seen */
     size_t out_bytes;
+    int64_t out_since; /* uv_now ms of the last write progress (or output becoming pending) */
     /* close */
     bool closing;
     int close_status;

@@ -160,12 +160,14 @@ export class Client {
 
   static async connect(url, { name = `c${++clientSeq}`, protocols = ['wsmesh.v1'], hello = true, token, kind = 'client' } = {}) {
     const ws = new WebSocket(url, protocols, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+    // listen before 'open': a message sent by the hub right after the handshake may be
+    // emitted before an await after 'open' resumes
+    const c = new Client(ws, name);
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
       ws.once('unexpected-response', (req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
-    const c = new Client(ws, name);
     if (hello) {
       const w = await c.request({ op: 'hello', versions: [1], name, kind, ...(token ? { token } : {}) }, { expect: 'welcome' });
       c.welcome = w.header;
