@@ -1731,8 +1731,10 @@ int broker_requeue_all(broker *b, const char *queue, size_t *count, wsm_err *err
     size_t k = 0;
     static const int sts[] = {ST_FAILED, ST_EXPIRED, ST_CANCELED};
     for (size_t s = 0; s < 3; s++) {
-        /* oldest first so that queue order follows the original order */
-        while (!blist_empty(&q->reg[sts[s]])) {
+        /* oldest first so that queue order follows the original order; only the jobs that
+         * were there at the start (a job requeued onto a stopped key is canceled again and
+         * lands at the tail) */
+        for (size_t n = q->count[sts[s]]; n > 0 && !blist_empty(&q->reg[sts[s]]); n--) {
             bjob *j = bcontainer(q->reg[sts[s]].next, bjob, reg);
             if (broker_requeue(b, j->h.key, NULL, NULL) != WSM_OK)
                 break;

@@ -122,7 +122,9 @@ uint64_t broker_persist_collect(broker *b, const broker_persist_sink *sink, int 
     int rc = 0;
     void *u = sink->user;
     /* pass 1: report */
-    const char *p = (const char *)b->oplog.data, *end = p + b->oplog.len;
+    /* (oplog.data is NULL while empty: no pointer arithmetic on it then) */
+    const char *p = (const char *)b->oplog.data;
+    const char *end = b->oplog.len ? p + b->oplog.len : p;
     while (p < end && !rc) {
         char tag = *p++;
         const char *s1 = p;
@@ -464,7 +466,8 @@ int broker_restore_finish(broker *b, wsm_err *err)
         broker_tree_add(b, t, j);
     }
     /* 2. dedup ids of living trees */
-    const char *p = (const char *)b->restore_dedup.data, *end = p + b->restore_dedup.len;
+    const char *p = (const char *)b->restore_dedup.data;
+    const char *end = b->restore_dedup.len ? p + b->restore_dedup.len : p;
     while (p < end && !rc) {
         const char *id = p;
         p += strlen(p) + 1;

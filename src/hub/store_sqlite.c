@@ -199,7 +199,7 @@ int store_sqlite_commit(store *s, store_batch *bt, wsm_err *err)
         sqlite3_free(msg);
         return rc;
     }
-    rd r = {bt->ops.data, bt->ops.data + bt->ops.len};
+    rd r = {bt->ops.data, bt->ops.len ? bt->ops.data + bt->ops.len : bt->ops.data};
     int rc = WSM_OK;
     while (r.p < r.end && rc == WSM_OK) {
         char tag = (char)*r.p++;

@@ -349,6 +349,66 @@ TEST(sqlite_retention_deletes_rows)
     store_free(s);
 }
 
+TEST(sqlite_restart_keys_deps_and_retries)
+{
+    char path[512];
+    db_path(path, sizeof path, "keys.db");
+    store *s;
+    fx *f = reopen(&s, path);
+    /* key K: k1 started, k2 waiting behind it; key R: r1 scheduled for a retry, r2 waiting */
+    fx_enq(f, "dst", "k1", "K", NULL);
+    fx_enq(f, "dst", "k2", "K", NULL);
+    broker_job_spec sp;
+    broker_job_spec_init(&sp);
+    sp.queue = "dst";
+    sp.job_id = "r1";
+    sp.key = "R";
+    sp.opts.retry_max = 2;
+    sp.opts.n_intervals = 1;
+    sp.opts.intervals_ms[0] = 5000;
+    broker_reply r;
+    broker_enqueue(f->b, NULL, &sp, &r, NULL);
+    fx_enq(f, "dst", "r2", "R", NULL);
+    /* dependency: d waits for p (queued in "other", no consumer) */
+    fx_enq(f, "other", "p", NULL, NULL);
+    const char *deps[] = {"p"};
+    broker_job_spec_init(&sp);
+    sp.queue = "other";
+    sp.job_id = "d";
+    sp.depends_on = deps;
+    sp.n_depends_on = 1;
+    broker_enqueue(f->b, NULL, &sp, &r, NULL);
+    broker_conn *w = fx_worker(f, "w", "dst", 10);
+    CHECK_EQ_INT(f->nd, 2); /* k1, r1 */
+    CHECK_EQ_INT(fx_fail(f, w, "r1", 1, true), WSM_OK);
+    CHECK_STR(fx_status(f, "r1"), "scheduled");
+    flush(s, f);
+    fx_free(f);
+    store_free(s);
+
+    f = reopen(&s, path);
+    CHECK_STR(fx_status(f, "k1"), "queued");
+    CHECK_STR(fx_status(f, "k2"), "queued");
+    CHECK_STR(fx_status(f, "r1"), "scheduled");
+    CHECK_STR(fx_status(f, "d"), "deferred");
+    w = fx_worker(f, "w", "dst", 10);
+    CHECK_EQ_INT(f->nd, 1); /* only k1: k2 behind it, R held by the retried r1 */
+    CHECK_STR(f->disp[0].id, "k1");
+    CHECK_EQ_INT(f->disp[0].attempt, 2);
+    fx_advance(f, 5000);
+    CHECK_EQ_INT(f->nd, 2);
+    CHECK_STR(f->disp[1].id, "r1");
+    CHECK_EQ_INT(f->disp[1].attempt, 2);
+    fx_result(f, w, "k1", 2, NULL, "1");
+    CHECK_STR(f->disp[2].id, "k2");
+    CHECK_STR(f->disp[2].state, "1");
+    broker_conn *o = fx_worker(f, "o", "other", 1);
+    fx_result(f, o, "p", 1, NULL, NULL);
+    CHECK_STR(fx_status(f, "d"), "started");
+    fx_free(f);
+    store_free(s);
+}
+
 TEST(sqlite_bad_files)
 {
     char path[512];
@@ -396,6 +456,7 @@ int main(void)
     RUN(sqlite_crash_loses_only_unacknowledged);
     RUN(sqlite_commit_on_worker_thread_while_broker_runs);
     RUN(sqlite_retention_deletes_rows);
+    RUN(sqlite_restart_keys_deps_and_retries);
     RUN(sqlite_bad_files);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,0 +1,293 @@
+/*
+ * fuzz_broker.c - libFuzzer target for the pure broker core: the input is a program of broker
+ * operations (enqueue with random options, consume, credit, result, fail, release, emit,
+ * cancel, requeue, empty, pause, clock ticks, disconnects, waits, queries, persistence
+ * collects). After every operation the registry counts must add up to the number of jobs
+ * and the started jobs must equal the leased ones; every persisted record must parse back.
+ * Any crash, sanitizer report or abort() is a bug.
+ */
+#include "broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+typedef struct fz {
+    int64_t now;
+    /* the last dispatched jobs, to answer them */
+    char ids[64][64];
+    int att[64];
+    int conn[64];
+    int n;
+} fz;
+
+static int64_t fz_now(void *u)
+{
+    return ((fz *)u)->now;
+}
+
+static void fz_dispatch(void *u, void *cu, const broker_dispatch *d)
+{
+    fz *f = u;
+    int i = f->n++ % 64;
+    snprintf(f->ids[i], sizeof f->ids[i], "%s", d->job_id);
+    f->att[i] = d->attempt;
+    f->conn[i] = (int)(intptr_t)cu;
+    if (d->args_len && !d->args)
+        abort();
+}
+
+static int sink_job_put(void *u, const char *id, const char *rec, size_t n, const void *p,
+                        size_t len, bool wp)
+{
+    (void)u;
+    (void)p;
+    (void)len;
+    (void)wp;
+    cJSON *o = cJSON_ParseWithLength(rec, n);
+    if (!o || !id[0])
+        abort(); /* a record the store could not load again */
+    cJSON_Delete(o);
+    return 0;
+}
+static int sink_job_del(void *u, const char *id)
+{
+    (void)u;
+    return id[0] ? 0 : -1;
+}
+static int sink_key_put(void *u, const char *q, const char *k, const char *rec, size_t n)
+{
+    (void)u;
+    (void)q;
+    (void)k;
+    if (rec) {
+        cJSON *o = cJSON_ParseWithLength(rec, n);
+        if (!o)
+            abort();
+        cJSON_Delete(o);
+    }
+    return 0;
+}
+static int sink_dedup_put(void *u, const char *id, const char *root)
+{
+    (void)u;
+    return id[0] && root[0] ? 0 : -1;
+}
+static int sink_dedup_del(void *u, const char *root)
+{
+    (void)u;
+    return root[0] ? 0 : -1;
+}
+
+static void check(broker *b)
+{
+    size_t total = 0, started = 0;
+    for (size_t i = 0; i < broker_queue_count(b); i++) {
+        broker_queue_stats s;
+        if (broker_queue_stats_get(b, i, &s) != WSM_OK)
+            abort();
+        total += s.queued + s.deferred + s.scheduled + s.started + s.finished + s.failed +
+                 s.expired + s.canceled;
+        started += s.started;
+    }
+    if (total != broker_job_count(b) || started != broker_leased_count(b))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const qn[] = {"a", "b", "c", "zz"};
+    static const char *const ids[] = {"j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7", NULL};
+    static const char *const keys[] = {NULL, "k1", "k2"};
+    broker_queue_decl qs[3];
+    for (int i = 0; i < 3; i++) {
+        qs[i] = (broker_queue_decl){.name = qn[i], .max_length = i == 1 ? 2 : 0};
+        broker_job_opts_init(&qs[i].defaults);
+    }
+    qs[2].defaults.retry_max = 1;
+    broker_route_decl rs[] = {{"a", "out", "b"}, {"a", "result", "c"}, {"b", "out", "c"}};
+    fz f = {.now = 1000};
+    broker_config cfg = {.queues = qs,
+                         .n_queues = 3,
+                         .routes = rs,
+                         .n_routes = 3,
+                         .retention = {.result_ttl_ms = 50,
+                                       .failure_ttl_ms = 80,
+                                       .emitted_result_ttl_ms = 20,
+                                       .registry_cap = 4},
+                         .now = fz_now,
+                         .clock_user = &f,
+                         .out = {.user = &f, .dispatch = fz_dispatch},
+                         .persist = true,
+                         .id_seed = 1};
+    broker *b = broker_new(&cfg, NULL);
+    if (!b)
+        abort();
+    broker_set_topics(b, true, true);
+    broker_conn *c[3] = {NULL, NULL, NULL};
+    broker_persist_sink sink = {NULL,         sink_job_put,   sink_job_del,
+                                sink_key_put, sink_dedup_put, sink_dedup_del};
+    size_t i = 0;
+    while (i + 3 <= size) {
+        uint8_t op = data[i], x = data[i + 1], y = data[i + 2];
+        i += 3;
+        int ci = x % 3;
+        if (!c[ci])
+            c[ci] = broker_conn_new(b, (void *)(intptr_t)ci, NULL);
+        switch (op % 16) {
+        case 0:
+        case 1: {
+            broker_job_spec s;
+            broker_job_spec_init(&s);
+            s.queue = qn[x % 4];
+            s.job_id = ids[y % 9];
+            s.key = keys[(y >> 4) % 3];
+            s.at_front = x & 0x40;
+            if (x & 0x80)
+                s.opts.timeout_ms = y % 7;
+            if (y & 0x80)
+                s.opts.ttl_ms = 1 + x % 5;
+            if (op & 0x20) {
+                s.opts.retry_max = y % 3;
+                s.opts.n_intervals = 1;
+                s.opts.intervals_ms[0] = x % 3;
+            }
+            if (op & 0x40)
+                s.enqueue_in_ms = y % 4;
+            const char *dep[1] = {ids[x % 8]};
+            if (op & 0x80) {
+                s.depends_on = dep;
+                s.n_depends_on = 1;
+                s.allow_failure = y & 1;
+            }
+            broker_reply r;
+            broker_enqueue(b, c[ci], &s, &r, NULL);
+            break;
+        }
+        case 2: {
+            const char *q[2] = {qn[y % 3], qn[(y + 1) % 3]};
+            broker_consume(b, c[ci], q, 1 + (y >> 7), x % 4, NULL);
+            break;
+        }
+        case 3:
+            broker_credit(b, c[ci], (int)(y % 5) - 2);
+            break;
+        case 4:
+        case 5: {
+            if (!f.n)
+                break;
+            int k = (f.n - 1 - y % 4 + 64 * 4) % 64;
+            broker_result_spec r;
+            broker_result_spec_init(&r);
+            r.value = "{\"v\":1}";
+            r.value_len = 7;
+            if (y & 1) {
+                r.state = "[1]";
+                r.state_len = 3;
+            }
+            broker_conn *w = c[f.conn[k] % 3];
+            if (w)
+                broker_result(b, w, f.ids[k], f.att[k] + (x & 1), &r, NULL);
+            break;
+        }
+        case 6: {
+            if (!f.n)
+                break;
+            int k = (f.n - 1) % 64;
+            broker_conn *w = c[f.conn[k] % 3];
+            if (w)
+                broker_fail(b, w, f.ids[k], f.att[k], "{}", 2, y & 1, NULL);
+            break;
+        }
+        case 7: {
+            if (!f.n)
+                break;
+            const char *r[1] = {f.ids[(f.n - 1) % 64]};
+            broker_release(b, c[ci], r, 1, NULL, NULL);
+            break;
+        }
+        case 8: {
+            if (!f.n)
+                break;
+            int k = (f.n - 1 - y % 3 + 64 * 3) % 64;
+            broker_job_spec s;
+            broker_job_spec_init(&s);
+            s.key = keys[y % 3];
+            broker_reply r;
+            broker_conn *w = c[f.conn[k] % 3];
+            if (w)
+                broker_emit(b, w, f.ids[k], (y & 8) ? "out" : "nope", x % 4, &s, y, &r, NULL);
+            break;
+        }
+        case 9:
+            broker_cancel(b, ids[y % 8], NULL, NULL);
+            break;
+        case 10:
+            if (y & 1)
+                broker_requeue_all(b, qn[x % 4], NULL, NULL);
+            else
+                broker_requeue(b, ids[y % 8], NULL, NULL);
+            break;
+        case 11:
+            if (y & 1)
+                broker_empty(b, qn[x % 4], NULL, NULL);
+            else
+                broker_pause(b, qn[x % 4], y & 2, NULL, NULL);
+            break;
+        case 12:
+            f.now += y % 16;
+            broker_tick(b);
+            break;
+        case 13:
+            broker_conn_free(b, c[ci]);
+            c[ci] = NULL;
+            break;
+        case 14: {
+            bool done;
+            cJSON *j = NULL;
+            broker_wait(b, c[ci], ids[y % 8], x & 1, y % 5, y, &done, &j, NULL);
+            cJSON_Delete(j);
+            break;
+        }
+        default: {
+            cJSON *q = NULL;
+            switch (y % 6) {
+            case 0:
+                q = broker_query_queues(b);
+                break;
+            case 1:
+                q = broker_query_workers(b);
+                break;
+            case 2:
+                q = broker_query_job(b, ids[x % 8], NULL);
+                break;
+            case 3:
+                q = broker_query_tree(b, ids[x % 8], NULL);
+                break;
+            case 4:
+                q = broker_query_registry(b, qn[x % 3], broker_status_name(x % 8), x % 3, 1 + y % 4,
+                                          (x & 8) ? "j" : NULL, NULL);
+                break;
+            default: {
+                int code;
+                broker_persist_collect(b, &sink, &code);
+                broker_publish_progress(b);
+                if (x == 0xff)
+                    broker_drain(b);
+            }
+            }
+            cJSON_Delete(q);
+        }
+        }
+        check(b);
+        if (broker_next_deadline(b) != -1 && broker_next_deadline(b) < 0)
+            abort();
+    }
+    for (int k = 0; k < 3; k++)
+        broker_conn_free(b, c[k]);
+    check(b);
+    broker_free(b);
+    return 0;
+}
