@@ -579,6 +579,36 @@ def main():
           "batched rq run, the best per-frame rq run; fr/cpu-s = frames per CPU-second of all "
           "the run's processes, and its ratio to the in-process run: less sensitive to other "
           "load on the machine)")
+    # ---- targets of issue 9 (reported, never asserted)
+    targets = []
+    for r in mesh:
+        if r["part"] != "mesh":
+            continue
+        base = inproc.get(r["frames"]) or inproc.get(max(inproc) if inproc else 0)
+        checks = [("frames/s >= 300000", r["frames_per_s"], r["frames_per_s"] >= 300000)]
+        if base:
+            x = r["frames_per_s"] / base["frames_per_s"]
+            checks.append((">= 0.5x in-process", round(x, 3), x >= 0.5))
+        if best_batch:
+            x = r["frames_per_s"] / best_batch
+            checks.append((">= 25x batched rq", round(x, 1), x >= 25))
+        if best_frame:
+            x = r["frames_per_s"] / best_frame
+            checks.append((">= 1000x per-frame rq", round(x), x >= 1000))
+        targets.append((r["config"], checks))
+    for r in mesh:
+        if r["part"] == "backpressure":
+            kb = r["hub_peak_rss_kb"] or 0
+            targets.append((r["config"], [("hub peak RSS < 256 MB", "%.0f MB" % (kb / 1024),
+                                           kb < 256 * 1024)]))
+    if targets:
+        print("\ntargets (issue 9):")
+        for cfg, checks in targets:
+            print("  %-34s %s" % (cfg, "; ".join("%s: %s %s" % (n, v, "met" if ok else "MISSED")
+                                                 for n, v, ok in checks)))
+        emit({"bench": "pipeline", "part": "targets", "config": "targets",
+              "targets": {cfg: {n: {"value": v, "met": ok} for n, v, ok in checks}
+                          for cfg, checks in targets}})
     bad = [r["config"] for r in results if r.get("ok") is False]
     if bad:
         print("FAILED (rows or checks): " + ", ".join(bad))
