@@ -786,12 +786,15 @@ static void job_purge(broker *b, bjob *j)
 
 int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec *spec, bjob **out)
 {
-    const char *args = spec->args ? spec->args : "{}";
-    size_t args_len = spec->args ? spec->args_len : 2;
+    /* an empty JSON text is no JSON value: treat it as absent */
+    bool has_args = spec->args && spec->args_len, has_meta = spec->meta && spec->meta_len;
+    bool has_pm = spec->payload_meta && spec->payload_meta_len;
+    const char *args = has_args ? spec->args : "{}";
+    size_t args_len = has_args ? spec->args_len : 2;
     size_t ct_len = spec->content_type ? strlen(spec->content_type) + 1 : 0;
     size_t id_len = strlen(id);
-    size_t need = id_len + 1 + args_len + 1 + (spec->meta ? spec->meta_len + 1 : 0) +
-                  (spec->payload_meta ? spec->payload_meta_len + 1 : 0) + ct_len + spec->len;
+    size_t need = id_len + 1 + args_len + 1 + (has_meta ? spec->meta_len + 1 : 0) +
+                  (has_pm ? spec->payload_meta_len + 1 : 0) + ct_len + spec->len;
     /* one allocation: the job, then its id and immutable data */
     bjob *j = malloc(sizeof *j + need);
     if (!j)
@@ -807,14 +810,14 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     j->args = p;
     j->args_len = args_len;
     p += args_len + 1;
-    if (spec->meta) {
+    if (has_meta) {
         memcpy(p, spec->meta, spec->meta_len);
         p[spec->meta_len] = 0;
         j->meta = p;
         j->meta_len = spec->meta_len;
         p += spec->meta_len + 1;
     }
-    if (spec->payload_meta) {
+    if (has_pm) {
         memcpy(p, spec->payload_meta, spec->payload_meta_len);
         p[spec->payload_meta_len] = 0;
         j->payload_meta = p;
@@ -1496,9 +1499,9 @@ int broker_result(broker *b, broker_conn *bc, const char *job_id, int attempt,
     if (r->len && !r->payload)
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload: missing bytes");
     char *value = NULL, *state = NULL;
-    if (r->value && !(value = bdup(r->value, r->value_len)))
+    if (r->value && r->value_len && !(value = bdup(r->value, r->value_len)))
         return wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-    if (r->state && !(state = bdup(r->state, r->state_len))) {
+    if (r->state && r->state_len && !(state = bdup(r->state, r->state_len))) {
         free(value);
         return wsm_err_set(err, WSM_E_NOMEM, "out of memory");
     }
@@ -1510,8 +1513,8 @@ int broker_result(broker *b, broker_conn *bc, const char *job_id, int attempt,
         if (strlen(cid) <= BROKER_MAX_ID && !id_taken(b, cid)) {
             broker_job_spec cs;
             broker_job_spec_init(&cs);
-            cs.args = r->value ? r->value : "null";
-            cs.args_len = r->value ? r->value_len : 4;
+            cs.args = value ? value : "null";
+            cs.args_len = value ? r->value_len : 4;
             cs.content_type = r->content_type;
             cs.payload_meta = r->payload_meta;
             cs.payload_meta_len = r->payload_meta_len;
@@ -1559,7 +1562,7 @@ int broker_fail(broker *b, broker_conn *bc, const char *job_id, int attempt, con
     bjob *j = leased_job(b, c, job_id, attempt, err, &rc);
     if (!j)
         return rc;
-    if (!error)
+    if (!error || !error_len)
         return wsm_err_set(err, WSM_E_BAD_FIELD, "error: required");
     char *e = bdup(error, error_len);
     if (!e)

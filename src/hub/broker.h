@@ -13,6 +13,11 @@
  * that owns it. Callbacks are invoked synchronously from inside broker calls; a callback
  * MUST NOT call back into the broker (queue what it needs and act after the call returns).
  *
+ * Retention (memory stays flat): an ended job is purged after its result_ttl/failure_ttl or
+ * when its registry exceeds registry_cap (oldest first); a root is kept until its whole tree
+ * has ended; a tree (and the dedup ids of its emits) is freed with the last of its jobs; a
+ * key (and its state) is freed with the last job of that key.
+ *
  * Memory: every pointer passed into the broker is borrowed for the duration of the call;
  * the broker copies what it keeps (ids, JSON texts, payload bytes). Every pointer the broker
  * hands to a callback is borrowed and valid only during that callback. JSON values (args,
@@ -398,10 +403,11 @@ uint64_t broker_persist_collect(broker *b, const broker_persist_sink *sink, int 
 /* True if changes are waiting for a collect. */
 bool broker_persist_pending(const broker *b);
 
-/* Restoring a fresh broker (before any other call): feed every stored job, key state and
+/* Restoring a fresh broker (before any other call): feed every stored job, key record and
  * dedup id in any order, then broker_restore_finish, which links trees, dependencies, keys
- * and registries and turns started jobs (their workers are gone) back to queued with the
- * attempt counted (retry policy applies). Unknown queues: the job is dropped with a
+ * and registries, re-arms every deadline and turns started jobs (their workers are gone with
+ * the old process) back to queued with the attempt counted — whatever their retry policy,
+ * since the hub failed, not the job. Jobs of queues no longer declared are dropped with a
  * warning. Returns WSM_OK, BAD_FIELD (corrupt record), NOMEM. */
 int broker_restore_job(broker *b, const char *rec, size_t rec_len, const void *payload, size_t len,
                        wsm_err *err);
