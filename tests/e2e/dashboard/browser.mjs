@@ -36,8 +36,10 @@ export async function launchBrowser() {
   };
 }
 
+/** test-artifacts/dashboard/, emptied of the screenshots of an earlier run. */
 export function artifactsDir(srcdir) {
   const dir = path.join(srcdir, 'test-artifacts', 'dashboard');
+  fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
