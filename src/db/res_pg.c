@@ -55,8 +55,8 @@ static const char *const pg_migrations[RES_SCHEMA_VERSION] = {
     "impact_speed_kmh DOUBLE PRECISION, first_fcw_t DOUBLE PRECISION, "
     "first_brake_t DOUBLE PRECISION, params TEXT);",
     "CREATE INDEX recordings_created_at ON recordings (created_at DESC, id);",
-    "CREATE TABLE recording_aliases (alias TEXT NOT NULL PRIMARY KEY, "
-    "recording_id TEXT NOT NULL);",
+    ("CREATE TABLE recording_aliases (alias TEXT NOT NULL PRIMARY KEY, "
+     "recording_id TEXT NOT NULL);"),
 };
 
 static const char frames_sql[] =

@@ -52,8 +52,8 @@ static const char *const sqlite_migrations[RES_SCHEMA_VERSION] = {
     "min_ttc REAL, t_min_ttc REAL, max_stage TEXT, collision INTEGER, impact_speed_kmh REAL, "
     "first_fcw_t REAL, first_brake_t REAL, params TEXT);",
     "CREATE INDEX recordings_created_at ON recordings (created_at DESC, id);",
-    "CREATE TABLE recording_aliases (alias TEXT NOT NULL PRIMARY KEY, "
-    "recording_id TEXT NOT NULL) WITHOUT ROWID;",
+    ("CREATE TABLE recording_aliases (alias TEXT NOT NULL PRIMARY KEY, "
+     "recording_id TEXT NOT NULL) WITHOUT ROWID;"),
 };
 
 static int sq_code(int rc)
