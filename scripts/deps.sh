@@ -10,8 +10,10 @@ pkgs=(
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev      # hub: lws on a libuv loop
   libevent-dev libwslay-dev                                # adapter: libevent + wslay
   libcjson-dev libsqlite3-dev sqlite3 libpq-dev zlib1g-dev libssl-dev openssl
-  nodejs npm                                               # dashboard tests, JS adapter
 )
+# node + npm: the CI machine has node 20 and npm 11 already; Debian's packages would conflict
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" != "--runtime-only" ]; then
   pkgs+=(
     clang libclang-rt-14-dev valgrind                       # fuzzing, sanitizers, valgrind
