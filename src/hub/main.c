@@ -8,6 +8,7 @@
  * port the kernel chose).
  */
 #include "net.h"
+#include "supervisor.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -118,12 +119,6 @@ int main(int argc, char **argv)
         strcmp(cfg->address, "localhost"))
         wsm_log(WSM_LOG_WARN, "auth",
                 "no tokens configured and listening on %s: every client is admin", cfg->address);
-    if (cfg->n_services)
-        wsm_log(WSM_LOG_WARN, "hub",
-                "services: %zu declared; the supervisor is not part of this version, start "
-                "them yourself",
-                cfg->n_services);
-
     wsm_err err = {0};
     hub *h = hub_new(cfg, port, &err);
     if (!h) {
@@ -134,7 +129,25 @@ int main(int argc, char **argv)
             h->cfg->n_queues, store_kind(h->st), h->cfg->web_root ? h->cfg->web_root : "(none)");
     fprintf(stderr, "listening on ws://%s:%d%s\n", h->cfg->address, h->port, WSM_WS_PATH);
     fflush(stderr);
+    /* the services of mesh.json (supervisor.c) connect to the port just bound */
+    supervisor *sv = NULL;
+    if (h->cfg->n_services) {
+        char url[300];
+        const char *a = h->cfg->address;
+        snprintf(url, sizeof url, "ws://%s:%d%s", strcmp(a, "0.0.0.0") ? a : "127.0.0.1", h->port,
+                 WSM_WS_PATH);
+        sv = supervisor_new(&h->loop, h->cfg, url, h->cfg->limits.drain_timeout, &err);
+        if (!sv || supervisor_start(sv, &err)) {
+            wsm_log(WSM_LOG_ERROR, "hub", "startup failed: services: %s", err.msg);
+            supervisor_shutdown(sv);
+            supervisor_free(sv);
+            hub_free(h);
+            return HUB_EXIT_STARTUP;
+        }
+    }
     int rc = hub_run(h);
+    supervisor_shutdown(sv);
+    supervisor_free(sv);
     hub_free(h);
     wsm_log(WSM_LOG_INFO, "hub", "exit %d", rc);
     return rc;
