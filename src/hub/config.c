@@ -634,9 +634,10 @@ static void rd_services(ld *l, const cJSON *root)
             err_add(l, "%s: expected object", path);
             continue;
         }
-        static const char *const keys[] = {"name", "exec",    "args", "instances",
-                                           "env",  "restart", NULL};
+        static const char *const keys[] = {"name", "exec",    "args",        "instances",
+                                           "env",  "restart", "description", NULL};
         check_keys(l, s, path, keys);
+        (void)rd_str(l, s, path, "description", false);
         hubcfg_service *ss = &l->c->services[l->c->n_services++];
         const char *name = rd_str(l, s, path, "name", true);
         const char *ex = rd_str(l, s, path, "exec", true);
