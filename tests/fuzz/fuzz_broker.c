@@ -39,46 +39,139 @@ static void fz_dispatch(void *u, void *cu, const broker_dispatch *d)
         abort();
 }
 
+/* An in-memory "store": the latest record per job / key / dedup id, as a real store keeps
+ * them, so that the end of every run can rebuild a second broker from it. */
+typedef struct row {
+    char *k1, *k2; /* id / queue, key / dedup id, root */
+    char *rec;
+    size_t rec_len;
+    unsigned char *pl;
+    size_t pl_len;
+} row;
+typedef struct mstore {
+    row jobs[512], keys[64], dedup[512];
+    size_t nj, nk, nd;
+} mstore;
+
+static row *row_find(row *v, size_t n, const char *k1, const char *k2)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].k1, k1) == 0 && (!k2 || strcmp(v[i].k2, k2) == 0))
+            return &v[i];
+    return NULL;
+}
+
+static void row_clear(row *r)
+{
+    free(r->k1);
+    free(r->k2);
+    free(r->rec);
+    free(r->pl);
+    memset(r, 0, sizeof *r);
+}
+
+static void row_del(row *v, size_t *n, row *r)
+{
+    row_clear(r);
+    *r = v[--*n];
+    memset(&v[*n], 0, sizeof v[*n]);
+}
+
+static char *dupn(const void *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (n)
+        memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
 static int sink_job_put(void *u, const char *id, const char *rec, size_t n, const void *p,
                         size_t len, bool wp)
 {
-    (void)u;
-    (void)p;
-    (void)len;
-    (void)wp;
+    mstore *m = u;
     cJSON *o = cJSON_ParseWithLength(rec, n);
     if (!o || !id[0])
         abort(); /* a record the store could not load again */
     cJSON_Delete(o);
+    row *r = row_find(m->jobs, m->nj, id, NULL);
+    if (!r) {
+        if (!wp)
+            abort(); /* the first write of a job must carry its payload */
+        if (m->nj == 512)
+            return -1;
+        r = &m->jobs[m->nj++];
+        r->k1 = dupn(id, strlen(id));
+        r->k2 = dupn("", 0);
+    }
+    free(r->rec);
+    r->rec = dupn(rec, n);
+    r->rec_len = n;
+    if (wp) {
+        free(r->pl);
+        r->pl = (unsigned char *)dupn(p, len);
+        r->pl_len = len;
+    }
     return 0;
 }
 static int sink_job_del(void *u, const char *id)
 {
-    (void)u;
-    return id[0] ? 0 : -1;
+    mstore *m = u;
+    row *r = row_find(m->jobs, m->nj, id, NULL);
+    if (r)
+        row_del(m->jobs, &m->nj, r);
+    return 0;
 }
 static int sink_key_put(void *u, const char *q, const char *k, const char *rec, size_t n)
 {
-    (void)u;
-    (void)q;
-    (void)k;
-    if (rec) {
-        cJSON *o = cJSON_ParseWithLength(rec, n);
-        if (!o)
-            abort();
-        cJSON_Delete(o);
+    mstore *m = u;
+    row *r = row_find(m->keys, m->nk, q, k);
+    if (!rec) {
+        if (r)
+            row_del(m->keys, &m->nk, r);
+        return 0;
     }
+    cJSON *o = cJSON_ParseWithLength(rec, n);
+    if (!o)
+        abort();
+    cJSON_Delete(o);
+    if (!r) {
+        if (m->nk == 64)
+            return -1;
+        r = &m->keys[m->nk++];
+        r->k1 = dupn(q, strlen(q));
+        r->k2 = dupn(k, strlen(k));
+    }
+    free(r->rec);
+    r->rec = dupn(rec, n);
+    r->rec_len = n;
     return 0;
 }
 static int sink_dedup_put(void *u, const char *id, const char *root)
 {
-    (void)u;
-    return id[0] && root[0] ? 0 : -1;
+    mstore *m = u;
+    if (!id[0] || !root[0])
+        abort();
+    row *r = row_find(m->dedup, m->nd, id, NULL);
+    if (!r) {
+        if (m->nd == 512)
+            return -1;
+        r = &m->dedup[m->nd++];
+        r->k1 = dupn(id, strlen(id));
+    }
+    free(r->k2);
+    r->k2 = dupn(root, strlen(root));
+    return 0;
 }
 static int sink_dedup_del(void *u, const char *root)
 {
-    (void)u;
-    return root[0] ? 0 : -1;
+    mstore *m = u;
+    for (size_t i = 0; i < m->nd;)
+        if (strcmp(m->dedup[i].k2, root) == 0)
+            row_del(m->dedup, &m->nd, &m->dedup[i]);
+        else
+            i++;
+    return 0;
 }
 
 static void check(broker *b)
@@ -127,7 +220,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     broker_set_topics(b, true, true);
     broker_conn *c[3] = {NULL, NULL, NULL};
-    broker_persist_sink sink = {NULL,         sink_job_put,   sink_job_del,
+    static mstore ms;
+    memset(&ms, 0, sizeof ms);
+    broker_persist_sink sink = {&ms,          sink_job_put,   sink_job_del,
                                 sink_key_put, sink_dedup_put, sink_dedup_del};
     size_t i = 0;
     while (i + 3 <= size) {
@@ -288,6 +383,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < 3; k++)
         broker_conn_free(b, c[k]);
     check(b);
+    /* persist what is pending, then rebuild a second broker from the "store" */
+    int code;
+    broker_persist_collect(b, &sink, &code);
+    size_t jobs_before = broker_job_count(b);
     broker_free(b);
+    b = broker_new(&cfg, NULL);
+    if (!b)
+        abort();
+    bool ok = code == WSM_OK;
+    for (size_t k = 0; k < ms.nj; k++)
+        if (broker_restore_job(b, ms.jobs[k].rec, ms.jobs[k].rec_len, ms.jobs[k].pl,
+                               ms.jobs[k].pl_len, NULL) != WSM_OK)
+            abort();
+    for (size_t k = 0; k < ms.nk; k++)
+        if (broker_restore_key(b, ms.keys[k].k1, ms.keys[k].k2, ms.keys[k].rec, ms.keys[k].rec_len,
+                               NULL) != WSM_OK)
+            abort();
+    for (size_t k = 0; k < ms.nd; k++)
+        if (broker_restore_dedup(b, ms.dedup[k].k1, ms.dedup[k].k2, NULL) != WSM_OK)
+            abort();
+    if (broker_restore_finish(b, NULL) != WSM_OK)
+        abort();
+    check(b);
+    /* every job persisted comes back (a restore may cancel or purge nothing by itself) */
+    if (ok && broker_job_count(b) != jobs_before)
+        abort();
+    broker_conn *w = broker_conn_new(b, (void *)(intptr_t)0, NULL);
+    const char *all[] = {"a", "b", "c"};
+    broker_consume(b, w, all, 3, 5, NULL);
+    f.now += 1000000;
+    broker_tick(b);
+    check(b);
+    broker_conn_free(b, w);
+    broker_free(b);
+    for (size_t k = 0; k < ms.nj; k++)
+        row_clear(&ms.jobs[k]);
+    for (size_t k = 0; k < ms.nk; k++)
+        row_clear(&ms.keys[k]);
+    for (size_t k = 0; k < ms.nd; k++)
+        row_clear(&ms.dedup[k]);
     return 0;
 }
