@@ -474,6 +474,14 @@ int broker_restore_finish(broker *b, wsm_err *err)
         const char *root = p;
         p += strlen(p) + 1;
         rtree *r = (rtree *)bhash_get(&trees, root, bhash_str(root, strlen(root)));
+        if (!r && broker_find_job(b, root)) {
+            /* a root whose emitted jobs were all purged: its tree (and dedup ids) lives on */
+            if (!restore_tree(b, &trees, root)) {
+                rc = wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+                break;
+            }
+            r = (rtree *)bhash_get(&trees, root, bhash_str(root, strlen(root)));
+        }
         if (!r || bhash_get(&b->dedup, id, bhash_str(id, strlen(id))))
             continue;
         bdedup *d = calloc(1, sizeof *d);

@@ -409,6 +409,37 @@ TEST(sqlite_restart_keys_deps_and_retries)
     store_free(s);
 }
 
+TEST(sqlite_dedup_survives_when_children_were_purged)
+{
+    char path[512];
+    db_path(path, sizeof path, "dedup.db");
+    store *s;
+    fx *f = reopen(&s, path);
+    fx_enq(f, "src", "R", NULL, NULL);
+    broker_conn *w = fx_worker(f, "w", "src", 1);
+    broker_job_spec es;
+    broker_job_spec_init(&es);
+    broker_reply r;
+    CHECK_EQ_INT(broker_emit(f->b, w, "R", "out", 0, &es, 1, &r, NULL), WSM_OK);
+    broker_conn *d = fx_worker(f, "d", "dst", 1);
+    fx_result(f, d, "R.0", 1, NULL, NULL);
+    fx_advance(f, 60000); /* emitted retention: R.0 purged, R still running */
+    CHECK_STR(fx_status(f, "R.0"), "");
+    flush(s, f);
+    fx_free(f);
+    store_free(s);
+    f = reopen(&s, path);
+    CHECK_STR(fx_status(f, "R.0"), "");
+    w = fx_worker(f, "w", "src", 1);
+    CHECK_EQ_INT(f->disp[0].attempt, 2);
+    CHECK_EQ_INT(broker_emit(f->b, w, "R", "out", 0, &es, 1, &r, NULL), WSM_OK);
+    CHECK_STR(r.status, "duplicate"); /* processed before the crash: not again */
+    CHECK_EQ_INT(broker_emit(f->b, w, "R", "out", 1, &es, 1, &r, NULL), WSM_OK);
+    CHECK_STR(r.status, "queued");
+    fx_free(f);
+    store_free(s);
+}
+
 TEST(sqlite_bad_files)
 {
     char path[512];
@@ -457,6 +488,7 @@ int main(void)
     RUN(sqlite_commit_on_worker_thread_while_broker_runs);
     RUN(sqlite_retention_deletes_rows);
     RUN(sqlite_restart_keys_deps_and_retries);
+    RUN(sqlite_dedup_survives_when_children_were_purged);
     RUN(sqlite_bad_files);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
