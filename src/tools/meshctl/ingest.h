@@ -1,0 +1,18 @@
+/*
+ * ingest.h - `meshctl ingest FILE...`: the main job from the command line (ingest.c).
+ */
+#ifndef MESHCTL_INGEST_H
+#define MESHCTL_INGEST_H
+
+#include <stdbool.h>
+
+#include <wsmesh.h>
+
+/* Runs `meshctl ingest` on a connected client c (borrowed) with the command's own arguments
+ * (argv[0] is the first argument after "ingest"). json: print one JSON document instead of the
+ * progress display and the table. Returns meshctl's exit status: 0 every recording finished,
+ * 1 at least one failed (each reason printed), 2 usage, 3 connection lost, 4 refused, 6 timed
+ * out. */
+int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv);
+
+#endif
