@@ -17,6 +17,8 @@
 
 #include <wsmesh.h>
 
+#include "ingest.h"
+
 enum {
     EX_OK = 0,
     EX_FAILED = 1,
@@ -43,6 +45,8 @@ static const char usage[] =
     "  requeue ID | requeue --all QUEUE   failed/expired/canceled jobs back to queued\n"
     "  cancel ID | empty QUEUE | pause QUEUE | resume QUEUE\n"
     "  tail [TOPIC ...] [--count N]       print events (default topic: events)\n"
+    "  ingest FILE... [--channels F]      recordings -> mf4 queue, progress, summary table\n"
+    "                                     (meshctl ingest --help)\n"
     "\n"
     "Common options: --url (env WSMESH_URL, default " WSM_DEFAULT_URL "), --token (env\n"
     "WSMESH_TOKEN), --ca-file PEM, --json (stable JSON output, docs/meshctl.md),\n"
@@ -712,7 +716,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if ((strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) &&
+            !(nr > 0 && strcmp(rest[0], "ingest") == 0)) {
             fputs(usage, stdout);
             free(rest);
             return EX_OK;
@@ -746,7 +751,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = rest[0];
     static const char *const cmds[] = {"submit", "info",  "workers", "job",    "jobs", "requeue",
-                                       "cancel", "empty", "pause",   "resume", "tail", NULL};
+                                       "cancel", "empty", "pause",   "resume", "tail", "ingest", NULL};
     bool known = false;
     for (size_t i = 0; cmds[i]; i++)
         known |= strcmp(cmds[i], cmd) == 0;
@@ -754,6 +759,13 @@ int main(int argc, char **argv)
         free(rest);
         return die_usage("unknown command %s", cmd);
     }
+    if (strcmp(cmd, "ingest") == 0)
+        for (int i = 1; i < nr; i++)
+            if (strcmp(rest[i], "--help") == 0) {
+                int hrc = meshctl_ingest(NULL, false, nr - 1, rest + 1); /* prints its help */
+                free(rest);
+                return hrc;
+            }
     x.o.name = "meshctl";
     x.o.log_level = getenv("MESHCTL_LOG") ? getenv("MESHCTL_LOG") : "error";
     wsm_err err = {0};
@@ -778,6 +790,8 @@ int main(int argc, char **argv)
         rc = cmd_jobs(&x, n, args);
     else if (strcmp(cmd, "tail") == 0)
         rc = cmd_tail(&x, n, args);
+    else if (strcmp(cmd, "ingest") == 0)
+        rc = meshctl_ingest(x.c, x.json, n, args);
     else
         rc = cmd_admin(&x, cmd, n, args);
     wsm_client_free(x.c);
