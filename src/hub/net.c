@@ -693,6 +693,7 @@ static void commit_work(uv_work_t *w)
 }
 
 static void store_kick(hub *h);
+static void hub_shutdown(hub *h);
 
 static void commit_done(uv_work_t *w, int status)
 {
@@ -710,6 +711,11 @@ static void commit_done(uv_work_t *w, int status)
                 status ? uv_strerror(status) : h->commit_err.msg);
         held_release(h, true);
         h->exit_code = HUB_EXIT_RUNTIME;
+        store_batch_free(bt);
+        /* durability is gone: stop serving rather than acknowledge what cannot be kept */
+        wsm_log(WSM_LOG_ERROR, "store", "shutting down (exit %d)", HUB_EXIT_RUNTIME);
+        hub_shutdown(h);
+        return;
     }
     store_batch_free(bt);
     store_kick(h);
