@@ -8,12 +8,14 @@
  * Usage: broker-bench [jobs]   (default 1,000,000 per configuration)
  */
 #include "broker.h"
+#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* CPU time of this thread in µs: the machine may be shared; wall time would count others */
 static int64_t cpu_us(void)
@@ -48,7 +50,9 @@ static void on_dispatch(void *u, void *cu, const broker_dispatch *d)
     c->conn[i] = cu;
 }
 
-static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t *checksum)
+/* st: NULL = no store; else every loop turn's changes are committed (one transaction) */
+static double run_store(size_t jobs, int consumers, int prefetch, bool keyed, store *st,
+                        double *wall_ns, uint64_t *checksum)
 {
     ctx c = {.now = 1, .cap = (size_t)consumers * (size_t)prefetch + 16};
     c.ids = calloc(c.cap, sizeof *c.ids);
@@ -65,6 +69,7 @@ static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t
                          .now = clk,
                          .clock_user = &c,
                          .out = {.user = &c, .dispatch = on_dispatch},
+                         .persist = st != NULL,
                          .id_seed = 7};
     c.b = broker_new(&cfg, NULL);
     broker_conn **cs = calloc((size_t)consumers, sizeof *cs);
@@ -90,7 +95,7 @@ static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t
     char keys[64][8];
     for (int k = 0; k < 64; k++)
         snprintf(keys[k], sizeof keys[k], "k%d", k);
-    int64_t t0 = cpu_us();
+    int64_t t0 = cpu_us(), w0 = wsm_mono_us();
     size_t done = 0, sent = 0;
     broker_reply rep;
     while (done < jobs) {
@@ -115,8 +120,16 @@ static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t
             c.now += 1;
             broker_tick(c.b);
         }
+        if (st) { /* one loop turn: one batch, committed before the replies would go out */
+            store_batch *bt = store_batch_take(st, c.b, NULL);
+            if (bt && store_batch_commit(st, bt, NULL) != WSM_OK)
+                abort();
+            store_batch_free(bt);
+        }
     }
     int64_t t1 = cpu_us();
+    if (wall_ns)
+        *wall_ns = (double)(wsm_mono_us() - w0) * 1000.0 / (double)jobs;
     *checksum += broker_job_count(c.b);
     for (int i = 0; i < consumers; i++)
         broker_conn_free(c.b, cs[i]);
@@ -126,6 +139,11 @@ static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t
     free(c.attempt);
     free(c.conn);
     return (double)(t1 - t0) * 1000.0 / (double)jobs; /* ns per job */
+}
+
+static double run(size_t jobs, int consumers, int prefetch, bool keyed, uint64_t *checksum)
+{
+    return run_store(jobs, consumers, prefetch, keyed, NULL, NULL, checksum);
 }
 
 static double baseline(size_t jobs, uint64_t *checksum)
@@ -173,7 +191,32 @@ int main(int argc, char **argv)
                                        jl ? "," : "", cons[ci], pf[pi], k ? "true" : "false", ns,
                                        ns / base);
             }
-    printf("\n{\"bench\":\"broker\",\"baseline_ns\":%.1f,\"best_ns\":%.1f,\"worst_ns\":%.1f,"
+    /* with the sqlite store: 4 consumers, prefetch 128, a batch per loop turn */
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[512];
+    double store_ns[2] = {0, 0}, store_wall[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/broker-bench-%d.db", tmp, (int)getpid());
+        store *st = store_sqlite_open(path, k ? 0 : STORE_SQLITE_SYNC_NORMAL, NULL);
+        if (!st)
+            break;
+        size_t n = jobs / 10 ? jobs / 10 : 1;
+        store_ns[k] = run_store(n, 4, 128, false, st, &store_wall[k], &ck);
+        store_free(st);
+        for (const char *suf = ""; suf;
+             suf = *suf ? (strcmp(suf, "-wal") ? NULL : "-shm") : "-wal") {
+            char p2[600];
+            snprintf(p2, sizeof p2, "%s%s", path, suf);
+            unlink(p2);
+        }
+        printf("\n%-10d %-9d %-6s %10.1f %12.0f %8.1f   sqlite %s: wall %.0f ns/job", 4, 128, "no",
+               store_ns[k], 1e9 / store_ns[k], store_ns[k] / base,
+               k ? "synchronous=FULL" : "synchronous=NORMAL", store_wall[k]);
+    }
+    printf("\n{\"bench\":\"broker\",\"sqlite_normal_ns\":%.1f,\"sqlite_full_ns\":%.1f,"
+           "\"sqlite_normal_wall_ns\":%.1f,\"sqlite_full_wall_ns\":%.1f,",
+           store_ns[0], store_ns[1], store_wall[0], store_wall[1]);
+    printf("\"baseline_ns\":%.1f,\"best_ns\":%.1f,\"worst_ns\":%.1f,"
            "\"rows\":[%s],\"checksum\":%" PRIu64 "}\n",
            base, best, worst, json, ck);
     return 0;
