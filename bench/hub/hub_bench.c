@@ -14,12 +14,21 @@
  * Latency is measured between processes with CLOCK_MONOTONIC, which is system-wide on Linux.
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <wsmesh.h>
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 typedef struct counters {
     int64_t first_us, last_us;
@@ -72,8 +81,8 @@ static int work(const char *url, const char *queue, long n, int prefetch, const 
     }
     if (f)
         fclose(f);
-    printf("{\"jobs\":%ld,\"first_us\":%lld,\"last_us\":%lld}\n", c.n, (long long)c.first_us,
-           (long long)c.last_us);
+    printf("{\"jobs\":%ld,\"first_us\":%lld,\"last_us\":%lld,\"cpu_s\":%.6f}\n", c.n,
+           (long long)c.first_us, (long long)c.last_us, cpu_s());
     free(c.lat);
     return rc ? 1 : 0;
 }
@@ -109,8 +118,8 @@ static int produce(const char *url, const char *queue, long n, double rate)
     int64_t t1 = wsm_mono_us();
     if (rc || failed)
         fprintf(stderr, "hub-bench: produce: %s (%zu refused)\n", wsm_client_errstr(c), failed);
-    printf("{\"jobs\":%ld,\"failed\":%zu,\"start_us\":%lld,\"end_us\":%lld}\n", n, failed,
-           (long long)t0, (long long)t1);
+    printf("{\"jobs\":%ld,\"failed\":%zu,\"start_us\":%lld,\"end_us\":%lld,\"cpu_s\":%.6f}\n", n,
+           failed, (long long)t0, (long long)t1, cpu_s());
     cJSON_Delete(args);
     wsm_client_free(c);
     return rc || failed ? 1 : 0;

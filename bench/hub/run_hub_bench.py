@@ -7,7 +7,8 @@ For 1/4/16 workers x prefetch 1/16/128 (hub-bench work: libwsmesh service, no-op
 producer (hub-bench produce) enqueues N small jobs as fast as it can (pipelined); measured:
 jobs/s from the first enqueue to the last handled job, enqueue->handler latency p50/p99 (these
 include the time a job waited in the queue behind the burst), and the hub's CPU per job (from
-/proc/PID/stat of the wshub process over the case). A paced case (10,000 jobs/s, 4 workers,
+/proc/PID/stat of the wshub process over the case) next to the load generators' CPU per job
+(getrusage of the producer and workers: on this 2-core machine they share the cores with the hub). A paced case (10,000 jobs/s, 4 workers,
 prefetch 16) gives the latency of an unsaturated hub. Memory store. Prints a table and one JSON
 line. Baseline for the ratio: the hub's CPU budget of 5 us/job (the issue's target).
 """
@@ -82,10 +83,12 @@ def run_case(bench, hub, port, d, workers, prefetch, n, rate=0):
     pj = json.loads(prod.stdout.strip().splitlines()[-1])
     last = 0
     lats = []
+    client_cpu = pj['cpu_s']
     for p, lat in procs:
         out, _ = p.communicate(timeout=900)
         wj = json.loads(out.strip().splitlines()[-1])
         last = max(last, wj['last_us'])
+        client_cpu += wj['cpu_s']
         with open(lat, 'rb') as f:
             b = f.read()
         lats.extend(int.from_bytes(b[k:k + 8], 'little', signed=True) for k in range(0, len(b), 8))
@@ -96,7 +99,8 @@ def run_case(bench, hub, port, d, workers, prefetch, n, rate=0):
             'failed': pj['failed'], 'wall_s': round(wall, 4),
             'jobs_per_s': round(n / wall) if wall > 0 else None,
             'p50_us': pct(lats, 0.50), 'p99_us': pct(lats, 0.99),
-            'hub_cpu_us_per_job': round((cpu1 - cpu0) * 1e6 / n, 2)}
+            'hub_cpu_us_per_job': round((cpu1 - cpu0) * 1e6 / n, 2),
+            'clients_cpu_us_per_job': round(client_cpu * 1e6 / n, 2)}
 
 
 def main():
@@ -117,12 +121,13 @@ def main():
         finally:
             hub.terminate()
             hub.wait(timeout=30)
-    print('%-8s %-8s %-8s %-8s %-10s %-10s %-10s %-10s' %
-          ('workers', 'prefetch', 'rate', 'jobs', 'jobs/s', 'p50 us', 'p99 us', 'hub us/job'))
+    print('%-8s %-8s %-8s %-8s %-10s %-10s %-10s %-11s %-11s' %
+          ('workers', 'prefetch', 'rate', 'jobs', 'jobs/s', 'p50 us', 'p99 us', 'hub us/job',
+           'clients us/job'))
     for r in results:
-        print('%-8d %-8d %-8s %-8d %-10s %-10s %-10s %-10s' %
+        print('%-8d %-8d %-8s %-8d %-10s %-10s %-10s %-11s %-11s' %
               (r['workers'], r['prefetch'], r['rate'] or 'max', r['jobs'], r['jobs_per_s'],
-               r['p50_us'], r['p99_us'], r['hub_cpu_us_per_job']))
+               r['p50_us'], r['p99_us'], r['hub_cpu_us_per_job'], r['clients_cpu_us_per_job']))
     target = next((r for r in results if r['workers'] == 4 and r['prefetch'] == 128), None)
     summary = {'bench': 'hub', 'cases': results,
                'target_jobs_per_s': 100000, 'target_hub_us_per_job': 5.0}
