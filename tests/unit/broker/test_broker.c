@@ -953,6 +953,25 @@ TEST(many_jobs_memory_flat)
     fx_free(f);
 }
 
+TEST(free_with_live_connections)
+{
+    /* broker_free with leases, held emits, waits, keys, trees and timers still alive: no
+     * callback, no leak (valgrind/ASan check this) */
+    fx *f = fx_pipeline(1);
+    broker_conn *w = fx_worker(f, "w", "src", 2);
+    fx_enq(f, "src", "p", "k", NULL);
+    fx_enq(f, "src", "p2", "k", NULL);
+    broker_reply r;
+    fx_emit(f, w, "p", 0, "x", 1, &r);
+    fx_emit(f, w, "p", 1, "x", 2, &r);
+    CHECK(r.held);
+    broker_conn *cl = broker_conn_new(f->b, "cl", NULL);
+    bool done;
+    CHECK_EQ_INT(broker_wait(f->b, cl, "p", true, 1000, 1, &done, NULL, NULL), WSM_OK);
+    CHECK(!done);
+    fx_free(f);
+}
+
 int main(void)
 {
     RUN(enqueue_dispatch_result);
@@ -982,5 +1001,6 @@ int main(void)
     RUN(wait_job_and_tree);
     RUN(bad_config);
     RUN(many_jobs_memory_flat);
+    RUN(free_with_live_connections);
     return TEST_DONE();
 }
