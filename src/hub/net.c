@@ -1138,8 +1138,9 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
         lws_levels |= LLL_NOTICE | LLL_INFO;
     lws_set_log_level(lws_levels, lws_log_bridge);
 
-    static struct lws_protocols protocols[3];
-    memset(protocols, 0, sizeof protocols);
+    /* lws keeps pointers to the protocols for the context's lifetime: they live in the hub */
+    struct lws_protocols *protocols = h->protocols;
+    memset(h->protocols, 0, sizeof h->protocols);
     protocols[0] = (struct lws_protocols){
         .name = "http",
         .callback = http_callback,

@@ -109,7 +109,8 @@ struct hub {
     hubcfg *cfg;
     uv_loop_t loop;
     struct lws_context *ctx;
-    struct lws_context *ctx_alive; /* set to NULL by lws when fully destroyed */
+    struct lws_protocols protocols[3]; /* http, wsmesh.v1, terminator */
+    struct lws_context *ctx_alive;     /* set to NULL by lws when fully destroyed */
     broker *b;
     store *st;
     int port; /* the bound port */
