@@ -972,6 +972,98 @@ TEST(free_with_live_connections)
     fx_free(f);
 }
 
+TEST(cancel_deferred_scheduled_and_ttl_on_deferred)
+{
+    fx *f = fx_one("q", 0);
+    broker_set_topics(f->b, true, false);
+    fx_enq(f, "q", "p", NULL, NULL);
+    broker_job_spec s;
+    broker_job_spec_init(&s);
+    s.queue = "q";
+    s.job_id = "sch";
+    s.enqueue_in_ms = 1000;
+    broker_reply r;
+    broker_enqueue(f->b, NULL, &s, &r, NULL);
+    const char *dp[] = {"p"};
+    fx_enq_deps(f, "def", dp, 1, false, &r);
+    broker_job_spec_init(&s);
+    s.queue = "q";
+    s.job_id = "dttl";
+    s.depends_on = dp;
+    s.n_depends_on = 1;
+    s.opts.ttl_ms = 500;
+    broker_enqueue(f->b, NULL, &s, &r, NULL);
+    /* deferred + enqueue_in: deferred first, then scheduled once the parent finished */
+    broker_job_spec_init(&s);
+    s.queue = "q";
+    s.job_id = "dsch";
+    s.depends_on = dp;
+    s.n_depends_on = 1;
+    s.enqueue_in_ms = 2000;
+    broker_enqueue(f->b, NULL, &s, &r, NULL);
+    CHECK_STR(r.status, "deferred");
+    size_t n;
+    CHECK_EQ_INT(broker_cancel(f->b, "sch", &n, NULL), WSM_OK);
+    CHECK_EQ_INT(broker_cancel(f->b, "def", &n, NULL), WSM_OK);
+    CHECK_STR(fx_status(f, "sch"), "canceled");
+    CHECK_STR(fx_status(f, "def"), "canceled");
+    fx_advance(f, 500); /* ttl counts while deferred */
+    CHECK_STR(fx_status(f, "dttl"), "expired");
+    fx_advance(f, 1000); /* the canceled scheduled job never runs */
+    broker_conn *w = fx_worker(f, "w", "q", 5);
+    CHECK_EQ_INT(f->nd, 1);
+    fx_result(f, w, "p", 1, NULL, NULL);
+    CHECK_STR(fx_status(f, "dsch"), "scheduled");
+    fx_advance(f, 2000);
+    CHECK_STR(fx_status(f, "dsch"), "started");
+    /* events: one per status change, with job, queue, status, root, at */
+    bool saw = false;
+    for (int i = 0; i < f->nev; i++)
+        if (strcmp(f->ev[i].subject, "def") == 0 && strstr(f->ev[i].data, "canceled")) {
+            saw = true;
+            CHECK(strstr(f->ev[i].data, "\"queue\":\"q\"") != NULL);
+            CHECK(strstr(f->ev[i].data, "\"root\":\"def\"") != NULL);
+            CHECK(strstr(f->ev[i].data, "\"at\":") != NULL);
+        }
+    CHECK(saw);
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
+TEST(keyed_release_and_timeout_keep_head)
+{
+    fx *f = fx_one("q", 0);
+    broker_job_spec s;
+    broker_job_spec_init(&s);
+    s.queue = "q";
+    s.job_id = "k1";
+    s.key = "K";
+    s.opts.timeout_ms = 100;
+    s.opts.retry_max = 1;
+    broker_reply r;
+    broker_enqueue(f->b, NULL, &s, &r, NULL);
+    fx_enq(f, "q", "k2", "K", NULL);
+    broker_conn *w = fx_worker(f, "w", "q", 5);
+    CHECK_EQ_INT(f->nd, 1);
+    broker_credit(f->b, w, -5);
+    const char *ids[] = {"k1"};
+    broker_release(f->b, w, ids, 1, NULL, NULL);
+    broker_credit(f->b, w, 5);
+    CHECK_EQ_INT(f->nd, 2);
+    CHECK_STR(f->disp[1].id, "k1"); /* released, still the head of K */
+    CHECK_EQ_INT(f->disp[1].attempt, 1);
+    fx_advance(f, 100); /* timeout: retried at once, keeps the head */
+    CHECK_EQ_INT(f->nd, 3);
+    CHECK_STR(f->disp[2].id, "k1");
+    CHECK_EQ_INT(f->disp[2].attempt, 2);
+    /* keyed jobs waiting behind the head count against max_length too */
+    CHECK_EQ_INT(fx_count(f, "q", "queued"), 1);
+    fx_result(f, w, "k1", 2, NULL, NULL);
+    CHECK_STR(f->disp[3].id, "k2");
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
 int main(void)
 {
     RUN(enqueue_dispatch_result);
@@ -1002,5 +1094,7 @@ int main(void)
     RUN(bad_config);
     RUN(many_jobs_memory_flat);
     RUN(free_with_live_connections);
+    RUN(cancel_deferred_scheduled_and_ttl_on_deferred);
+    RUN(keyed_release_and_timeout_keep_head);
     return TEST_DONE();
 }
