@@ -10,7 +10,8 @@ let hub;
 before(async () => {
   hub = await startHub(
     testConfig({
-      queues: { work: { max_length: 100000 }, small: { max_length: 2 }, other: {}, bin: {}, topics: {} },
+      queues: { work: { max_length: 100000 }, small: { max_length: 2 }, other: {}, bin: {}, topics: {}, routed: {}, 'routed.out': {} },
+      routes: { 'routed:result': 'routed.out' },
       limits: { max_message_bytes: 1048576, max_errors: 50, heartbeat: 1, idle_timeout: 30, drain_timeout: 2 },
     }),
   );
@@ -155,6 +156,27 @@ test('invalid-JSON and binary payloads arrive byte-identical at the consumer', a
   // the result payload is forwarded untouched too (routed jobs are covered by the reader test)
   await w.ok({ op: 'result', job_id: a.job_id, attempt: 1 }, { payload: binary });
   await w.ok({ op: 'result', job_id: b.job_id, attempt: 1 });
+  p.close();
+  w.close();
+});
+
+test('a routed result becomes a child job <id>.r with the value as args and the payload untouched', async () => {
+  const p = await Client.connect(hub.url);
+  const w = await Client.connect(hub.url, { kind: 'worker' });
+  await w.ok({ op: 'consume', queues: ['routed', 'routed.out'], prefetch: 2 });
+  const root = await p.ok({ op: 'enqueue', queue: 'routed', args: { rec: 1 } });
+  const job = await w.next((m) => m.header.op === 'job' && m.header.queue === 'routed');
+  const blob = Buffer.from([0xff, 0x00, 0x0a, 0x7b, 0xfe]);
+  await w.ok({ op: 'result', job_id: root.job_id, attempt: job.header.attempt, value: { frames: 3 }, content_type: 'application/octet-stream' }, { payload: blob });
+  const child = await w.next((m) => m.header.op === 'job' && m.header.queue === 'routed.out');
+  assert.equal(child.header.job_id, `${root.job_id}.r`);
+  assert.deepEqual(child.header.args, { frames: 3 });
+  assert.equal(child.header.parent, root.job_id);
+  assert.equal(child.header.root, root.job_id);
+  assert.ok(child.payload.equals(blob));
+  await w.ok({ op: 'result', job_id: child.header.job_id, attempt: 1 });
+  const tree = await p.ok({ op: 'wait', job_id: root.job_id, tree: true, timeout: 5 });
+  assert.equal(tree.job.tree_status, 'finished');
   p.close();
   w.close();
 });
