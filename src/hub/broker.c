@@ -4,28 +4,42 @@
  * admin ops and draining. Pure: no I/O; time from the injected clock; outputs through the
  * broker_output callbacks.
  *
- * Job states and transitions (each arrow names the function that performs it):
+ * Job states and transitions. Every arrow is labelled with the function that performs it;
+ * [n] refers to the list below.
  *
- *                     enqueue_insert            deps_resolved / job_make_ready
- *   (new) ------------------------------> DEFERRED -------------------------+
- *     |  \      enqueue_insert                                             |
- *     |   +---------------------------> SCHEDULED --(tick: run_at)---------+
- *     |                                   ^    job_make_ready              v
- *     +---- enqueue_insert / emit_insert -|--------------------------> QUEUED <--+
- *                                         |                     job_enter_queued |
- *                 job_attempt_failed      |                               |      |
- *                 (retry, interval > 0)   |              job_dispatch     |      |
- *                                         |                               v      |
- *                                         +--------------------------- STARTED --+
- *                                                                      |   job_attempt_failed
- *                                                                      |   (retry, interval 0)
- *                                                                      |   broker_release
- *      job_end_one:                                                    |
- *        STARTED --result--> FINISHED         STARTED --fail for good--> FAILED
- *        QUEUED/DEFERRED --(tick: ttl)--> EXPIRED
- *        any waiting or STARTED --cancel/empty/dependency/key--> CANCELED
- *      ended (FINISHED/FAILED/EXPIRED/CANCELED) --(tick: retention)--> purged (job_purge)
- *      FAILED/EXPIRED/CANCELED --broker_requeue--> QUEUED (attempts reset)
+ *            [1]                       [3]
+ *   (new) ------> DEFERRED ----------------------------+
+ *     |              |                                 |
+ *     | [1]          | [3] (run_at in the future)      |
+ *     +------> SCHEDULED <-----------------------+     |
+ *     |              | [4]                       |     |
+ *     | [1] [2]      v                           |[7]  v
+ *     +---------> QUEUED  ---------[5]-------> STARTED
+ *                  ^  ^  <---------[6]----------  | | |
+ *                  |  +----------- [7] ----------+ | |
+ *                  |                               | | [8]  ---> FINISHED --+
+ *              [11]|           [9] (no retry left) +-|------->  FAILED   --+--[10]--> (purged)
+ *                  |    QUEUED/DEFERRED --[12]--------|------->  EXPIRED  --+
+ *                  |    any waiting or STARTED --[13]+------->  CANCELED --+
+ *                  +--------------------------------------- FAILED/EXPIRED/CANCELED
+ *
+ *   [1]  broker_enqueue: deferred (parents pending), scheduled (enqueue_at/in), else queued
+ *   [2]  child_insert (broker_emit, held_release, routed result of broker_result): queued
+ *   [3]  dependents_resolve -> job_make_ready: the last parent ended
+ *   [4]  broker_tick (run_at) -> job_enter_queued
+ *   [5]  job_dispatch (pump_queue, conn_feed): leased to a consumer with free credit
+ *   [6]  broker_release (attempt not counted) -> job_enter_queued
+ *   [7]  job_attempt_failed (fail with retry, timeout in broker_tick, worker lost in
+ *        broker_conn_free): retry left -> queued (interval 0) or scheduled
+ *   [8]  broker_result -> job_end (job_end_one)
+ *   [9]  job_attempt_failed, no retry left or retry false -> job_end
+ *   [10] broker_tick (result_ttl / failure_ttl) or enforce_cap (registry_cap) -> job_purge
+ *   [11] broker_requeue / broker_requeue_all (attempts reset) -> job_enter_queued
+ *   [12] broker_tick (ttl) -> job_end
+ *   [13] broker_cancel, broker_empty, a failed parent (dependents_resolve) or a key stopped
+ *        by a job failed for good (job_end_one, job_enter_queued) -> job_cancel_later ->
+ *        cascade_run -> job_end_one
+ *   broker_restore_job_state (restart): STARTED -> QUEUED, attempt kept.
  *
  * Invariants (checked by the unit tests through the public API):
  *  - Every job is in exactly one registry list q->reg[status]; q->count[s] is its length.
