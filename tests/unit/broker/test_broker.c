@@ -1064,6 +1064,60 @@ TEST(keyed_release_and_timeout_keep_head)
     fx_free(f);
 }
 
+TEST(long_run_with_trees_memory_flat)
+{
+    /* roots that emit keyed children and route results: trees, dedup ids and keys are freed
+     * by retention, so the broker's size stays bounded */
+    static broker_queue_decl d[3];
+    static broker_route_decl rt[2];
+    d[0] = fx_q("src", 0);
+    d[1] = fx_q("dst", 0);
+    d[2] = fx_q("db", 0);
+    rt[0] = (broker_route_decl){"src", "out", "dst"};
+    rt[1] = (broker_route_decl){"src", "result", "db"};
+    broker_retention ret = {.result_ttl_ms = 1000,
+                            .failure_ttl_ms = 1000,
+                            .emitted_result_ttl_ms = 100,
+                            .registry_cap = 1000};
+    fx *f = fx_new_cfg(d, 3, rt, 2, &ret, false);
+    broker_conn *w = fx_worker(f, "w", "src", 1);
+    broker_conn *x = fx_worker(f, "x", "dst", 1);
+    broker_conn *y = fx_worker(f, "y", "db", 1);
+    size_t maxjobs = 0, maxtrees = 0;
+    for (int i = 0; i < 3000; i++) {
+        broker_reply r;
+        char key[16];
+        snprintf(key, sizeof key, "rec%d", i);
+        fx_enq(f, "src", NULL, NULL, &r);
+        char root[BROKER_MAX_ID + 1];
+        snprintf(root, sizeof root, "%s", r.job_id);
+        for (int k = 0; k < 2; k++) {
+            broker_reply er;
+            fx_emit(f, w, root, k, key, 0, &er);
+            char cid[BROKER_MAX_ID + 16];
+            snprintf(cid, sizeof cid, "%s.%d", root, k);
+            CHECK_EQ_INT(fx_result(f, x, cid, 1, NULL, "{\"s\":1}"), WSM_OK);
+        }
+        fx_result(f, w, root, 1, "{}", NULL);
+        char rid[BROKER_MAX_ID + 16];
+        snprintf(rid, sizeof rid, "%s.r", root);
+        CHECK_EQ_INT(fx_result(f, y, rid, 1, NULL, NULL), WSM_OK);
+        f->nd = 0;
+        fx_advance(f, 10);
+        if (broker_job_count(f->b) > maxjobs)
+            maxjobs = broker_job_count(f->b);
+        if (broker_tree_count(f->b) > maxtrees)
+            maxtrees = broker_tree_count(f->b);
+    }
+    CHECK(maxjobs <= 4 * 101 + 10);
+    CHECK(maxtrees <= 102);
+    CHECK(broker_job_count(f->b) > 0);
+    broker_conn_free(f->b, y);
+    broker_conn_free(f->b, x);
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
 int main(void)
 {
     RUN(enqueue_dispatch_result);
@@ -1096,5 +1150,6 @@ int main(void)
     RUN(free_with_live_connections);
     RUN(cancel_deferred_scheduled_and_ttl_on_deferred);
     RUN(keyed_release_and_timeout_keep_head);
+    RUN(long_run_with_trees_memory_flat);
     return TEST_DONE();
 }
