@@ -675,7 +675,7 @@ static void job_end_one(broker *b, bjob *j, int st, const char *reason)
             t->bad++;
         tree_touch(b, t);
     }
-    /* registry cap: drop the oldest of this registry */
+    /* retention (the registry cap is enforced by job_end / cascade_run) */
     job_arm_purge(b, j);
     dependents_resolve(b, j);
     while (!blist_empty(&j->waits)) {
@@ -1380,6 +1380,8 @@ void broker_conn_free(broker *b, broker_conn *bc)
     if (!c)
         return;
     conn_unhungry(c);
+    for (size_t i = 0; i < c->n_subs; i++)
+        c->subs[i].q->n_consumers--;
     c->n_subs = 0;
     c->prefetch = 0;
     while (!blist_empty(&c->held)) {

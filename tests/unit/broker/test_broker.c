@@ -783,7 +783,12 @@ TEST(disconnect_requeues_with_attempt_counted)
     fx_enq(f, "q", "once", NULL, NULL);
     broker_conn *w = fx_worker(f, "w", "q", 2);
     CHECK_EQ_INT(f->nd, 2);
+    broker_queue_stats st;
+    broker_queue_stats_get(f->b, 0, &st);
+    CHECK_EQ_INT(st.consumers, 1);
     broker_conn_free(f->b, w);
+    broker_queue_stats_get(f->b, 0, &st);
+    CHECK_EQ_INT(st.consumers, 0);
     CHECK_STR(fx_status(f, "j"), "queued");
     CHECK_STR(fx_status(f, "once"), "failed");
     CHECK_STR(fx_field(f, "once", "reason"), "worker_lost");
