@@ -172,50 +172,58 @@ static void phase_decode(const char *path, result *r, int verify)
     mf4_close(f);
 }
 
-/* zlib baseline: inflate every ##DZ block of the file (found by walking the 8-byte aligned
- * block headers the writer produced). */
+/* zlib baseline: inflate every ##DZ block of the file with zlib's uncompress(), walking the
+ * block chain the writer laid out (each block starts at the 8-aligned end of the previous one)
+ * and reading each block with pread, so memory is one block, like the decoder's. */
 static void phase_zlib(const char *path, result *r)
 {
     int fd = open(path, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0)
         return;
-    size_t size = (size_t)st.st_size;
-    unsigned char *m = malloc(size);
-    size_t got = 0;
-    ssize_t k;
-    while (got < size && (k = read(fd, m + got, size - got)) > 0)
-        got += (size_t)k;
-    close(fd);
-    unsigned char *out = NULL;
-    size_t ocap = 0;
+    uint64_t size = (uint64_t)st.st_size;
+    unsigned char *in = NULL, *out = NULL;
+    size_t icap = 0, ocap = 0;
     double t0 = now();
     uint64_t x = 0;
-    for (size_t off = 64; off + 48 <= size; off += 8) {
-        if (memcmp(m + off, "##DZ", 4) != 0)
-            continue;
-        uint64_t len, org, clen;
-        memcpy(&len, m + off + 8, 8);
-        memcpy(&org, m + off + 32, 8);
-        memcpy(&clen, m + off + 40, 8);
-        if (clen > size - off - 48)
-            continue;
-        if (org > ocap) {
-            ocap = org;
-            out = realloc(out, ocap);
+    uint64_t off = 64;
+    while (off + 24 <= size) {
+        unsigned char h[48];
+        if (pread(fd, h, 24, (off_t)off) != 24 || h[0] != '#' || h[1] != '#')
+            break;
+        uint64_t len;
+        memcpy(&len, h + 8, 8);
+        if (len < 24 || len > size - off)
+            break;
+        if (h[2] == 'D' && h[3] == 'Z' && len >= 48 && pread(fd, h, 48, (off_t)off) == 48) {
+            uint64_t org, clen;
+            memcpy(&org, h + 32, 8);
+            memcpy(&clen, h + 40, 8);
+            if (clen <= len - 48) {
+                if (clen > icap) {
+                    icap = (size_t)clen;
+                    in = realloc(in, icap);
+                }
+                if (org > ocap) {
+                    ocap = (size_t)org;
+                    out = realloc(out, ocap);
+                }
+                uLongf ol = (uLongf)org;
+                if (pread(fd, in, (size_t)clen, (off_t)(off + 48)) == (ssize_t)clen &&
+                    uncompress(out, &ol, in, (uLong)clen) == Z_OK) {
+                    x += out[ol / 2];
+                    r->bytes += ol;
+                }
+            }
         }
-        uLongf ol = (uLongf)org;
-        if (uncompress(out, &ol, m + off + 48, (uLong)clen) == Z_OK) {
-            x += out[ol / 2];
-            r->bytes += ol;
-        }
-        off = ((off + (size_t)len + 7) & ~(size_t)7) - 8; /* next aligned block */
+        off = (off + len + 7) & ~(uint64_t)7;
     }
     r->seconds = now() - t0;
     r->check = (double)x;
     r->ok = r->bytes > 0;
+    free(in);
     free(out);
-    free(m);
+    close(fd);
 }
 
 /* Runs a phase in a child process; returns its result with the child's peak RSS. */

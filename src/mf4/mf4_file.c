@@ -462,6 +462,11 @@ static int add_frag(mf4_file *f, mf4__stream_def *s, size_t *cap, const mf4__fra
     s->frags[s->n].start = s->total;
     s->total += fr->len;
     s->n++;
+    /* Reading block headers spread over a big file maps a large folio per touch: release
+     * them as parsing goes (a read-only private mapping just faults again when needed), so
+     * opening a many-block file does not make the process as large as the file. */
+    if (f->mapped && ++f->frag_count % 8 == 0)
+        madvise((void *)f->map, (size_t)f->size, MADV_DONTNEED);
     return MF4_OK;
 }
 

@@ -88,6 +88,7 @@ struct mf4_file {
     const unsigned char *map;
     uint64_t size;
     int mapped;
+    uint64_t frag_count; /* data blocks located so far (mf4_file.c) */
     mf4_file_info info;
     mf4_group *groups;
     mf4__chan **gchan; /* per group: n_channels entries */
