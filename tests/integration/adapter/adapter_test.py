@@ -414,6 +414,8 @@ def t_timeout_stop(env):
     rc, out, err = env.meshctl('submit', 'sleep', '{"ms": 20000}', '--timeout', '1', '--retry', '1',
                                '--retry-intervals', '0', '--wait', '--wait-timeout', '30', timeout=40)
     check(rc == 1, 'timed-out job fails for good after its retry: %d %s %s' % (rc, out, err))
+    # the hub ends the attempt and sends stop at the same time: give the handler its poll
+    env.wait_for('two stops', lambda: sum(1 for r in env.records() if r[0] == 'stop') >= 2, 10)
     stops = [r for r in env.records() if r[0] == 'stop']
     check(len(stops) == 2 and all(r[4] == 'timeout' for r in stops), 'handler saw stop twice: %s' % stops)
     check(sorted(int(r[3]) for r in stops) == [1, 2], 'attempts 1 and 2')
