@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char tmpdir[256];
 
@@ -722,6 +723,75 @@ TEST(virtual_channels)
     free(B.b);
 }
 
+/* A transposed DZ block whose column count (zip parameter 8) is not the record size (3) and
+ * whose length is not a multiple of it: 9 rows of 8 columns are transposed, the last 3 bytes
+ * stored as they are. Built by hand with zlib, the same bytes in a DL of two DZ blocks. */
+TEST(dz_transposed_with_tail)
+{
+    enum { NREC = 25, RS = 3, COLS = 8 };
+    unsigned char plain[NREC * RS], tr[NREC * RS];
+    for (int r = 0; r < NREC; r++) {
+        plain[r * RS] = (unsigned char)(r * 3);
+        plain[r * RS + 1] = (unsigned char)(r >> 1);
+        plain[r * RS + 2] = (unsigned char)(200 - r);
+    }
+    size_t len = sizeof plain, rows = len / COLS;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < COLS; c++)
+            tr[c * rows + r] = plain[r * COLS + c];
+    memcpy(tr + rows * COLS, plain + rows * COLS, len - rows * COLS);
+    unsigned char z[256];
+    uLongf zl = sizeof z;
+    CHECK_EQ_INT(compress(z, &zl, tr, len), Z_OK);
+    bld B = {0};
+    uint64_t hd = bld_start(&B, 0, 0);
+    unsigned char dz[24 + 256];
+    memset(dz, 0, 24);
+    dz[0] = 'D';
+    dz[1] = 'T';
+    dz[2] = 1;
+    bld_le(dz + 4, COLS, 4);
+    bld_le(dz + 8, len, 8);
+    bld_le(dz + 16, zl, 8);
+    memcpy(dz + 24, z, zl);
+    uint64_t dzb = bld_block(&B, "DZ", 0, NULL, dz, 24 + zl);
+    uint64_t cn0 = bld_cn(&B, "v16", 0, 0, MF4_DT_UINT_LE, 0, 0, 16, 0, 0, 0, 0);
+    uint64_t cn1 = bld_cn(&B, "v8", 0, 0, MF4_DT_UINT_LE, 0, 2, 8, 0, 0, 0, 0);
+    bld_link(&B, cn0, 0, cn1);
+    uint64_t cg = bld_cg(&B, cn0, 0, 0, NREC, 0, RS, 0);
+    bld_link(&B, hd, 0, bld_dg(&B, cg, dzb, 0));
+    mf4_file *f;
+    mf4_error e;
+    int rc = mf4_open_memory(&f, B.b, B.n, &e);
+    CHECK_EQ_INT(rc, MF4_OK);
+    if (!rc) {
+        CHECK_EQ_INT(mf4_group_at(f, 0)->master, -1);
+        for (size_t batch = 1; batch <= 25; batch += 6) {
+            CHECK_EQ_INT(read_channel(f, 0, 0, batch), MF4_OK);
+            CHECK_EQ_INT(cv.n, NREC);
+            int bad = 0;
+            for (int r = 0; r < NREC; r++)
+                bad |= cv.u[r] != (uint64_t)(r * 3 + ((r >> 1) << 8));
+            CHECK(!bad);
+            CHECK_EQ_INT(read_channel(f, 0, 1, batch), MF4_OK);
+            bad = 0;
+            for (int r = 0; r < NREC; r++)
+                bad |= cv.u[r] != (uint64_t)(200 - r);
+            CHECK(!bad);
+        }
+        mf4_close(f);
+    }
+    /* a DZ claiming more bytes than it inflates to is an error, not garbage */
+    bld_le(B.b + dzb + 24 + 8, len + 1, 8);
+    rc = mf4_open_memory(&f, B.b, B.n, &e);
+    CHECK_EQ_INT(rc, MF4_OK); /* 76 bytes still hold the 25 records */
+    if (!rc) {
+        CHECK_EQ_INT(read_channel(f, 0, 0, 10), MF4_E_ZLIB);
+        mf4_close(f);
+    }
+    free(B.b);
+}
+
 TEST(open_errors)
 {
     mf4_file *f;
@@ -790,6 +860,7 @@ int main(void)
     RUN(hand_built_unfinalized);
     RUN(md_names);
     RUN(virtual_channels);
+    RUN(dz_transposed_with_tail);
     RUN(open_errors);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
