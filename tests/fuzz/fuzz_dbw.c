@@ -80,6 +80,8 @@ static void run_job(res_db *db, const wsm_msg *m)
         if (!cJSON_IsObject(result) && !cJSON_IsArray(result))
             abort();
         char *s = cJSON_PrintUnformatted(result);
+        if (!s || strlen(s) > DBW_MAX_ANSWER_BYTES)
+            abort(); /* the answer must fit a result header */
         free(s);
     } else {
         if (result)

@@ -654,6 +654,15 @@ static int series_arg(const cJSON *args, const char *names[8], size_t *n, dbw_er
     return RES_OK;
 }
 
+/* Size of an answer as the adapter will print it into the result header (0 if unprintable). */
+static size_t answer_bytes(const cJSON *out)
+{
+    char *s = cJSON_PrintUnformatted(out);
+    size_t n = s ? strlen(s) : 0;
+    free(s);
+    return n;
+}
+
 int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
 {
     *result = NULL;
@@ -706,7 +715,16 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
         if (opt_int(args, "args", "first_frame", 0, INT64_MAX / 2, 0, &first, e) < 0 ||
             opt_int(args, "args", "max_rows", 1, 100000, 1000, &max, e) < 0)
             return e->code;
-        rc = res_get_frame_rows(db, id, first, max, &out, &re);
+        /* an answer travels in the result header: fewer rows until it fits (the caller pages
+         * on from the last frame it got) */
+        for (;;) {
+            rc = res_get_frame_rows(db, id, first, max, &out, &re);
+            if (rc || max == 1 || answer_bytes(out) <= DBW_MAX_ANSWER_BYTES)
+                break;
+            cJSON_Delete(out);
+            out = NULL;
+            max /= 2;
+        }
     } else if (strcmp(q, "coverage") == 0) {
         int64_t n, first, last;
         if ((rc = need_id(args, &id, e)))
@@ -731,6 +749,14 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
     }
     if (rc)
         return from_res(e, rc, &re);
+    size_t n = answer_bytes(out);
+    if (n > DBW_MAX_ANSWER_BYTES) {
+        cJSON_Delete(out);
+        return fail(e, RES_E_BAD_INPUT,
+                    "args: the answer to q \"%s\" is %zu bytes, above the %d a result may carry "
+                    "(ask for less: limit, max_points, series or max_rows)",
+                    q, n, DBW_MAX_ANSWER_BYTES);
+    }
     *result = out;
     return RES_OK;
 }

@@ -60,6 +60,12 @@ typedef struct dbw_error {
  * Else returns the res_code and fills e (nothing of an invalid job is written). */
 int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e);
 
+/* The largest answer (printed JSON) dbw_query returns: the answer travels as the result's
+ * `value` in a protocol header, and the hub refuses headers above limits.max_header_bytes
+ * (default 65,536), leaving the job to time out. A `rows` answer is cut to fewer rows until it
+ * fits; any other answer above it fails with BAD_INPUT asking for less. */
+#define DBW_MAX_ANSWER_BYTES 60000
+
 /* Answers a db.query request (args {"q": "recordings"|"recording"|"events"|"frames"|"rows"|
  * "coverage", ...}). On RES_OK *result is a new object (caller deletes); else fills e. */
 int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e);
