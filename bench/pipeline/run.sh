@@ -27,5 +27,9 @@ targets=()
 for t in $want; do
     grep -qx "$t" <<<"$known" && targets+=("$t")
 done
-ninja -C "$build" "${targets[@]}" >/dev/null
+if ! out=$(ninja -C "$build" "${targets[@]}" 2>&1); then
+    echo "$out" >&2
+    echo "run.sh: build failed in $build" >&2
+    exit 1
+fi
 exec /usr/bin/python3 "$here/driver.py" --build "$build" "${args[@]}"
