@@ -10,7 +10,7 @@ let hub;
 before(async () => {
   hub = await startHub(
     testConfig({
-      queues: { work: { max_length: 100000 }, small: { max_length: 2 }, other: {}, bin: {}, topics: {}, routed: {}, 'routed.out': {} },
+      queues: { work: { max_length: 100000 }, small: { max_length: 2 }, other: {}, bin: {}, topics: {}, routed: {}, 'routed.out': {}, admin: {} },
       routes: { 'routed:result': 'routed.out' },
       limits: { max_message_bytes: 1048576, max_errors: 50, heartbeat: 1, idle_timeout: 30, drain_timeout: 2 },
     }),
@@ -177,6 +177,45 @@ test('a routed result becomes a child job <id>.r with the value as args and the 
   await w.ok({ op: 'result', job_id: child.header.job_id, attempt: 1 });
   const tree = await p.ok({ op: 'wait', job_id: root.job_id, tree: true, timeout: 5 });
   assert.equal(tree.job.tree_status, 'finished');
+  p.close();
+  w.close();
+});
+
+test('timeout and cancel reach the worker as stop; pause/resume; requeue of a failed job', async () => {
+  const p = await Client.connect(hub.url);
+  const w = await Client.connect(hub.url, { kind: 'worker' });
+  await w.ok({ op: 'consume', queues: ['admin'], prefetch: 4 });
+  // timeout: the deadline timer fires, the worker gets stop, a late result is refused
+  const t = await p.ok({ op: 'enqueue', queue: 'admin', timeout: 0.2 });
+  const tj = await w.next((m) => m.header.op === 'job' && m.header.job_id === t.job_id);
+  assert.ok(tj.header.deadline_at > Date.now() - 1000);
+  const stop = await w.next((m) => m.header.op === 'stop' && m.header.job_id === t.job_id, 3000);
+  assert.equal(stop.header.reason, 'timeout');
+  assert.equal(stop.header.attempt, 1);
+  const late = await w.request({ op: 'result', job_id: t.job_id, attempt: 1 });
+  assert.equal(late.header.code, 'BAD_STATE');
+  const failed = await p.ok({ op: 'query', what: 'job', job_id: t.job_id });
+  assert.equal(failed.result.status, 'failed');
+  // requeue brings it back with attempts reset
+  assert.equal((await p.ok({ op: 'requeue', job_id: t.job_id })).count, 1);
+  const again = await w.next((m) => m.header.op === 'job' && m.header.job_id === t.job_id);
+  await w.ok({ op: 'result', job_id: t.job_id, attempt: again.header.attempt });
+  // cancel of a started job: stop with reason canceled
+  const c = await p.ok({ op: 'enqueue', queue: 'admin' });
+  await w.next((m) => m.header.op === 'job' && m.header.job_id === c.job_id);
+  assert.equal((await p.ok({ op: 'cancel', job_id: c.job_id })).count, 1);
+  const cs = await w.next((m) => m.header.op === 'stop' && m.header.job_id === c.job_id);
+  assert.equal(cs.header.reason, 'canceled');
+  // pause: accepted but not dispatched until resume
+  await p.ok({ op: 'pause', queue: 'admin' });
+  const q = await p.ok({ op: 'enqueue', queue: 'admin' });
+  await sleep(200);
+  assert.equal(w.inbox.filter((m) => m.header.op === 'job').length, 0);
+  await p.ok({ op: 'resume', queue: 'admin' });
+  const qj = await w.next((m) => m.header.op === 'job' && m.header.job_id === q.job_id);
+  await w.ok({ op: 'result', job_id: q.job_id, attempt: qj.header.attempt });
+  const reg = await p.ok({ op: 'query', what: 'registry', queue: 'admin', registry: 'finished' });
+  assert.equal(reg.result.total, 2);
   p.close();
   w.close();
 });
