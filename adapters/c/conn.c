@@ -61,6 +61,7 @@ struct conn {
     int emit_window;
     wsm_buf *cur_msg; /* the WebSocket message being dispatched (conn_take_message) */
     bool cur_single;  /* ... and it holds only the protocol message being handled */
+    wsm_msg *cur_m;   /* the protocol message being handled (conn_take_header) */
     int down_code;    /* overrides the transport's code (e.g. UNAUTHORIZED from hello) */
     char errstr[1024];
     bool detached;
@@ -391,6 +392,15 @@ unsigned char *conn_take_message(conn *c)
     return d;
 }
 
+cJSON *conn_take_header(conn *c)
+{
+    if (!c->cur_m)
+        return NULL;
+    cJSON *h = c->cur_m->hdr;
+    c->cur_m->hdr = NULL;
+    return h;
+}
+
 void conn_dispatch(conn *c, wsm_buf *msg)
 {
     size_t off = 0;
@@ -402,6 +412,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
     bool first = true;
     while ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) == 1) {
         c->cur_msg = msg;
+        c->cur_m = &m;
         c->cur_single = first && off == n;
         first = false;
         const cJSON *ref = cJSON_GetObjectItemCaseSensitive(m.hdr, "ref");
@@ -450,6 +461,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
                 c->h.on_msg(c->ud, &m);
         }
         c->cur_msg = NULL;
+        c->cur_m = NULL;
         wsm_msg_clear(&m);
         if (!msg->data) /* taken: it held only this message */
             break;

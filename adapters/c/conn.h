@@ -69,6 +69,9 @@ void conn_dispatch(conn *c, wsm_buf *msg);
  * takes the whole receive buffer (so that its payload can be kept without a copy: m->payload
  * points into it) and returns it (free with free()); otherwise NULL. */
 unsigned char *conn_take_message(conn *c);
+/* During on_msg: takes the parsed header of the message being handled (the caller frees it
+ * with cJSON_Delete; m->op and other borrowed strings stay valid as long as it lives). */
+cJSON *conn_take_header(conn *c);
 /* A conn without network for fuzzing conn_dispatch: no sends happen. */
 conn *conn_new_detached(const conn_handlers *h, void *ud);
 

@@ -491,7 +491,9 @@ static void on_job(wsm_service *s, const wsm_msg *m)
     if (!j)
         return;
     j->s = s;
-    j->hdr = cJSON_Duplicate(m->hdr, 1);
+    j->hdr = conn_take_header(s->c); /* no copy: the job keeps the parsed header */
+    if (!j->hdr)
+        j->hdr = cJSON_Duplicate(m->hdr, 1);
     if (m->len) {
         /* bulk payloads: keep the receive buffer instead of copying out of it */
         unsigned char *whole = m->len >= 4096 ? conn_take_message(s->c) : NULL;
@@ -874,8 +876,58 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ workers */
 
 /* Frames the job's final message (result or fail) with a fresh id. NULL on NOMEM. */
+/* Ids are [A-Za-z0-9._:-] (protocol §3): such a string needs no JSON escaping. */
+static bool json_safe_id(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == ':' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The common final: a result without payload, header formatted directly (no cJSON tree).
+ * NULL when not applicable or out of memory (the caller then uses the general path). */
+static struct item *make_plain_result(wsm_job *j)
+{
+    if (j->failed || j->res_len || !json_safe_id(j->id))
+        return NULL;
+    struct item *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->kind = IT_FINAL;
+    it->job = j;
+    it->id = conn_next_id(j->s->c);
+    wsm_buf h = WSM_BUF_INIT;
+    int rc = wsm_buf_printf(&h,
+                            "{\"op\":\"result\",\"id\":\"%" PRIu64 "\",\"job_id\":\"%s\","
+                            "\"attempt\":%d,\"value\":",
+                            it->id, j->id, j->attempt);
+    if (rc == 0)
+        rc = j->res_value ? wsm_json_append(&h, j->res_value) : wsm_buf_append_str(&h, "null");
+    if (rc == 0 && j->res_state)
+        rc = wsm_buf_append_str(&h, ",\"state\":") || wsm_json_append(&h, j->res_state);
+    if (rc == 0)
+        rc = wsm_buf_append(&h, "}", 1);
+    if (rc == 0)
+        rc = wsm_frame_append_raw(&it->msg, (const char *)h.data, h.len, NULL, 0);
+    wsm_buf_free(&h);
+    if (rc != 0) {
+        item_free(it);
+        return NULL;
+    }
+    return it;
+}
+
 static struct item *make_final(wsm_job *j, int hrc)
 {
+    if (hrc == 0) {
+        struct item *fast = make_plain_result(j);
+        if (fast)
+            return fast;
+    }
     struct item *it = calloc(1, sizeof *it);
     cJSON *h = cJSON_CreateObject();
     if (!it || !h)
