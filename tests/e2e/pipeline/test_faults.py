@@ -11,14 +11,17 @@ Faults (each at --rounds random moments, default 3):
   hub     kill -9 wshub mid-run, start it again on the same port (sqlite store; its services
           die with it and the new hub starts new ones)
 
-The moment is uniform in [0.1, 0.7] of the clean run's duration; the test fails if the fault
-came after the work was done (it would prove nothing). Usage:
+The moment is when a random share of the frames is stored (uniform in [0.1, 0.7]; for the
+reader [0.05, 0.3], while it still reads); the test fails if the fault came after the work was
+done (or, for the reader, after it had read everything): such a run would prove nothing. Usage:
   test_faults.py [--rounds N] [--faults aeb,reader,db,hub] [--seed S] [--frames N]
 """
 import argparse
+import json
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -38,7 +41,34 @@ def running(mesh, jobs):
     return any(mesh.tree_status(j) == "running" for j in jobs)
 
 
-def run_once(files, channels, fault=None, at=None, rng=None):
+def wait_stored(mesh, n, timeout):
+    """Waits until the results database holds at least n frame rows; returns the count."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            con = sqlite3.connect(f"file:{mesh.results}?mode=ro", uri=True, timeout=5)
+            try:
+                c = con.execute("SELECT count(*) FROM aeb_frames").fetchone()[0]
+            finally:
+                con.close()
+            if c >= n:
+                return c
+        except sqlite3.Error:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{n} frames were not stored within {timeout} s")
+
+
+def reading(mesh, jobs):
+    """True if some root (an mf4 job) is still being read."""
+    for j in jobs:
+        r = mesh.ctl("--json", "job", j, check=False)
+        if r.returncode == 0 and json.loads(r.stdout)["job"]["status"] in ("queued", "started"):
+            return True
+    return False
+
+
+def run_once(files, channels, fault=None, at=None, rng=None, total=0):
     """One run in a fresh mesh; returns (dump, seconds, note)."""
     mesh = Mesh(f"fault-{fault or 'clean'}")
     note = ""
@@ -47,19 +77,22 @@ def run_once(files, channels, fault=None, at=None, rng=None):
         t0 = time.time()
         jobs = submit_all(mesh, files, channels)
         if fault:
-            time.sleep(max(0.0, t0 + at - time.time()))
+            stored = wait_stored(mesh, int(at * total), timeout=120)
             pids = mesh.pids()
             if not running(mesh, jobs):
-                raise AssertionError(f"{fault} fault at {at:.2f} s came after the work was done")
+                raise AssertionError(f"{fault} fault at {at:.0%} came after the work was done")
+            if fault == "reader" and not reading(mesh, jobs):
+                raise AssertionError(f"reader fault at {at:.0%}: the reader had read everything")
+            at_s = time.time() - t0
             if fault == "hub":
                 mesh.kill_hub()
-                note = f"killed wshub pid {mesh.hub.pid} at {at:.2f} s"
+                note = f"killed wshub pid {mesh.hub.pid} at {at_s:.2f} s ({stored} frames stored)"
                 mesh.start()
             else:
                 prefix = {"aeb": "aeb[", "reader": "mf4-reader[", "db": "db-writer["}[fault]
                 label = rng.choice(sorted(k for k in pids if k.startswith(prefix)))
                 os.kill(pids[label], 9)
-                note = f"killed {label} pid {pids[label]} at {at:.2f} s"
+                note = f"killed {label} pid {pids[label]} at {at_s:.2f} s ({stored} frames stored)"
                 deadline = time.time() + 15
                 while mesh.pids().get(label) == pids[label] and time.time() < deadline:
                     time.sleep(0.05)
@@ -97,6 +130,7 @@ def main():
     channels = gen_recordings(tmp, SCENARIOS, frames=a.frames)
     files = [os.path.join(tmp, n + ".mf4") for n in SCENARIOS]
 
+    total = a.frames * len(files)
     ref, t_clean, _ = run_once(files, channels)
     n_rows = {t: len(v) for t, v in ref.items()}
     log(f"clean run: {t_clean:.2f} s, rows {n_rows}")
@@ -107,9 +141,11 @@ def main():
     failed = 0
     for fault in a.faults.split(","):
         for r in range(a.rounds):
-            at = rng.uniform(0.1, 0.7) * t_clean
+            # the moment: a share of the frames stored (the reader reads ahead of aeb, so for
+            # the reader an early share is still mid-recording)
+            at = rng.uniform(0.05, 0.3) if fault == "reader" else rng.uniform(0.1, 0.7)
             try:
-                got, dt, note = run_once(files, channels, fault, at, rng)
+                got, dt, note = run_once(files, channels, fault, at, rng, total)
                 diffs = compare(ref, got)
             except AssertionError as e:
                 diffs, dt, note = [str(e)], 0, ""
