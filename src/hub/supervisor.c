@@ -16,6 +16,8 @@
  * signal), never.
  *
  * Invariants:
+ *  - args and env values may use ${VAR} or ${VAR:-default} (the hub's environment, expanded
+ *    once at start; an unset VAR without default is a startup error naming it).
  *  - Every child gets WSMESH_URL (this hub, with the bound port), WSMESH_SERVICE (name) and
  *    WSMESH_INSTANCE (`name[i]`), then the service's own env (which wins), and runs in the
  *    config's base dir (so ./var/... means the same place for the hub and its services).
@@ -77,6 +79,8 @@ struct supervisor {
     double stop_timeout;
     bool use_setpriv;
     char **exec_paths; /* resolved, one per service */
+    char ***args;      /* per service: args with ${VAR} expanded, NULL-terminated */
+    char ***envs;      /* per service: env "K=V" with ${VAR} expanded, NULL-terminated */
     sv_inst *inst;
     size_t n_inst;
     size_t n_running;
@@ -188,6 +192,91 @@ static void free_strv(char **v)
     free(v);
 }
 
+/* Expands ${NAME} and ${NAME:-default} in s from the hub's environment ("$$" is "$").
+ * Returns a new string; NULL on OOM or when NAME is unset (empty counts as set) and has no
+ * default, then *missing (if not NULL) gets a copy of NAME. */
+static char *expand(const char *s, char **missing)
+{
+    size_t cap = strlen(s) + 64, n = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    while (*s) {
+        const char *val = NULL;
+        size_t vlen = 0, adv = 1;
+        char one = *s;
+        if (s[0] == '$' && s[1] == '$') {
+            adv = 2;
+        } else if (s[0] == '$' && s[1] == '{' && strchr(s, '}')) {
+            const char *end = strchr(s, '}');
+            const char *name = s + 2;
+            const char *dflt = strstr(name, ":-");
+            size_t nlen = (dflt && dflt < end ? (size_t)(dflt - name) : (size_t)(end - name));
+            char nm[256];
+            snprintf(nm, sizeof nm, "%.*s", (int)(nlen < 255 ? nlen : 255), name);
+            val = getenv(nm);
+            if (!val && dflt && dflt < end) {
+                val = dflt + 2;
+                vlen = (size_t)(end - val);
+            } else if (!val) {
+                if (missing)
+                    *missing = strdup(nm);
+                free(out);
+                return NULL;
+            } else {
+                vlen = strlen(val);
+            }
+            adv = (size_t)(end - s) + 1;
+        }
+        size_t need = val ? vlen : 1;
+        if (n + need + 1 > cap) {
+            cap = (n + need + 1) * 2;
+            char *nb = realloc(out, cap);
+            if (!nb) {
+                free(out);
+                return NULL;
+            }
+            out = nb;
+        }
+        if (val) {
+            memcpy(out + n, val, vlen);
+            n += vlen;
+        } else {
+            out[n++] = one;
+        }
+        s += adv;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* A NULL-terminated copy of v[0..n) with ${VAR} expanded; NULL with err filled on failure. */
+static char **expand_all(char *const *v, size_t n, const char *what, wsm_err *err)
+{
+    char **out = calloc(n + 1, sizeof *out);
+    if (!out) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *missing = NULL;
+        out[i] = expand(v[i], &missing);
+        if (!out[i]) {
+            if (missing)
+                wsm_err_set(err, WSM_E_BAD_FIELD,
+                            "%s[%zu]: environment variable %s is not set (write ${%s:-default} "
+                            "for a default)",
+                            what, i, missing, missing);
+            else
+                wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+            free(missing);
+            free_strv(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* environ minus the keys set below, then WSMESH_URL/SERVICE/INSTANCE, then the service's env
  * (later entries of the same key replace earlier ones). NULL on OOM. */
 static char **make_env(const supervisor *sv, const sv_inst *in)
@@ -203,8 +292,9 @@ static char **make_env(const supervisor *sv, const sv_inst *in)
     own[n_own++] = dup_printf("WSMESH_URL=%s", sv->url);
     own[n_own++] = dup_printf("WSMESH_SERVICE=%s", s->name);
     own[n_own++] = dup_printf("WSMESH_INSTANCE=%s", in->label);
+    char **senv = sv->envs[s - sv->cfg->services];
     for (size_t i = 0; i < s->n_env; i++)
-        own[n_own++] = strdup(s->env[i]);
+        own[n_own++] = strdup(senv[i]);
     for (size_t i = 0; i < n_own; i++)
         if (!own[i]) {
             free_strv(own);
@@ -417,7 +507,7 @@ static void spawn_run(sv_inst *in, wsm_err *err)
     }
     argv[k++] = sv->exec_paths[si];
     for (size_t i = 0; i < s->n_args; i++)
-        argv[k++] = s->args[i];
+        argv[k++] = sv->args[si][i];
     argv[k] = NULL;
 
     r->inst = in;
@@ -540,11 +630,13 @@ supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_u
     sv->url = strdup(hub_url);
     sv->use_setpriv = is_exec(SV_SETPRIV);
     sv->exec_paths = calloc(cfg->n_services + 1, sizeof *sv->exec_paths);
+    sv->args = calloc(cfg->n_services + 1, sizeof *sv->args);
+    sv->envs = calloc(cfg->n_services + 1, sizeof *sv->envs);
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_services; i++)
         n += (size_t)cfg->services[i].instances;
     sv->inst = calloc(n ? n : 1, sizeof *sv->inst);
-    if (!sv->url || !sv->exec_paths || !sv->inst) {
+    if (!sv->url || !sv->exec_paths || !sv->inst || !sv->args || !sv->envs) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         supervisor_free(sv);
         return NULL;
@@ -560,6 +652,15 @@ supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_u
                         strchr(s->exec, '/') ? "the config's base dir"
                                              : "$WSMESH_BIN_DIR, next to wshub, the build tree "
                                                "and $PATH");
+            supervisor_free(sv);
+            return NULL;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "services[%zu] (%s): args", i, s->name);
+        sv->args[i] = expand_all(s->args, s->n_args, what, err);
+        snprintf(what, sizeof what, "services[%zu] (%s): env", i, s->name);
+        sv->envs[i] = sv->args[i] ? expand_all(s->env, s->n_env, what, err) : NULL;
+        if (!sv->envs[i]) {
             supervisor_free(sv);
             return NULL;
         }
@@ -652,9 +753,16 @@ void supervisor_free(supervisor *sv)
 {
     if (!sv)
         return;
-    if (sv->exec_paths)
-        for (size_t i = 0; i < sv->cfg->n_services; i++)
+    for (size_t i = 0; i < sv->cfg->n_services; i++) {
+        if (sv->exec_paths)
             free(sv->exec_paths[i]);
+        if (sv->args)
+            free_strv(sv->args[i]);
+        if (sv->envs)
+            free_strv(sv->envs[i]);
+    }
+    free(sv->args);
+    free(sv->envs);
     free(sv->exec_paths);
     free(sv->inst);
     free(sv->url);

@@ -29,7 +29,8 @@ typedef struct supervisor supervisor;
  * SIGTERM and SIGKILL at shutdown. Every exec is resolved here (see supervisor.c: an exec
  * without '/' is looked up in $WSMESH_BIN_DIR, next to wshub, in the build tree, then in $PATH;
  * one with '/' is relative to cfg->base_dir). Returns NULL and fills err (WSM_E_NOMEM, or
- * WSM_E_BAD_FIELD naming the service whose program was not found or is not executable). */
+ * WSM_E_BAD_FIELD naming the service whose program was not found or is not executable, or whose
+ * args/env use ${VAR} with VAR unset and no ${VAR:-default}). */
 supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_url,
                            double stop_timeout, wsm_err *err);
 
