@@ -6,30 +6,37 @@
 # test-artifacts/fuzz/NAME-* and make the script fail. One summary line per target:
 # seconds, executions, cov/ft from libFuzzer's final stats (docs/fuzzing.md has the table).
 #
-# Usage: scripts/fuzz.sh [-j N] [--merge] BUILD_DIR SECONDS [TARGET...]
-#   -j N     run N targets at a time (default 1; this machine has 2 cores, shared)
-#   --merge  afterwards, merge inputs that add coverage into tests/fuzz/corpus/NAME
-#            (libFuzzer -merge=1: only new features, minimised set) and report how many
-#   no TARGET: every fuzz-* binary of BUILD_DIR
+# Usage: scripts/fuzz.sh [-j N] [--merge] [--no-build] BUILD_DIR SECONDS [TARGET...]
+#   BUILD_DIR  configured with CC=clang -Dfuzz=true -Db_sanitize=address,undefined
+#   -j N       run N targets at a time (default 1; this machine has 2 cores, shared)
+#   --merge    afterwards, merge inputs that add coverage into tests/fuzz/corpus/NAME
+#              (libFuzzer -merge=1: only new features, minimised set) and report how many
+#   --no-build do not build the fuzz-* binaries first (ninja, only those targets)
+#   no TARGET: every fuzz target of BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
-jobs=1 merge=0
+jobs=1 merge=0 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     -j) jobs=$2; shift 2;;
     --merge) merge=1; shift;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0;;
+    --no-build) build=0; shift;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0;;
     *) break;;
   esac
 done
-[ $# -ge 2 ] || { sed -n '2,14p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 dir=$1 secs=$2; shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  for f in "$dir"/tests/fuzz/fuzz-*; do
-    b=$(basename "$f"); case "$b" in fuzz-replay-*|*.p) continue;; esac
-    [ -x "$f" ] && targets+=("${b#fuzz-}")
-  done
+  while read -r t; do targets+=("${t#tests/fuzz/fuzz-}"); done < <(
+    ninja -C "$dir" -t targets all | sed -n 's,^\(tests/fuzz/fuzz-[a-z0-9_]*\): .*,\1,p' |
+      grep -v '/fuzz-replay-' | sort -u)
+fi
+[ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets in $dir (configure it with -Dfuzz=true)"; exit 2; }
+if [ $build -eq 1 ]; then
+  ninja -C "$dir" "${targets[@]/#/tests/fuzz/fuzz-}" > /dev/null ||
+    { echo "building the fuzz targets in $dir failed"; exit 1; }
 fi
 art=test-artifacts/fuzz
 mkdir -p "$art"
