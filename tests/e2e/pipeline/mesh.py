@@ -171,6 +171,11 @@ class Mesh:
         self._reap_services(timeout=5)
         return rc
 
+    def sanitizer_reports(self):
+        """Lines of sanitizer reports (ASan, LSan, UBSan) in the log of every generation."""
+        pat = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+        return [ln for ln in self.log_text().splitlines() if pat.search(ln)]
+
     def _reap_services(self, timeout):
         deadline = time.time() + timeout
         for pid in list(self.seen_pids):

@@ -89,6 +89,7 @@ def main():
               f"services were restarted: {pids_before} -> {mesh.pids()}")
     finally:
         rc = mesh.stop()
+        check(not mesh.sanitizer_reports(), f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
         check(rc == 0, f"wshub exit {rc}")
     if failures:
         log(f"{len(failures)} failures; mesh dir {mesh.dir}")

@@ -156,6 +156,7 @@ def main():
         con.close()
     finally:
         rc = mesh.stop()
+        check(not mesh.sanitizer_reports(), f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
         check(rc == 0, f"wshub exit {rc} after SIGTERM")
         if failures:
             log("hub log tail:\n" + mesh.log_text()[-4000:])
