@@ -752,6 +752,17 @@ static void on_down(void *ud, int code, const char *why)
         job_drop(s, rq);
         rq = nx;
     }
+    /* running attempts lost their leases too (protocol §5: a disconnect fails the attempt and
+     * the hub retries the job): tell their handlers; their results are still re-sent */
+    pthread_mutex_lock(&s->mu);
+    for (wsm_job *j = s->jobs; j; j = j->next) {
+        if (j->running && !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE)) {
+            j->stop_reason = "lease_lost";
+            __atomic_store_n(&j->stop, 1, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_cond_broadcast(&s->credit_cv);
+    pthread_mutex_unlock(&s->mu);
     if (s->exiting) {
         event_base_loopbreak(s->base);
         return;

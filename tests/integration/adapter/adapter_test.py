@@ -500,12 +500,17 @@ def t_hub_restart(env):
     url = env.start_hub()
     port = int(url.rsplit(':', 1)[1].split('/')[0])
     svcs = [env.service('--queues', 'sleep', name='s%d' % i) for i in range(2)]
+    long = env.submit('sleep', {'ms': 4000})
     ids = [env.submit('sleep', {'ms': 200}) for _ in range(20)]
     env.wait_for('some done', lambda: sum(1 for r in env.records() if r[0] == 'done') >= 3)
+    check(any(r[0] == 'start' and r[2] == long for r in env.records()), 'long job running')
     env.hub.send_signal(signal.SIGKILL)
     env.hub.wait()
     env.start_hub(port=port)
-    for jid in ids:
+    # the running handler was told that its lease is gone
+    env.wait_for('lease_lost stop', lambda: any(r[0] == 'stop' and r[2] == long and r[4] == 'lease_lost'
+                                                for r in env.records()), 10)
+    for jid in ids + [long]:
         env.wait_job(jid, ('finished',), 60)
     check(all(s.poll() is None for s in svcs), 'services survived the restart')
     check(any('reconnected' in env.text('s%d.err' % i) for i in range(2)), 'services reconnected')
