@@ -313,10 +313,20 @@ static char *child_reason(ingest *g, const item *it, const char *q)
         const cJSON *jobs = rc == 0 ? jo(r, "jobs") : NULL;
         const cJSON *j = cJSON_GetArrayItem(jobs, 0);
         if (j) {
+            /* registry entries are summaries: the job itself carries the error or reason */
+            cJSON *full = NULL;
+            cJSON *jf = cJSON_CreateObject();
+            cJSON_AddStringToObject(jf, "job_id", js(j, "job_id", ""));
+            if (wsm_query(g->c, "job", jf, &full) == 0)
+                j = full;
+            cJSON_Delete(jf);
             char *e = error_text(jo(j, "error"));
+            if (!e && js(j, "reason", NULL))
+                e = strdup(js(j, "reason", ""));
             char *s = xprintf("%s job %s %s%s%s", q, js(j, "job_id", "?"), regs[i], e ? ": " : "",
                               e ? e : "");
             free(e);
+            cJSON_Delete(full);
             cJSON_Delete(r);
             return s;
         }
