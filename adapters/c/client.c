@@ -36,6 +36,15 @@ struct wsm_client {
     size_t outstanding, failed;
     struct evq *ev_head, *ev_tail;
     size_t n_events;
+    void (*event_cb)(const cJSON *event, void *ud);
+    void *event_ud;
+};
+
+/* One asynchronous request. */
+struct acall {
+    wsm_client *cl;
+    wsm_reply_cb cb;
+    void *ud;
 };
 
 /* One outstanding blocking call. */
@@ -65,6 +74,10 @@ static void cl_on_msg(void *ud, const wsm_msg *m)
     wsm_client *cl = ud;
     if (strcmp(m->op, "event") != 0)
         return;
+    if (cl->event_cb) {
+        cl->event_cb(m->hdr, cl->event_ud);
+        return;
+    }
     struct evq *q = malloc(sizeof *q);
     if (!q)
         return;
@@ -624,4 +637,99 @@ int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
         cJSON_Delete(q->ev);
     free(q);
     return 0;
+}
+
+/* ------------------------------------------------------------------ asynchronous */
+
+static void async_reply(void *ud, int code, const wsm_msg *m)
+{
+    struct acall *a = ud;
+    a->cl->outstanding--;
+    if (code != 0)
+        a->cl->failed++;
+    if (a->cb)
+        a->cb(code, m ? m->hdr : NULL, a->ud);
+    free(a);
+}
+
+static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, const char *ct,
+                      wsm_reply_cb cb, void *ud)
+{
+    if (cl->down) {
+        cJSON_Delete(h);
+        return WSM_E_CLOSED;
+    }
+    while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    struct acall *a = malloc(sizeof *a);
+    if (!a) {
+        cJSON_Delete(h);
+        return WSM_E_NOMEM;
+    }
+    a->cl = cl;
+    a->cb = cb;
+    a->ud = ud;
+    int rc = conn_send_hdr(cl->c, h, payload, len, ct, async_reply, a);
+    cJSON_Delete(h);
+    if (rc != 0) {
+        free(a);
+        return rc;
+    }
+    cl->outstanding++;
+    return 0;
+}
+
+int wsm_call_async(wsm_client *cl, const cJSON *hdr, const void *payload, size_t len,
+                   wsm_reply_cb cb, void *ud)
+{
+    if (!cl || !cJSON_IsObject(hdr) || (len && !payload))
+        return WSM_E_USAGE;
+    cJSON *h = cJSON_Duplicate(hdr, 1);
+    if (!h)
+        return WSM_E_NOMEM;
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(h, "content_type");
+    return send_async(cl, h, payload, len, cJSON_IsString(ct) ? ct->valuestring : NULL, cb, ud);
+}
+
+int wsm_enqueue_async(wsm_client *cl, const char *queue, const cJSON *args,
+                      const wsm_enqueue_opts *o, wsm_reply_cb cb, void *ud)
+{
+    if (!cl || !queue || !*queue || (o && o->len && !o->payload))
+        return WSM_E_USAGE;
+    cJSON *h = enqueue_hdr(queue, args, o);
+    if (!h)
+        return WSM_E_NOMEM;
+    return send_async(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL, cb,
+                      ud);
+}
+
+void wsm_client_set_event_cb(wsm_client *cl, void (*cb)(const cJSON *event, void *ud), void *ud)
+{
+    if (!cl)
+        return;
+    cl->event_cb = cb;
+    cl->event_ud = ud;
+}
+
+int wsm_client_dispatch(wsm_client *cl, double timeout)
+{
+    if (!cl)
+        return WSM_E_USAGE;
+    bool expired = false;
+    struct event *tev = NULL;
+    if (timeout > 0) {
+        tev = evtimer_new(cl->base, timeout_cb, &expired);
+        if (!tev)
+            return WSM_E_NOMEM;
+        struct timeval tv = {(time_t)timeout,
+                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+        evtimer_add(tev, &tv);
+    }
+    while (!cl->down && !expired && (timeout > 0 || cl->outstanding))
+        event_base_loop(cl->base, EVLOOP_ONCE);
+    if (tev)
+        event_free(tev);
+    if (cl->down)
+        return WSM_E_CLOSED;
+    return cl->outstanding && timeout > 0 ? WSM_E_TIMEOUT : 0;
 }

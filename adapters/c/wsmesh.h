@@ -300,6 +300,29 @@ int wsm_next_event(wsm_client *c, double timeout, cJSON **event_out);
 int wsm_call(wsm_client *c, const cJSON *hdr, const void *payload, size_t len, double timeout,
              cJSON **reply_out);
 
+/* ---- asynchronous variants (same client, same thread). Replies and events are delivered by
+ * wsm_client_dispatch / wsm_client_sync (and by any blocking call) on the calling thread. */
+
+/* Called once per asynchronous request: code 0 with the `ok` header, a protocol code with the
+ * `error` header, or WSM_E_CLOSED with reply NULL when the connection ended first. reply is
+ * borrowed (valid during the call). The callback may issue new requests. */
+typedef void (*wsm_reply_cb)(int code, const cJSON *reply, void *ud);
+/* Sends any request (as wsm_call) without waiting; cb (may be NULL) gets the reply.
+ * Returns 0 (sent or queued), WSM_E_CLOSED, WSM_E_NOMEM, WSM_E_USAGE. */
+int wsm_call_async(wsm_client *c, const cJSON *hdr, const void *payload, size_t len,
+                   wsm_reply_cb cb, void *ud);
+/* Enqueue without waiting; cb gets the `ok` (with job_id) or the error. Returns as above. */
+int wsm_enqueue_async(wsm_client *c, const char *queue, const cJSON *args,
+                      const wsm_enqueue_opts *o, wsm_reply_cb cb, void *ud);
+/* Delivers events to cb (borrowed event header) instead of queueing them for
+ * wsm_next_event; cb NULL restores queueing. */
+void wsm_client_set_event_cb(wsm_client *c, void (*cb)(const cJSON *event, void *ud), void *ud);
+/* Runs the client's loop for up to timeout seconds (0: until no asynchronous request is
+ * outstanding), delivering replies and events. Returns 0, WSM_E_TIMEOUT (time ran out with
+ * requests outstanding; with timeout > 0 and none outstanding it returns 0 after the time),
+ * or WSM_E_CLOSED. */
+int wsm_client_dispatch(wsm_client *c, double timeout);
+
 #ifdef __cplusplus
 }
 #endif

@@ -357,6 +357,9 @@ def t_hello_roundtrip(env):
     check(rc == 0 and '--concurrency' in out and '--ca-file' in out, 'hello --help')
     rc, out, err = env.run([BIN['hello'], '--bogus'])
     check(rc == 2 and 'unknown option --bogus' in err, 'unknown option: %d %s' % (rc, err))
+    # the asynchronous client API: callbacks for replies and events
+    rc, out, err = env.run([BIN['probe'], 'async', env.url, 'hello', '50'])
+    check(rc == 0 and 'ok async 50' in out, 'async client: %d %s %s' % (rc, out, err))
     # WSMESH_URL from the environment
     rc, out, err = env.run([BIN['meshctl'], 'submit', 'hello', '{"name":"env"}', '--wait'],
                            env={'WSMESH_URL': env.url})

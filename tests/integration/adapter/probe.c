@@ -8,12 +8,38 @@
  *   probe pipeline URL QUEUE N                               N pipelined enqueues, then sync
  *   probe idle URL SECONDS [--ping S --pong S --max-message B]  stay connected (waiting for
  *                                                            events); 0 if still connected
+ *   probe async URL QUEUE N                                  subscribe to events with a
+ *                                                            callback, N wsm_enqueue_async, run
+ *                                                            wsm_client_dispatch until all N
+ *                                                            jobs are finished
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <wsmesh.h>
+
+struct async_state {
+    int replies, refused, finished;
+};
+
+static void on_enqueued(int code, const cJSON *reply, void *ud)
+{
+    struct async_state *st = ud;
+    st->replies++;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
+    if (code != 0 || !cJSON_IsString(id))
+        st->refused++;
+}
+
+static void on_event(const cJSON *ev, void *ud)
+{
+    struct async_state *st = ud;
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
+    if (cJSON_IsString(status) && strcmp(status->valuestring, "finished") == 0)
+        st->finished++;
+}
 
 static int fail(wsm_client *c, int rc)
 {
@@ -114,6 +140,30 @@ int main(int argc, char **argv)
         } else {
             fail(c, rc);
             rc = wsm_client_err(c) ? wsm_client_err(c) : rc;
+        }
+    } else if (strcmp(cmd, "async") == 0 && argc >= 5) {
+        int n = atoi(argv[4]);
+        struct async_state st = {0};
+        const char *topics[] = {"events"};
+        wsm_client_set_event_cb(c, on_event, &st);
+        rc = wsm_subscribe(c, topics, 1);
+        for (int i = 0; i < n && rc == 0; i++) {
+            cJSON *args = cJSON_CreateObject();
+            cJSON_AddNumberToObject(args, "i", i);
+            rc = wsm_enqueue_async(c, argv[3], args, NULL, on_enqueued, &st);
+            cJSON_Delete(args);
+        }
+        if (rc == 0)
+            rc = wsm_client_dispatch(c, 0); /* until every enqueue is answered */
+        int64_t deadline = wsm_mono_ms() + 30000;
+        while (rc == 0 && st.finished < n && wsm_mono_ms() < deadline)
+            rc = wsm_client_dispatch(c, 0.2);
+        if (rc == 0 && st.replies == n && st.refused == 0 && st.finished >= n)
+            printf("ok async %d\n", n);
+        else {
+            fprintf(stderr, "probe: async: rc %d, %d replies, %d refused, %d finished\n", rc,
+                    st.replies, st.refused, st.finished);
+            rc = rc ? rc : 1;
         }
     } else {
         fprintf(stderr, "probe: bad command %s\n", cmd);
