@@ -296,7 +296,10 @@ int wsm_next_event(wsm_client *c, double timeout, cJSON **event_out);
 /* Any request: hdr is borrowed and sent with a fresh "id" (its own id member is replaced) and
  * the payload; waits up to timeout seconds (0: connect_timeout) for the reply. On 0 *reply_out
  * (may be NULL) receives the whole `ok` header (caller frees). On an `error` reply returns its
- * code with errstr = the hub's message. */
+ * code with errstr = the hub's message.
+ * If no reply at all arrives in time (every blocking call: WSM_E_TIMEOUT with errstr "no reply
+ * to OP from URL within Ns"), the client closes its session: later calls return the same error.
+ * A `wait` that the hub itself ends with TIMEOUT leaves the client usable. */
 int wsm_call(wsm_client *c, const cJSON *hdr, const void *payload, size_t len, double timeout,
              cJSON **reply_out);
 
