@@ -451,10 +451,16 @@ void hub_publish(hub *h, const char *topic, const char *subject, const char *dat
 
 /* ------------------------------------------------------------------ receive */
 
-static void conn_process(conn *c, const unsigned char *buf, size_t n)
+static void conn_process(conn *c, const unsigned char *buf, size_t n, bool binary)
 {
     hub *h = c->h;
     size_t off = 0;
+    if (!binary && !wsm_utf8_valid(buf, n)) {
+        /* protocol §2: bytes that are not UTF-8 travel in binary frames */
+        conn_error(c, WSM_E_BAD_FRAME,
+                   "text frame with invalid UTF-8: send non-UTF-8 payloads in binary frames", NULL);
+        return;
+    }
     wsm_msg m;
     wsm_err err;
     int rc;
@@ -509,7 +515,7 @@ static void conn_receive(conn *c, const unsigned char *in, size_t len)
     if (final && c->rx.len == 0) {
         /* the whole message in one piece: parse in place, no copy */
         h->m.ws_msgs_in++;
-        conn_process(c, in, len);
+        conn_process(c, in, len, lws_frame_is_binary(wsi));
         return;
     }
     if (wsm_buf_append(&c->rx, in, len)) {
@@ -521,7 +527,7 @@ static void conn_receive(conn *c, const unsigned char *in, size_t len)
     if (!final)
         return;
     h->m.ws_msgs_in++;
-    conn_process(c, c->rx.data, c->rx.len);
+    conn_process(c, c->rx.data, c->rx.len, lws_frame_is_binary(wsi));
     /* keep a moderate buffer for the next message, free a huge one */
     if (c->rx.cap > (4u << 20))
         wsm_buf_free(&c->rx);

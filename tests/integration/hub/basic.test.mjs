@@ -258,6 +258,11 @@ test('malformed input gets its documented error and the hub keeps serving', asyn
   await expectErr('BAD_JSON', /not a JSON object/);
   bad.sendRaw(Buffer.from('{"op":7}\n'), { binary: false });
   await expectErr('BAD_FIELD', /op: expected string/);
+  // a text frame must be UTF-8 (payload bytes that are not go in binary frames)
+  bad.sendRaw(Buffer.concat([Buffer.from('{"op":"ping","id":"u","len":2}\n'), Buffer.from([0xff, 0xfe])]), { binary: false });
+  await expectErr('BAD_FRAME', /text frame with invalid UTF-8/);
+  bad.sendRaw(Buffer.concat([Buffer.from('{"op":"ping","id":"u2","len":2}\n'), Buffer.from([0xff, 0xfe])]), { binary: true });
+  await bad.next((m) => m.header.ref === 'u2');
   const u = await bad.request({ op: 'teleport' });
   assert.equal(u.header.code, 'UNKNOWN_OP');
   assert.match(u.header.message, /teleport/);

@@ -1,5 +1,6 @@
 // wshub integration: a slow topic subscriber gets the latest event per (topic, subject), not an
-// unbounded buffer; a fast one gets every event.
+// unbounded buffer; a fast one gets every event. Subjects of the built-in `events` topic are job
+// ids: a paused subscriber sees only the latest status of each job.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub, testConfig, Client, httpGet, sleep } from './hubutil.mjs';
@@ -17,40 +18,48 @@ test('slow subscriber: events coalesced per subject, the latest one delivered', 
   const slow = await Client.connect(hub.url, { name: 'slow-sub', kind: 'dashboard' });
   const fast = await Client.connect(hub.url, { name: 'fast-sub', kind: 'dashboard' });
   const pub = await Client.connect(hub.url, { name: 'pub' });
-  await slow.ok({ op: 'subscribe', topics: ['demo.*'] });
-  await fast.ok({ op: 'subscribe', topics: ['demo.fill', 'demo.state'] });
+  const w = await Client.connect(hub.url, { name: 'w', kind: 'worker' });
+  await slow.ok({ op: 'subscribe', topics: ['events', 'demo.*'] });
+  await fast.ok({ op: 'subscribe', topics: ['events'] });
+  await w.ok({ op: 'consume', queues: ['work'], prefetch: 50 });
   slow.ws._socket.pause();
   // fill the slow subscriber's socket and send buffer
   const blob = Buffer.alloc(256 * 1024, 1);
-  for (let i = 0; i < 64; i++) await pub.ok({ op: 'publish', topic: 'demo.fill', subject: `f${i % 4}`, data: { i } }, { payload: blob });
-  const N = 200;
-  for (let n = 0; n < N; n++) await pub.ok({ op: 'publish', topic: 'demo.state', subject: 'rec-1', data: { n } });
-  await pub.ok({ op: 'publish', topic: 'demo.state', subject: 'rec-2', data: { n: -1 } });
-  // the fast subscriber got everything, in order
-  const fastStates = [];
-  while (fastStates.length < N + 1) {
-    const m = await fast.next((x) => x.header.op === 'event' && x.header.topic === 'demo.state', 10000);
-    fastStates.push(m.header.data.n);
+  for (let i = 0; i < 64; i++) await pub.ok({ op: 'publish', topic: 'demo.fill', data: { i } }, { payload: blob });
+  // 50 jobs, each queued -> started -> finished while the subscriber does not read
+  const N = 50;
+  const ids = [];
+  for (let i = 0; i < N; i++) ids.push((await pub.ok({ op: 'enqueue', queue: 'work' })).job_id);
+  for (let i = 0; i < N; i++) {
+    const m = await w.next((x) => x.header.op === 'job');
+    await w.ok({ op: 'result', job_id: m.header.job_id, attempt: 1 });
   }
-  assert.deepEqual(fastStates, [...Array(N).keys(), -1]);
+  // the fast subscriber got every status change
+  const fastEv = [];
+  while (fastEv.length < 3 * N) {
+    const m = await fast.next((x) => x.header.op === 'event' && x.header.topic === 'events', 10000);
+    fastEv.push(m.header.data);
+  }
+  for (const id of ids) assert.deepEqual(fastEv.filter((d) => d.job_id === id).map((d) => d.status), ['queued', 'started', 'finished']);
   const t = (await httpGet(`${hub.httpUrl}/metrics`)).body.toString();
-  assert.ok(Number(/^wsmesh_events_coalesced_total (\d+)$/m.exec(t)[1]) > 0, 'nothing was coalesced');
+  assert.ok(Number(/^wsmesh_events_coalesced_total (\d+)$/m.exec(t)[1]) >= N, 'nothing was coalesced');
   slow.ws._socket.resume();
   const seen = [];
   for (;;) {
     let m;
     try {
-      m = await slow.next((x) => x.header.op === 'event' && x.header.topic === 'demo.state', 3000);
+      m = await slow.next((x) => x.header.op === 'event' && x.header.topic === 'events', 3000);
     } catch {
       break;
     }
-    seen.push(`${m.header.data.n}`);
+    seen.push(m.header.data);
   }
-  assert.ok(seen.length < N, `slow subscriber got ${seen.length} state events: not coalesced`);
-  assert.ok(seen.includes(`${N - 1}`), `the latest state of rec-1 is missing: ${seen.slice(-5)}`);
-  assert.ok(seen.includes('-1'), 'the state of rec-2 is missing');
+  assert.ok(seen.length < 3 * N, `slow subscriber got ${seen.length} events: not coalesced`);
+  for (const id of ids) {
+    const mine = seen.filter((d) => d.job_id === id);
+    assert.equal(mine.length, 1, `${id}: ${JSON.stringify(mine)}`);
+    assert.equal(mine[0].status, 'finished');
+  }
   assert.equal(slow.closed, null);
-  slow.close();
-  fast.close();
-  pub.close();
+  for (const c of [slow, fast, pub, w]) c.close();
 });
