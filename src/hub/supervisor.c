@@ -26,8 +26,12 @@
  *    a previous generation still connected.
  *  - While the hub runs every supervisor handle is unreferenced; once `stopping` is set no child
  *    is ever spawned again; supervisor_shutdown returns only when every handle is closed.
- *  - A run (sv_run) owns the process handle and both pipes; it is freed when all three are
- *    closed, which may be after the instance already has a new run.
+ *  - A run (sv_run) owns the process handle and both pipes; it stays on sv->runs until all
+ *    three are closed, which may be after the instance already has a new run (a helper the
+ *    child started may hold its pipes). At shutdown, pipes still open SV_PIPE_GRACE ms after
+ *    the last child exited are closed.
+ *  - Each child leads its own process group (UV_PROCESS_DETACHED): SIGTERM/SIGKILL go to the
+ *    group, so helpers it started stop with it.
  */
 #include "supervisor.h"
 
@@ -47,11 +51,14 @@ extern char **environ;
 #define SV_RESET_AFTER 10.0 /* s of running that reset the backoff */
 #define SV_LINE_MAX    8192 /* longer output lines are cut into pieces of this size */
 #define SV_SETPRIV     "/usr/bin/setpriv"
+#define SV_PIPE_GRACE  200 /* ms after the last exit before pipes still open are closed */
 
 typedef struct sv_inst sv_inst;
 
 typedef struct sv_run {
+    struct sv_run *prev, *next; /* supervisor's list of runs with open handles */
     sv_inst *inst;
+    bool exited;
     uv_process_t proc;
     uv_pipe_t pipes[2]; /* child's stdout, stderr */
     int open;           /* handles of this run not yet closed */
@@ -87,7 +94,8 @@ struct supervisor {
     size_t open_handles; /* every supervisor handle not yet closed */
     uv_signal_t sig[2];
     uv_timer_t kill_timer;
-    bool started, stopping, killed, shut;
+    bool started, stopping, killed, shut, grace;
+    sv_run *runs;     /* every run whose handles are not all closed */
     char rbuf[65536]; /* read buffer shared by every pipe (reads never interleave) */
 };
 
@@ -338,8 +346,23 @@ static void run_handle_closed(uv_handle_t *h)
     sv_run *r = h->data;
     supervisor *sv = r->inst->sv;
     handle_closed(sv);
-    if (--r->open == 0)
+    if (--r->open == 0) {
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            sv->runs = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
         free(r);
+    }
+}
+
+/* Sends sig to the child's process group (it leads one: UV_PROCESS_DETACHED), so that helpers
+ * it started (which may hold its output pipes) get it too. */
+static void signal_run(sv_run *r, int sig)
+{
+    if (kill(-r->pid, sig) != 0)
+        uv_process_kill(&r->proc, sig);
 }
 
 static void sv_handle_closed(uv_handle_t *h)
@@ -439,11 +462,28 @@ static void schedule_restart(sv_inst *in)
     uv_timer_start(&in->timer, restart_cb, (uint64_t)(d * 1000), 0);
 }
 
+/* After the grace period: closes the output pipes a process left open (a helper it started
+ * may still hold them) and the timer itself. */
+static void grace_cb(uv_timer_t *t)
+{
+    supervisor *sv = t->data;
+    for (sv_run *r = sv->runs; r; r = r->next)
+        for (int i = 0; i < 2; i++)
+            if (!uv_is_closing((uv_handle_t *)&r->pipes[i])) {
+                uv_read_stop((uv_stream_t *)&r->pipes[i]);
+                uv_close((uv_handle_t *)&r->pipes[i], run_handle_closed);
+            }
+    uv_close((uv_handle_t *)&sv->kill_timer, sv_handle_closed);
+}
+
+/* Every child has exited while stopping: give their pipes a moment to deliver the last lines,
+ * then close what is left (grace_cb). */
 static void all_exited(supervisor *sv)
 {
-    if (sv->started && !uv_is_closing((uv_handle_t *)&sv->kill_timer)) {
+    if (sv->started && !sv->grace && !uv_is_closing((uv_handle_t *)&sv->kill_timer)) {
+        sv->grace = true;
         uv_timer_stop(&sv->kill_timer);
-        uv_close((uv_handle_t *)&sv->kill_timer, sv_handle_closed);
+        uv_timer_start(&sv->kill_timer, grace_cb, SV_PIPE_GRACE, 0);
     }
 }
 
@@ -463,6 +503,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int sig)
                 "%s (pid %d) exited with status %lld after %.1f s", in->label, r->pid,
                 (long long)status, ran);
     in->run = NULL;
+    r->exited = true;
     sv->n_running--;
     uv_close((uv_handle_t *)p, run_handle_closed);
     if (sv->stopping) {
@@ -512,6 +553,10 @@ static void spawn_run(sv_inst *in, wsm_err *err)
 
     r->inst = in;
     r->proc.data = r;
+    r->next = sv->runs;
+    if (sv->runs)
+        sv->runs->prev = r;
+    sv->runs = r;
     for (int i = 0; i < 2; i++) {
         uv_pipe_init(sv->loop, &r->pipes[i], 0);
         r->pipes[i].data = r;
@@ -531,6 +576,7 @@ static void spawn_run(sv_inst *in, wsm_err *err)
     o.args = argv;
     o.env = env;
     o.cwd = sv->cfg->base_dir;
+    o.flags = UV_PROCESS_DETACHED; /* own process group: signal_run reaches its helpers too */
     o.stdio_count = 3;
     o.stdio = stdio;
     int rc = uv_spawn(sv->loop, &r->proc, &o);
@@ -581,7 +627,7 @@ static void kill_cb(uv_timer_t *t)
         if (in->run) {
             wsm_log(WSM_LOG_WARN, "supervisor", "%s (pid %d) still running after %.1f s: SIGKILL",
                     in->label, in->run->pid, sv->stop_timeout);
-            uv_process_kill(&in->run->proc, SIGKILL);
+            signal_run(in->run, SIGKILL);
         }
     }
 }
@@ -600,7 +646,7 @@ static void begin_stop(supervisor *sv)
         sv_inst *in = &sv->inst[i];
         uv_timer_stop(&in->timer);
         if (in->run)
-            uv_process_kill(&in->run->proc, SIGTERM);
+            signal_run(in->run, SIGTERM);
     }
     if (sv->n_running)
         uv_timer_start(&sv->kill_timer, kill_cb, (uint64_t)(sv->stop_timeout * 1000), 0);
@@ -725,16 +771,15 @@ void supervisor_shutdown(supervisor *sv)
         return;
     begin_stop(sv);
     /* from now on our handles keep the loop running until they are closed */
-    for (size_t i = 0; i < sv->n_inst; i++) {
-        sv_inst *in = &sv->inst[i];
-        if (in->run) {
-            uv_ref((uv_handle_t *)&in->run->proc);
-            for (int k = 0; k < 2; k++)
-                if (!uv_is_closing((uv_handle_t *)&in->run->pipes[k]))
-                    uv_ref((uv_handle_t *)&in->run->pipes[k]);
-        }
-        uv_close((uv_handle_t *)&in->timer, inst_timer_closed);
+    for (sv_run *r = sv->runs; r; r = r->next) {
+        if (!uv_is_closing((uv_handle_t *)&r->proc))
+            uv_ref((uv_handle_t *)&r->proc);
+        for (int k = 0; k < 2; k++)
+            if (!uv_is_closing((uv_handle_t *)&r->pipes[k]))
+                uv_ref((uv_handle_t *)&r->pipes[k]);
     }
+    for (size_t i = 0; i < sv->n_inst; i++)
+        uv_close((uv_handle_t *)&sv->inst[i].timer, inst_timer_closed);
     if (!uv_is_closing((uv_handle_t *)&sv->kill_timer))
         uv_ref((uv_handle_t *)&sv->kill_timer);
     for (int i = 0; i < 2; i++)
