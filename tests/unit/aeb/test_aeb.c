@@ -647,8 +647,8 @@ TEST(state_json_bad)
         "{\"stage\":\"NONE\",\"collision\":1}",
         "{\"stage\":\"NONE\",\"collision\":false,\"max_stage\":\"FB\",\"frames\":-1}",
         "{\"stage\":\"NONE\",\"collision\":false,\"max_stage\":\"FB\",\"frames\":1.5}",
-        "{\"stage\":\"NONE\",\"collision\":false,\"max_stage\":\"FB\",\"frames\":1,"
-        "\"input_errors\":0,\"t_not_increasing\":0,\"last_t\":\"x\"}",
+        ("{\"stage\":\"NONE\",\"collision\":false,\"max_stage\":\"FB\",\"frames\":1,"
+         "\"input_errors\":0,\"t_not_increasing\":0,\"last_t\":\"x\"}"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *j = cJSON_Parse(bad[i]);
