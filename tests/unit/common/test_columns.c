@@ -479,7 +479,8 @@ TEST(meta_errors)
         "{\"rows\":1,\"columns\":[{\"name\":\"v\",\"type\":\"f64\",\"enum\":[\"A\"]}]}",
         "{\"rows\":1,\"columns\":[{\"name\":\"v\",\"type\":\"u8\",\"enum\":[]}]}",
         "{\"rows\":1,\"columns\":[{\"name\":\"v\",\"type\":\"u8\",\"enum\":[1]}]}",
-        ("{\"rows\":1,\"columns\":[{\"name\":\"v\",\"type\":\"u8\"},{\"name\":\"v\",\"type\":\"u8\"}"
+        ("{\"rows\":1,\"columns\":[{\"name\":\"v\",\"type\":\"u8\"},{\"name\":\"v\",\"type\":"
+         "\"u8\"}"
          "]}"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
