@@ -578,9 +578,11 @@ def t_meshctl(env):
     check(rc == 0 and json.loads(out)['count'] >= 1, 'requeue --all: ' + out + err)
     # tail: one event, json and human
     tail = env.spawn([BIN['meshctl'], '--url', env.url, '--json', 'tail', 'events', '--count', '1'], 'tail')
-    time.sleep(0.5)
-    env.submit('hello', {'name': 't'})
-    check(env.wait_exit(tail, 10) == 0, 'tail exits after --count')
+    deadline = time.time() + 15
+    while tail.poll() is None and time.time() < deadline:  # until tail has subscribed and seen one
+        env.submit('hello', {'name': 't'})
+        time.sleep(0.3)
+    check(env.wait_exit(tail, 5) == 0, 'tail exits after --count')
     ev = json.loads(env.text('tail.out').splitlines()[0])
     check(ev['topic'] == 'events' and 'job_id' in ev['data'], 'tail --json event: %s' % ev)
     # errors: plain sentences and documented exit codes
