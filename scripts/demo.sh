@@ -65,6 +65,11 @@ ls var/recordings/*.mf4 | sed 's|.*/|   |' | paste -sd' ' -
 say "mesh (wshub --config config/mesh.json --port $port; log var/demo/wshub.log)"
 log=var/demo/wshub.log
 : >"$log"
+# Each demo run starts with a fresh hub store (queues, jobs, key states); the results database
+# var/results.db is kept and re-runs upsert the same rows. Why fresh: the aeb service refuses a
+# recording's first batch while the hub still holds that key's state from an earlier run
+# (BAD_STATE, see tests/e2e/pipeline/test_rerun.py) — the store would keep it across runs.
+rm -f var/wsmesh.db var/wsmesh.db-wal var/wsmesh.db-shm
 # own session: Ctrl-C reaches this script only, which then stops the hub once (clean drain)
 setsid "$bin/src/hub/wshub" --config config/mesh.json \
   --port "$port" >>"$log" 2>&1 &
