@@ -86,8 +86,8 @@ typedef struct wsm_options {
     double pong_timeout;      /* seconds to wait for any data after a ping; 0: 10 */
     double reconnect_max;     /* cap of the exponential reconnect backoff, s; 0: 5 */
     bool no_reconnect;        /* service: exit 1 when the connection is lost (default: retry) */
-    size_t max_message_bytes; /* largest WebSocket message accepted; 0: 64 MiB (the hub's
-                                 welcome.max_message_bytes lowers it) */
+    size_t max_message_bytes; /* largest WebSocket message accepted from the hub (larger:
+                                 the connection is closed with 1009); 0: 64 MiB */
     size_t max_unsent_bytes;  /* bound on bytes queued for sending; 0: 64 MiB */
 } wsm_options;
 
@@ -200,11 +200,13 @@ typedef struct wsm_emit_opts {
 
 /* Emits a named output; e may be NULL (empty args). The seq number is assigned by the library
  * (0, 1, 2, ... per attempt, so a re-run emits the same ids). Blocks without spinning while
- * welcome.emit_window emits are unanswered (the hub's backpressure: the target queue is full)
- * or while the connection is down. Returns 0 (queued for sending), WSM_E_STOPPED (the attempt
- * was stopped: return from the handler), WSM_E_USAGE (output NULL or empty), WSM_E_NOMEM, or the
- * code of an earlier emit of this attempt that the hub refused (e.g. WSM_E_NO_SUCH_QUEUE: no
- * route) — the attempt then fails with that error whatever the handler returns. */
+ * welcome.emit_window emits of the connection are unanswered (the hub's backpressure: the
+ * target queue is full; emits made while the connection is down count too and are sent after
+ * the reconnect). Returns 0 (queued for sending), WSM_E_STOPPED (the attempt was stopped, or
+ * its lease was lost with the connection: return from the handler), WSM_E_USAGE (output NULL or
+ * empty), WSM_E_NOMEM, or the code of an earlier emit of this attempt that the hub refused (e.g.
+ * WSM_E_NO_SUCH_QUEUE: no route) — the attempt then fails with that error whatever the handler
+ * returns. */
 int wsm_job_emit(wsm_job *j, const char *output, const wsm_emit_opts *e);
 /* Like wsm_job_emit but never blocks: WSM_E_WOULD_BLOCK when no credit is free right now. */
 int wsm_job_try_emit(wsm_job *j, const char *output, const wsm_emit_opts *e);
@@ -228,8 +230,10 @@ int wsm_job_fail(wsm_job *j, const char *type, const char *message, const cJSON 
 typedef struct wsm_client wsm_client;
 
 /* Connects, performs the WebSocket handshake and hello (kind "client"), and returns the client;
- * or NULL with err filled (WSM_E_CONNECT with "cannot connect to URL: reason", WSM_E_TIMEOUT,
- * WSM_E_UNAUTHORIZED, WSM_E_USAGE for a bad url). Never reconnects. */
+ * or NULL with err filled (WSM_E_CONNECT with "cannot connect to URL: reason" -- refused, DNS,
+ * TLS verification, handshake, "timed out after Ns" --, WSM_E_UNAUTHORIZED / _FORBIDDEN /
+ * _UNSUPPORTED_VERSION when hello is refused, WSM_E_USAGE for a bad url, ca file or log level,
+ * WSM_E_NOMEM). Never reconnects. */
 wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err);
 void wsm_client_free(wsm_client *c);
 int wsm_client_err(const wsm_client *c);
