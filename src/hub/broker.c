@@ -226,7 +226,7 @@ static void key_free(broker *b, bkey *k)
     bhash_del(&k->q->keys, &k->h);
     if (k->dirty)
         blist_remove(&k->dirty_link);
-    if (b->persist && (k->state || k->stopped_by)) {
+    if (b->persist && k->saved) {
         /* forget the stored state */
         broker_oplog(b, 'K', k->q->name, k->h.key);
     }
@@ -695,6 +695,8 @@ static void job_purge(broker *b, bjob *j);
 
 static void enforce_cap(broker *b, bqueue *q, int st)
 {
+    if (b->in_restore)
+        return; /* the restored jobs are still being linked: see broker_restore_settle */
     while (q->count[st] > b->ret.registry_cap) {
         bjob *o = bcontainer(q->reg[st].next, bjob, reg);
         q->n_dropped++;
@@ -1984,6 +1986,10 @@ void broker_restore_tree_done(broker *b, btree *t)
 
 void broker_restore_settle(broker *b)
 {
+    b->in_restore = false;
+    for (size_t i = 0; i < b->n_queues; i++)
+        for (int st = ST_FINISHED; st < ST__N; st++)
+            enforce_cap(b, &b->queues[i], st);
     broker_settle(b);
 }
 

@@ -149,6 +149,7 @@ typedef struct bkey {
     char *stopped_by; /* id of the job that failed for good, or NULL */
     size_t refs;
     bool dirty;
+    bool saved; /* a record of this key is in the store (delete it when the key goes) */
     blink dirty_link;
 } bkey;
 
@@ -335,7 +336,8 @@ struct broker {
     size_t n_leased;
     size_t n_trees;
     bool settling;
-    blink cascade; /* jobs to cancel (via job->run; reason already set) */
+    bool in_restore; /* broker_restore_finish is running: registry caps wait until the end */
+    blink cascade;   /* jobs to cancel (via job->run; reason already set) */
     /* persistence */
     uint64_t change_seq;
     blink dirty_jobs;
@@ -371,7 +373,7 @@ btree *broker_tree_ensure(broker *b, bjob *root);
 void broker_tree_add(broker *b, btree *t, bjob *j);
 void broker_settle(broker *b);
 /* broker.c helpers for broker_restore_finish */
-void broker_restore_settle(broker *b);
+void broker_restore_settle(broker *b); /* enforces registry caps, then settles */
 void broker_restore_job_state(broker *b, bjob *j);
 void broker_restore_tree_done(broker *b, btree *t);
 

@@ -181,6 +181,7 @@ uint64_t broker_persist_collect(broker *b, const broker_persist_sink *sink, int 
         bkey *k = bcontainer(b->dirty_keys.next, bkey, dirty_link);
         blist_remove(&k->dirty_link);
         k->dirty = false;
+        k->saved = true;
     }
     return b->change_seq;
 }
@@ -360,6 +361,7 @@ int broker_restore_key(broker *b, const char *queue, const char *key, const char
     k->state_len = n;
     free(k->stopped_by);
     k->stopped_by = bstrdup0(jstr(o, "stopped_by"));
+    k->saved = true;
     cJSON_Delete(o);
     return WSM_OK;
 }
@@ -510,7 +512,9 @@ int broker_restore_finish(broker *b, wsm_err *err)
                 (j->status == ST_STARTED || (j->status == ST_SCHEDULED && j->attempt > 0)))
                 j->key->owner = j;
         }
-        /* 4. every job resumes its state (started: attempt counted, worker lost) */
+        /* 4. every job resumes its state (started: attempt counted, worker lost); no job
+         * may be purged meanwhile (v[] still points at them all) */
+        b->in_restore = true;
         for (i = 0; i < n; i++)
             broker_restore_job_state(b, v[i]);
         /* 5. trees that have ended */

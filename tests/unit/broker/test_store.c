@@ -440,6 +440,33 @@ TEST(sqlite_dedup_survives_when_children_were_purged)
     store_free(s);
 }
 
+TEST(sqlite_forgotten_key_leaves_no_stale_record)
+{
+    char path[512];
+    db_path(path, sizeof path, "stalekey.db");
+    store *s;
+    fx *f = reopen(&s, path);
+    fx_enq(f, "other", "j3", "K", NULL);
+    broker_conn *w = fx_worker(f, "w", "other", 1);
+    fx_fail(f, w, "j3", 1, false); /* stops K */
+    flush(s, f);                   /* the store has K {"stopped_by":"j3"} */
+    broker_requeue(f->b, "j3", NULL, NULL);
+    fx_result(f, w, "j3", 1, NULL, NULL);
+    fx_advance(f, 24 * 3600 * 1000LL); /* j3 purged: K forgotten */
+    CHECK_EQ_INT(broker_job_count(f->b), 0);
+    broker_reply r;
+    broker_credit(f->b, w, -1);                              /* j4 stays queued */
+    CHECK_EQ_INT(fx_enq(f, "other", "j4", "K", &r), WSM_OK); /* a new life of key K */
+    CHECK_STR(r.status, "queued");
+    flush(s, f);
+    fx_free(f);
+    store_free(s);
+    f = reopen(&s, path);
+    CHECK_STR(fx_status(f, "j4"), "queued"); /* not canceled by a stale stop marker */
+    fx_free(f);
+    store_free(s);
+}
+
 TEST(sqlite_bad_files)
 {
     char path[512];
@@ -489,6 +516,7 @@ int main(void)
     RUN(sqlite_retention_deletes_rows);
     RUN(sqlite_restart_keys_deps_and_retries);
     RUN(sqlite_dedup_survives_when_children_were_purged);
+    RUN(sqlite_forgotten_key_leaves_no_stale_record);
     RUN(sqlite_bad_files);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
