@@ -81,6 +81,12 @@ def main():
         mesh.start()
         log(f"hub on {mesh.url}, services {mesh.pids()}")
         check(len(mesh.pids()) == 5, f"expected 5 supervised processes, got {mesh.pids()}")
+        # the hub's worker view shows the supervised processes (hello instance = host:pid)
+        ws = json.loads(mesh.ctl("--json", "workers").stdout)["workers"]
+        seen = sorted((w["name"], int(w["instance"].rsplit(":", 1)[1])) for w in ws
+                      if w.get("kind") == "worker")
+        want = sorted((lbl.split("[")[0], pid) for lbl, pid in mesh.pids().items())
+        check(seen == want, f"query workers {seen} vs supervised {want}")
         rc, doc, err = mesh.ingest(files)
         check(rc == 0, f"meshctl ingest exit {rc}: {err}")
         by_name = {}
