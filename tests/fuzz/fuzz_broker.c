@@ -387,6 +387,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int code;
     broker_persist_collect(b, &sink, &code);
     size_t jobs_before = broker_job_count(b);
+    /* per queue: queued+started, deferred, scheduled, and each end, before the restart */
+    size_t before[3][7];
+    for (size_t q = 0; q < 3; q++) {
+        broker_queue_stats st;
+        broker_queue_stats_get(b, q, &st);
+        size_t v[7] = {st.queued + st.started,
+                       st.deferred,
+                       st.scheduled,
+                       st.finished,
+                       st.failed,
+                       st.expired,
+                       st.canceled};
+        memcpy(before[q], v, sizeof v);
+    }
     broker_free(b);
     b = broker_new(&cfg, NULL);
     if (!b)
@@ -409,6 +423,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* every job persisted comes back (a restore may cancel or purge nothing by itself) */
     if (ok && broker_job_count(b) != jobs_before)
         abort();
+    /* started jobs come back queued; every other job keeps its status */
+    for (size_t q = 0; q < 3 && ok; q++) {
+        broker_queue_stats st;
+        broker_queue_stats_get(b, q, &st);
+        size_t v[7] = {st.queued + st.started,
+                       st.deferred,
+                       st.scheduled,
+                       st.finished,
+                       st.failed,
+                       st.expired,
+                       st.canceled};
+        if (st.started != 0 || memcmp(v, before[q], sizeof v) != 0)
+            abort();
+    }
     broker_conn *w = broker_conn_new(b, (void *)(intptr_t)0, NULL);
     const char *all[] = {"a", "b", "c"};
     broker_consume(b, w, all, 3, 5, NULL);
