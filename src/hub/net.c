@@ -250,6 +250,78 @@ void conn_error(conn *c, int code, const char *msg, const char *ref)
     }
 }
 
+/* ------------------------------------------------------------------ failed hellos */
+
+#define AUTH_FORGET_MS (10 * 60 * 1000)
+
+static auth_fail *auth_entry(hub *h, const char *peer, bool create)
+{
+    int64_t now = (int64_t)uv_now(&h->loop);
+    auth_fail *oldest = &h->auth_fails[0];
+    for (size_t i = 0; i < HUB_AUTH_PEERS; i++) {
+        auth_fail *a = &h->auth_fails[i];
+        if (a->fails && now - a->last_ms > AUTH_FORGET_MS)
+            a->fails = 0;
+        if (a->fails && strcmp(a->peer, peer) == 0)
+            return a;
+        if (!a->fails || (oldest->fails && a->last_ms < oldest->last_ms))
+            oldest = a;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    snprintf(oldest->peer, sizeof oldest->peer, "%s", peer);
+    return oldest;
+}
+
+static void conn_flush_delayed(conn *c)
+{
+    const char *p = (const char *)c->delayed.data, *end = p + c->delayed.len;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        conn_send(c, p, (size_t)(nl - p), NULL, 0, NULL);
+        p = nl + 1;
+    }
+    wsm_buf_reset(&c->delayed);
+}
+
+void conn_auth_failed(conn *c, const char *msg, const char *ref)
+{
+    hub *h = c->h;
+    auth_fail *a = auth_entry(h, c->peer, true);
+    int64_t now = (int64_t)uv_now(&h->loop);
+    a->fails++;
+    a->last_ms = now;
+    int shift = a->fails - 1 < 5 ? a->fails - 1 : 5;
+    int64_t delay = (int64_t)100 << shift;
+    c->delay_until = (c->delay_until > now ? c->delay_until : now) + delay;
+    h->m.errors[WSM_E_UNAUTHORIZED]++;
+    wsm_buf *d = &c->delayed;
+    if (wsm_buf_append_str(d, "{\"op\":\"error\",\"code\":\"UNAUTHORIZED\",\"message\":") ||
+        json_quote(d, msg) || (ref && (wsm_buf_append_str(d, ",\"ref\":") || json_quote(d, ref))) ||
+        wsm_buf_append(d, "}\n", 2))
+        wsm_buf_reset(d);
+    wsm_log(WSM_LOG_WARN, "auth", "session %llu (%s): failed hello #%d from this address: %s",
+            (unsigned long long)c->session, c->peer, a->fails, msg);
+    if (++c->errors >= h->cfg->limits.max_errors && !c->closing) {
+        h->m.close_errors++;
+        conn_flush_delayed(c);
+        conn_close(c, 1008, "too many protocol errors", false);
+        return;
+    }
+    if (c->wsi && !c->closing)
+        lws_set_timer_usecs(c->wsi, (lws_usec_t)(c->delay_until - now) * 1000);
+}
+
+void conn_auth_ok(conn *c)
+{
+    auth_fail *a = auth_entry(c->h, c->peer, false);
+    if (a)
+        a->fails = 0;
+}
+
 /* ------------------------------------------------------------------ held acks (durability) */
 
 static void held_release(hub *h, bool failed)
@@ -583,6 +655,7 @@ static void conn_end(hub *h, conn *c)
         }
     conn_drop_output(c);
     wsm_buf_free(&c->rx);
+    wsm_buf_free(&c->delayed);
     for (size_t i = 0; i < c->n_subs; i++)
         free(c->subs[i]);
     free(c->subs);
@@ -675,6 +748,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0;
         return conn_writeable(c);
     case LWS_CALLBACK_TIMER:
+        if (c && c->h && c->delayed.len && !c->closing) {
+            int64_t now = (int64_t)uv_now(&c->h->loop);
+            if (now + 1 >= c->delay_until)
+                conn_flush_delayed(c);
+            else
+                lws_set_timer_usecs(wsi, (lws_usec_t)(c->delay_until - now) * 1000);
+            return 0;
+        }
         if (c && c->h && c->closing) {
             lws_close_reason(wsi, (enum lws_close_status)c->close_status,
                              (unsigned char *)c->close_reason, strlen(c->close_reason));

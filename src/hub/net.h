@@ -103,7 +103,18 @@ struct conn {
     } * pend;
     size_t n_pend, cap_pend, n_pend_emits;
     uint64_t next_req;
+    /* failed hellos are answered late (growing delay per peer address, protocol §4) */
+    wsm_buf delayed; /* error headers, one per line, to send at delay_until */
+    int64_t delay_until;
 };
+
+/* Failed hellos per peer address (a small table; the oldest entry is reused). */
+#define HUB_AUTH_PEERS 64
+typedef struct auth_fail {
+    char peer[64];
+    int fails;
+    int64_t last_ms;
+} auth_fail;
 
 struct hub {
     hubcfg *cfg;
@@ -141,6 +152,7 @@ struct hub {
     int exit_code;
     /* topic bookkeeping */
     bool topic_events, topic_progress;
+    auth_fail auth_fails[HUB_AUTH_PEERS];
     /* scratch for building headers */
     wsm_buf scratch;
 };
@@ -167,6 +179,11 @@ int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_
 /* Sends {op:error, code, message, ref} and counts the error; closes 1008 after
  * limits.max_errors. ref may be NULL. */
 void conn_error(conn *c, int code, const char *msg, const char *ref);
+/* A failed hello: the UNAUTHORIZED error is sent after a delay that grows with the peer
+ * address's recent failures (100 ms doubling up to 3.2 s; forgotten after 10 minutes). */
+void conn_auth_failed(conn *c, const char *msg, const char *ref);
+/* A successful hello: forgets the peer's failures. */
+void conn_auth_ok(conn *c);
 /* Closes the connection with a WebSocket close status and reason once the queued output has
  * been written (at once, dropping it, when drop_output). */
 void conn_close(conn *c, int status, const char *reason, bool drop_output);

@@ -421,14 +421,12 @@ static void op_hello(conn *c, const wsm_msg *m, const char *ref)
     const hubcfg_token *tok = NULL;
     if (h->cfg->n_tokens) {
         if (!token) {
-            reply_err(c, WSM_E_UNAUTHORIZED, "token: required by this hub", ref);
+            conn_auth_failed(c, "token: required by this hub", ref);
             return;
         }
         tok = hubcfg_token_find(h->cfg, token);
         if (!tok) {
-            wsm_log(WSM_LOG_WARN, "auth", "session %llu (%s): bad token",
-                    (unsigned long long)c->session, c->peer);
-            reply_err(c, WSM_E_UNAUTHORIZED, "token: not accepted", ref);
+            conn_auth_failed(c, "token: not accepted", ref);
             return;
         }
     }
@@ -440,6 +438,8 @@ static void op_hello(conn *c, const wsm_msg *m, const char *ref)
         return;
     }
     c->tok = tok;
+    if (tok)
+        conn_auth_ok(c);
     c->hello_done = true;
     free(c->name);
     c->name = strdup(name ? name : "");

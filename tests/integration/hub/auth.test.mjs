@@ -36,6 +36,31 @@ test('hello needs a valid token', async () => {
   c.close();
 });
 
+test('failed hellos from one address are answered with growing delay', async () => {
+  const c = await Client.connect(hub.url, { hello: false });
+  const times = [];
+  for (let i = 0; i < 4; i++) {
+    const t0 = Date.now();
+    const r = await c.request({ op: 'hello', versions: [1], token: `wrong-token-${i}` }, { timeoutMs: 10000 });
+    assert.equal(r.header.code, 'UNAUTHORIZED');
+    times.push(Date.now() - t0);
+  }
+  // 100, 200, 400, 800 ms after the earlier failures of this address (first test) -> at least
+  // doubling from the second one on
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] >= 1.7 * times[i - 1] - 20, `delays ${times}`);
+  assert.ok(times[3] >= 700, `delays ${times}`);
+  // a good token still works, and resets the count
+  const ok = await c.request({ op: 'hello', versions: [1], token: 'admin-token-123' });
+  assert.equal(ok.header.op, 'welcome');
+  c.close();
+  const d = await Client.connect(hub.url, { hello: false });
+  const t0 = Date.now();
+  const r = await d.request({ op: 'hello', versions: [1], token: 'wrong-again' });
+  assert.equal(r.header.code, 'UNAUTHORIZED');
+  assert.ok(Date.now() - t0 < 600, 'the count was not reset by the successful hello');
+  d.close();
+});
+
 test('a token limited to some ops gets FORBIDDEN for the others; admin may do all', async () => {
   const w = await Client.connect(hub.url, { token: 'worker-token-123' });
   const a = await Client.connect(hub.url, { token: 'admin-token-123' });
