@@ -120,24 +120,30 @@ int main(int argc, char **argv)
         wsm_log(WSM_LOG_WARN, "auth",
                 "no tokens configured and listening on %s: every client is admin", cfg->address);
     wsm_err err = {0};
-    hub *h = hub_new(cfg, port, &err);
+    /* the services of mesh.json (supervisor.c): programs and ${VAR}s checked before listening */
+    supervisor *sv = NULL;
+    if (cfg->n_services && !(sv = supervisor_new(cfg, cfg->limits.drain_timeout, &err))) {
+        wsm_log(WSM_LOG_ERROR, "hub", "startup failed: services: %s", err.msg);
+        hubcfg_free(cfg);
+        return HUB_EXIT_STARTUP;
+    }
+    hub *h = hub_new(cfg, port, &err); /* owns cfg from here on (sv borrows it) */
     if (!h) {
         wsm_log(WSM_LOG_ERROR, "hub", "startup failed: %s", err.msg);
+        supervisor_free(sv);
         return HUB_EXIT_STARTUP;
     }
     wsm_log(WSM_LOG_INFO, "hub", "wshub %s: %zu queues, store %s, web root %s", WSM_VERSION,
             h->cfg->n_queues, store_kind(h->st), h->cfg->web_root ? h->cfg->web_root : "(none)");
     fprintf(stderr, "listening on ws://%s:%d%s\n", h->cfg->address, h->port, WSM_WS_PATH);
     fflush(stderr);
-    /* the services of mesh.json (supervisor.c) connect to the port just bound */
-    supervisor *sv = NULL;
-    if (h->cfg->n_services) {
+    /* the services connect to the port just bound */
+    if (sv) {
         char url[300];
         const char *a = h->cfg->address;
         snprintf(url, sizeof url, "ws://%s:%d%s", strcmp(a, "0.0.0.0") ? a : "127.0.0.1", h->port,
                  WSM_WS_PATH);
-        sv = supervisor_new(&h->loop, h->cfg, url, h->cfg->limits.drain_timeout, &err);
-        if (!sv || supervisor_start(sv, &err)) {
+        if (supervisor_start(sv, &h->loop, url, &err)) {
             wsm_log(WSM_LOG_ERROR, "hub", "startup failed: services: %s", err.msg);
             supervisor_shutdown(sv);
             supervisor_free(sv);

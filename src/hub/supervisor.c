@@ -85,6 +85,7 @@ struct supervisor {
     char *url;
     double stop_timeout;
     bool use_setpriv;
+    size_t n_svc;      /* cfg->n_services (supervisor_free must not read cfg: it may be gone) */
     char **exec_paths; /* resolved, one per service */
     char ***args;      /* per service: args with ${VAR} expanded, NULL-terminated */
     char ***envs;      /* per service: env "K=V" with ${VAR} expanded, NULL-terminated */
@@ -662,18 +663,16 @@ static void signal_cb(uv_signal_t *s, int signum)
 
 /* ------------------------------------------------------------------ public */
 
-supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_url,
-                           double stop_timeout, wsm_err *err)
+supervisor *supervisor_new(const hubcfg *cfg, double stop_timeout, wsm_err *err)
 {
     supervisor *sv = calloc(1, sizeof *sv);
     if (!sv) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
-    sv->loop = loop;
     sv->cfg = cfg;
+    sv->n_svc = cfg->n_services;
     sv->stop_timeout = stop_timeout > 0 ? stop_timeout : 1;
-    sv->url = strdup(hub_url);
     sv->use_setpriv = is_exec(SV_SETPRIV);
     sv->exec_paths = calloc(cfg->n_services + 1, sizeof *sv->exec_paths);
     sv->args = calloc(cfg->n_services + 1, sizeof *sv->args);
@@ -682,7 +681,7 @@ supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_u
     for (size_t i = 0; i < cfg->n_services; i++)
         n += (size_t)cfg->services[i].instances;
     sv->inst = calloc(n ? n : 1, sizeof *sv->inst);
-    if (!sv->url || !sv->exec_paths || !sv->inst || !sv->args || !sv->envs) {
+    if (!sv->exec_paths || !sv->inst || !sv->args || !sv->envs) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         supervisor_free(sv);
         return NULL;
@@ -722,9 +721,15 @@ supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_u
     return sv;
 }
 
-int supervisor_start(supervisor *sv, wsm_err *err)
+int supervisor_start(supervisor *sv, uv_loop_t *loop, const char *hub_url, wsm_err *err)
 {
     static const int sigs[2] = {SIGINT, SIGTERM};
+    sv->loop = loop;
+    sv->url = strdup(hub_url);
+    if (!sv->url) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        return WSM_E_NOMEM;
+    }
     for (int i = 0; i < 2; i++) {
         uv_signal_init(sv->loop, &sv->sig[i]);
         sv->sig[i].data = sv;
@@ -798,7 +803,7 @@ void supervisor_free(supervisor *sv)
 {
     if (!sv)
         return;
-    for (size_t i = 0; i < sv->cfg->n_services; i++) {
+    for (size_t i = 0; i < sv->n_svc; i++) {
         if (sv->exec_paths)
             free(sv->exec_paths[i]);
         if (sv->args)

@@ -7,8 +7,8 @@
  * no polling. The supervisor's handles are unreferenced while the hub runs, so they never keep
  * hub_run's loop alive; supervisor_shutdown then runs the loop until every child has exited.
  *
- * Lifecycle:  supervisor_new -> supervisor_start -> (hub_run) -> supervisor_shutdown ->
- *             supervisor_free.
+ * Lifecycle:  supervisor_new (before listening) -> supervisor_start (after) -> (hub_run) ->
+ *             supervisor_shutdown -> supervisor_free.
  */
 #ifndef HUB_SUPERVISOR_H
 #define HUB_SUPERVISOR_H
@@ -24,21 +24,21 @@ extern "C" {
 
 typedef struct supervisor supervisor;
 
-/* Creates a supervisor for cfg->services on loop. cfg and loop are borrowed and must outlive
- * it. hub_url: the WSMESH_URL given to every child (copied). stop_timeout: seconds between
- * SIGTERM and SIGKILL at shutdown. Every exec is resolved here (see supervisor.c: an exec
- * without '/' is looked up in $WSMESH_BIN_DIR, next to wshub, in the build tree, then in $PATH;
- * one with '/' is relative to cfg->base_dir). Returns NULL and fills err (WSM_E_NOMEM, or
- * WSM_E_BAD_FIELD naming the service whose program was not found or is not executable, or whose
- * args/env use ${VAR} with VAR unset and no ${VAR:-default}). */
-supervisor *supervisor_new(uv_loop_t *loop, const hubcfg *cfg, const char *hub_url,
-                           double stop_timeout, wsm_err *err);
+/* Creates a supervisor for cfg->services (no process yet; call before listening so that a bad
+ * service fails the start early). cfg is borrowed and must outlive it. stop_timeout: seconds
+ * between SIGTERM and SIGKILL at shutdown. Every exec is resolved here (an exec without '/'
+ * is looked up in $WSMESH_BIN_DIR, next to wshub, in the build tree, then in $PATH; one with
+ * '/' is relative to cfg->base_dir) and ${VAR} / ${VAR:-default} in args and env values are
+ * expanded from the environment. Returns NULL and fills err (WSM_E_NOMEM, or WSM_E_BAD_FIELD
+ * naming the service whose program was not found or is not executable, or the unset VAR). */
+supervisor *supervisor_new(const hubcfg *cfg, double stop_timeout, wsm_err *err);
 
-/* Spawns every instance and installs SIGINT/SIGTERM watchers that begin the stop (children
- * get SIGTERM at once so that they drain with the hub). Returns 0, or a wsm_code with err
- * filled when an instance could not be spawned (the ones already started are stopped by
+/* Spawns every instance on loop (borrowed, must outlive the supervisor) with WSMESH_URL =
+ * hub_url (copied), and installs SIGINT/SIGTERM watchers that begin the stop (children get
+ * SIGTERM at once so that they drain with the hub). Returns 0, or a wsm_code with err filled
+ * when an instance could not be spawned (the ones already started are stopped by
  * supervisor_shutdown). */
-int supervisor_start(supervisor *sv, wsm_err *err);
+int supervisor_start(supervisor *sv, uv_loop_t *loop, const char *hub_url, wsm_err *err);
 
 /* Number of children currently running. */
 size_t supervisor_running(const supervisor *sv);
@@ -48,7 +48,8 @@ size_t supervisor_running(const supervisor *sv);
  * returned, before hub_free. Accepts NULL. */
 void supervisor_shutdown(supervisor *sv);
 
-/* Frees the supervisor (after supervisor_shutdown; its handles must be closed). Accepts NULL. */
+/* Frees the supervisor (after supervisor_shutdown, or without supervisor_start; its handles
+ * must be closed). Does not read the config (which may already be freed). Accepts NULL. */
 void supervisor_free(supervisor *sv);
 
 #ifdef __cplusplus
