@@ -178,7 +178,24 @@ def main():
             c2 = config(os.path.join(d, svc["name"]), [svc])
             p, logp = start(c2)
             rc = p.wait(10)
-            check(rc == 3 and want in text(logp), f"{svc['name']}: exit {rc}, log {text(logp)}")
+            check(rc == 3 and want in text(logp) and "listening on" not in text(logp),
+                  f"{svc['name']}: exit {rc}, log {text(logp)}")
+        # the port is taken: no service is started, clean exit 3
+        import socket
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        c3 = config(os.path.join(d, "taken"), [{"name": "never", "exec": sh,
+                                               "args": ["-c", "echo started"]}])
+        logp = c3 + ".log"
+        with open(logp, "w") as lf:
+            rc = subprocess.run([WSHUB, "--config", c3, "--port", str(taken)], stdout=lf,
+                                stderr=subprocess.STDOUT, timeout=10).returncode
+        sock.close()
+        check(rc == 3 and "never[0]" not in text(logp) and "cannot listen" in text(logp) and
+              not re.search(r"Sanitizer|runtime error", text(logp)),
+              f"port taken: exit {rc}, log {text(logp)}")
     finally:
         if p.poll() is None:
             stop(p)
