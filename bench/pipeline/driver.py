@@ -493,7 +493,7 @@ def main():
     if a.quick:
         big = [1000000]
         # (mode, worker, recording frames, frames used)
-        rq_plan = [("frame", "fork", 10000, 300), ("frame", "simple", 10000, 1000),
+        rq_plan = [("frame", "fork", 10000, 200), ("frame", "simple", 10000, 600),
                    ("batch", "fork", 100000, 100000), ("batch", "simple", 100000, 100000)]
         mesh_frames, bp_frames = 1000000, 1000000
     else:
