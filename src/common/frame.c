@@ -77,6 +77,15 @@ int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_h
                                 "header at offset %zu: len: expected integer >= 0", at);
         }
         len = (size_t)d;
+        /* a second "len" would be read differently by other JSON parsers (JavaScript takes
+         * the last one): receivers would disagree on where the next header starts */
+        for (const cJSON *x = l->next; x; x = x->next)
+            if (x->string && strcmp(x->string, "len") == 0) {
+                cJSON_Delete(hdr);
+                *off = n;
+                return -wsm_err_set(err, WSM_E_BAD_FIELD,
+                                    "header at offset %zu: len: given more than once", at);
+            }
     }
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(hdr, "content_type");
     if (ct && !cJSON_IsString(ct)) {
