@@ -11,8 +11,8 @@ Faults (each at --rounds random moments, default 3):
   hub     kill -9 wshub mid-run, start it again on the same port (sqlite store; its services
           die with it and the new hub starts new ones)
 
-The moment is when a random share of the frames is stored (uniform in [0.1, 0.7]; for the
-reader that share of what is stored while it still reads); the test fails if the fault came after the work was
+The moment is when a random share (uniform in [0.1, 0.7]) of the frames is stored — for the
+reader: of the batches read (emitted), since it reads far ahead of the store); the test fails if the fault came after the work was
 done (or, for the reader, after it had read everything): such a run would prove nothing. Usage:
   test_faults.py [--rounds N] [--faults aeb,reader,db,hub] [--seed S] [--frames N]
 """
@@ -31,7 +31,6 @@ from mesh import Mesh, compare, dump, gen_recordings, log  # noqa: E402
 
 SCENARIOS = ["CCRs-50", "CCRb-6-12m", "CCRs-50-reveal0.6s"]
 BATCH = 200
-AEB_QUEUE_LEN = 256  # queues.aeb.max_length of config/mesh.json
 
 
 def submit_all(mesh, files, channels):
@@ -60,6 +59,23 @@ def wait_stored(mesh, n, timeout):
     raise AssertionError(f"{n} frames were not stored within {timeout} s")
 
 
+def wait_read(mesh, jobs, n, timeout):
+    """Waits until the reader has emitted at least n batches (the trees' aeb jobs); returns the
+    frames stored then."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        emitted = 0
+        for j in jobs:
+            r = mesh.ctl("--json", "job", j, check=False)
+            if r.returncode == 0:
+                q = json.loads(r.stdout)["tree"].get("queues", {})
+                emitted += q.get("aeb", {}).get("jobs", 0)
+        if emitted >= n:
+            return wait_stored(mesh, 0, 5)
+        time.sleep(0.03)
+    raise AssertionError(f"the reader did not emit {n} batches within {timeout} s")
+
+
 def reading(mesh, jobs):
     """True if some root (an mf4 job) is still being read."""
     for j in jobs:
@@ -78,7 +94,10 @@ def run_once(files, channels, fault=None, at=None, rng=None, total=0):
         t0 = time.time()
         jobs = submit_all(mesh, files, channels)
         if fault:
-            stored = wait_stored(mesh, int(at * total), timeout=120)
+            if fault == "reader":
+                stored = wait_read(mesh, jobs, int(at * total / BATCH), timeout=120)
+            else:
+                stored = wait_stored(mesh, int(at * total), timeout=120)
             pids = mesh.pids()
             if not running(mesh, jobs):
                 raise AssertionError(f"{fault} fault at {at:.0%} came after the work was done")
@@ -146,11 +165,7 @@ def main():
         for r in range(a.rounds):
             # the moment: a share of the frames stored (the reader reads ahead of aeb, so for
             # the reader an early share is still mid-recording)
-            at = rng.uniform(0.1, 0.7)
-            if fault == "reader":
-                # it reads at most the aeb queue bound (max_length batches) ahead of the
-                # stored frames: kill it before that point
-                at *= max(0.0, total - AEB_QUEUE_LEN * BATCH) / total
+            at = rng.uniform(0.1, 0.7)  # of the frames stored; for the reader: read
             try:
                 got, dt, note = run_once(files, channels, fault, at, rng, total)
                 diffs = compare(ref, got)
