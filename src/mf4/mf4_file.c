@@ -277,8 +277,10 @@ static int read_text(mf4_file *f, uint64_t link, int want_tx, const char **out, 
         char *a = strstr(t, "<TX>");
         if (!a)
             a = strstr(t, "<TX ");
+        if (a)
+            a = strchr(a, '>'); /* NULL for an unterminated "<TX ..." */
         if (a) {
-            a = strchr(a, '>') + 1;
+            a++;
             char *e = strstr(a, "</TX>");
             if (e)
                 *e = 0;
