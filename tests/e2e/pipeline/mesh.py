@@ -48,21 +48,25 @@ def log(*a):
 
 
 class Mesh:
-    """A hub with supervised services in its own temporary directory."""
+    """A hub with supervised services in its own temporary directory, from a copy of
+    config/<config> (the db-writer's --db points at self.results for mesh.json; other configs
+    keep their args, e.g. ${WSMESH_DB_URL} from env)."""
 
-    def __init__(self, name, instances=None, store="sqlite", tmp=None):
+    def __init__(self, name, instances=None, store="sqlite", tmp=None, config="mesh.json",
+                 env=None):
         self.name = name
         self.dir = tmp or tempfile.mkdtemp(prefix=f"wsm-e2e-{name}-")
         self.instances = {"mf4-reader": 1, "aeb": 2, "db-writer": 2}
         self.instances.update(instances or {})
         self.results = os.path.join(self.dir, "results.db")
+        self.env = dict(os.environ, **(env or {}))
         self.cfg = os.path.join(self.dir, "mesh.json")
         self.log_path = os.path.join(self.dir, "wshub.log")
         self.hub = None
         self.port = 0
         self.seen_pids = set()
         self.generations = 0
-        with open(os.path.join(SRC, "config", "mesh.json")) as f:
+        with open(os.path.join(SRC, "config", config)) as f:
             cfg = json.load(f)
         cfg.pop("$schema", None)
         cfg["listen"] = {"address": "127.0.0.1", "port": 0}
@@ -76,7 +80,7 @@ class Mesh:
             s = dict(s)
             s["exec"] = SERVICES[s["name"]]
             s["instances"] = self.instances.get(s["name"], 1)
-            if s["name"] == "db-writer":
+            if s["name"] == "db-writer" and config == "mesh.json":
                 s["args"] = ["--db", "sqlite:" + self.results]
             svcs.append(s)
         if sorted(x["name"] for x in svcs) != sorted(SERVICES):
@@ -94,7 +98,7 @@ class Mesh:
         self._log_offset = os.path.getsize(self.log_path)
         self.hub = subprocess.Popen([WSHUB, "--config", self.cfg, "--port", str(self.port)],
                                     stdout=logf, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=self.env)
         logf.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
