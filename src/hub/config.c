@@ -6,10 +6,19 @@
  * in the error list and the loader carries on with a default, so `wshub --check` prints all
  * of them; a config is returned only when the list is empty. Every message starts with the
  * JSON path of the offending value. Defaults live in one place (cfg_defaults).
+ *
+ * Security invariants: a token's secret (given inline, by token_env or by token_file) never
+ * appears in an error message or log line — only its name and a 4-byte SHA-256 fingerprint;
+ * tokens are matched by comparing SHA-256 digests in constant time; a config that listens on
+ * a non-loopback address without tokens is refused (every client would be admin).
  */
 #include "config.h"
 #include "wsm_frame.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -246,12 +255,34 @@ static void rd_jobopts(ld *l, const cJSON *o, const char *path, hubcfg_jobopts *
     }
 }
 
+static char *resolve(ld *l, const char *p);
+
+/* Reads a file path member, resolves it and checks that the file is readable. */
+static char *rd_file(ld *l, const cJSON *o, const char *path, const char *key, bool req)
+{
+    const char *v = rd_str(l, o, path, key, req);
+    char p[256];
+    if (!v)
+        return NULL;
+    if (!*v) {
+        err_add(l, "%s: expected a file path", join_path(path, key, p, sizeof p));
+        return NULL;
+    }
+    char *r = resolve(l, v);
+    if (r && access(r, R_OK) != 0) {
+        err_add(l, "%s: cannot read %s: %s", join_path(path, key, p, sizeof p), r, strerror(errno));
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
 static void rd_listen(ld *l, const cJSON *root)
 {
     const cJSON *o = rd_obj(l, root, "", "listen");
     if (!o)
         return;
-    static const char *const keys[] = {"address", "port", NULL};
+    static const char *const keys[] = {"address", "port", "tls", NULL};
     check_keys(l, o, "listen", keys);
     const char *a = rd_str(l, o, "listen", "address", false);
     if (a) {
@@ -263,6 +294,14 @@ static void rd_listen(ld *l, const cJSON *root)
         }
     }
     rd_int(l, o, "listen", "port", 0, 65535, &l->c->port);
+    const cJSON *t = rd_obj(l, o, "listen", "tls");
+    if (!t)
+        return;
+    static const char *const tkeys[] = {"cert", "key", "ca", NULL};
+    check_keys(l, t, "listen.tls", tkeys);
+    l->c->tls_cert = rd_file(l, t, "listen.tls", "cert", true);
+    l->c->tls_key = rd_file(l, t, "listen.tls", "key", true);
+    l->c->tls_ca = rd_file(l, t, "listen.tls", "ca", false);
 }
 
 static void rd_queues(ld *l, const cJSON *root)
@@ -423,6 +462,7 @@ static void rd_limits(ld *l, const cJSON *root)
                                        "emit_window",
                                        "drain_timeout",
                                        "deflate",
+                                       "hello_timeout",
                                        NULL};
     check_keys(l, o, "limits", keys);
     hubcfg_limits *x = &l->c->limits;
@@ -439,6 +479,7 @@ static void rd_limits(ld *l, const cJSON *root)
     rd_int(l, o, "limits", "emit_window", 1, 1000000, &x->emit_window);
     rd_num(l, o, "limits", "drain_timeout", 0, 86400, &x->drain_timeout);
     rd_bool(l, o, "limits", "deflate", &x->deflate);
+    rd_num(l, o, "limits", "hello_timeout", 0.1, 86400, &x->hello_timeout);
     if (x->max_header_bytes > x->max_message_bytes)
         err_add(l, "limits.max_header_bytes: must not exceed limits.max_message_bytes");
     if (x->heartbeat >= x->idle_timeout)
@@ -524,19 +565,103 @@ static void rd_logging(ld *l, const cJSON *root)
         err_add(l, "logging.level: expected one of error, warn, info, debug, trace");
 }
 
+int hubcfg_origin_normalize(const char *in, size_t n, char *out, size_t out_n)
+{
+    /* scheme "://" host [":" port], nothing else (no path, no user info) */
+    char buf[300];
+    if (!in || n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, in, n);
+    buf[n] = 0;
+    if (n && buf[n - 1] == '/')
+        buf[--n] = 0;
+    char *sep = strstr(buf, "://");
+    if (!sep)
+        return -1;
+    *sep = 0;
+    for (char *q = buf; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    bool https = strcmp(buf, "https") == 0;
+    if (!https && strcmp(buf, "http") != 0)
+        return -1;
+    char *host = sep + 3, *port = NULL;
+    if (*host == '[') { /* [v6]:port */
+        char *rb = strchr(host, ']');
+        if (!rb)
+            return -1;
+        port = rb[1] == ':' ? rb + 2 : NULL;
+        if (rb[1] && rb[1] != ':')
+            return -1;
+        rb[1] = 0;
+    } else {
+        char *colon = strchr(host, ':');
+        if (colon) {
+            *colon = 0;
+            port = colon + 1;
+        }
+    }
+    if (!*host)
+        return -1;
+    for (char *q = host; *q; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == '_' || ch == '[' || ch == ']' ||
+              ch == ':'))
+            return -1;
+        *q = (char)tolower(ch);
+    }
+    long pn = -1;
+    if (port) {
+        char *end = NULL;
+        if (!*port || !isdigit((unsigned char)*port))
+            return -1;
+        pn = strtol(port, &end, 10);
+        if (*end || pn < 1 || pn > 65535)
+            return -1;
+        if ((https && pn == 443) || (!https && pn == 80))
+            pn = -1;
+    }
+    int w = pn < 0 ? snprintf(out, out_n, "%s://%s", https ? "https" : "http", host)
+                   : snprintf(out, out_n, "%s://%s:%ld", https ? "https" : "http", host, pn);
+    return w < 0 || (size_t)w >= out_n ? -1 : 0;
+}
+
 static void rd_http(ld *l, const cJSON *root)
 {
     const cJSON *o = rd_obj(l, root, "", "http");
     bool st = true;
     const char *wr = NULL;
     if (o) {
-        static const char *const keys[] = {"web_root", "static", NULL};
+        static const char *const keys[] = {"web_root", "static", "allowed_origins", NULL};
         check_keys(l, o, "http", keys);
         wr = rd_str(l, o, "http", "web_root", false);
         rd_bool(l, o, "http", "static", &st);
         if (wr && !*wr) {
             err_add(l, "http.web_root: expected a directory path");
             wr = NULL;
+        }
+        const cJSON *ao = rd_arr(l, o, "http", "allowed_origins", false);
+        if (ao) {
+            l->c->origins_set = true;
+            l->c->allowed_origins =
+                rd_strv(l, ao, "http.allowed_origins", &l->c->n_allowed_origins);
+            for (size_t i = 0; i < l->c->n_allowed_origins; i++) {
+                char norm[300];
+                char *v = l->c->allowed_origins[i];
+                if (strcmp(v, "*") == 0)
+                    continue;
+                if (hubcfg_origin_normalize(v, strlen(v), norm, sizeof norm) != 0) {
+                    err_add(l,
+                            "http.allowed_origins[%zu]: expected \"*\" or an origin "
+                            "\"http(s)://host[:port]\" (no path)",
+                            i);
+                    continue;
+                }
+                char *d = xstrdup(l, norm);
+                if (d) {
+                    free(v);
+                    l->c->allowed_origins[i] = d;
+                }
+            }
         }
     }
     free(l->c->web_root);
@@ -553,6 +678,136 @@ static bool known_op(const char *op)
         if (strcmp(*o, op) == 0)
             return true;
     return false;
+}
+
+/* The ops of each ACL category (hubcfg_op_category). */
+static const char *const acl_names[HUBCFG_ACL_COUNT] = {"consume", "produce", "subscribe", "query",
+                                                        "admin"};
+
+/* Pattern of an ACL entry: 1-128 of [A-Za-z0-9._-] and '*'. */
+static bool valid_pattern(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-' || ch == '*'))
+            return false;
+    }
+    return true;
+}
+
+static void sha256(const char *s, unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (!EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL))
+        memset(out, 0, 32);
+}
+
+/* Preset ACLs of role names given without "acl" (docs/operations.md). */
+static bool acl_preset(ld *l, hubcfg_token *t, const char *role)
+{
+    static const struct {
+        const char *role;
+        const char *pat[HUBCFG_ACL_COUNT]; /* one pattern per category or NULL */
+    } presets[] = {
+        /* the read-only dashboard: watch everything, ask the results service (db.query) */
+        {"viewer", {NULL, "db.query", "*", "*", NULL}},
+        /* a service: take and make jobs everywhere, watch, no admin */
+        {"worker", {"*", "*", "*", "*", NULL}},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+        if (strcmp(presets[i].role, role) != 0)
+            continue;
+        t->has_acl = true;
+        for (int k = 0; k < HUBCFG_ACL_COUNT; k++) {
+            if (!presets[i].pat[k])
+                continue;
+            t->acl[k] = calloc(1, sizeof(char *));
+            if (t->acl[k] && (t->acl[k][0] = xstrdup(l, presets[i].pat[k])))
+                t->n_acl[k] = 1;
+        }
+        return true;
+    }
+    return false;
+}
+
+static void rd_acl(ld *l, const cJSON *acl, const char *path, hubcfg_token *t)
+{
+    char ap[96];
+    snprintf(ap, sizeof ap, "%s.acl", path);
+    static const char *const keys[] = {"consume", "produce", "subscribe", "query", "admin", NULL};
+    check_keys(l, acl, ap, keys);
+    t->has_acl = true;
+    for (int k = 0; k < HUBCFG_ACL_COUNT; k++) {
+        const cJSON *a = rd_arr(l, acl, ap, acl_names[k], false);
+        if (!a)
+            continue;
+        char kp[128];
+        snprintf(kp, sizeof kp, "%s.%s", ap, acl_names[k]);
+        t->acl[k] = rd_strv(l, a, kp, &t->n_acl[k]);
+        for (size_t i = 0; i < t->n_acl[k]; i++)
+            if (!valid_pattern(t->acl[k][i]))
+                err_add(l, "%s[%zu]: expected a name pattern of [A-Za-z0-9._-] and '*'", kp, i);
+    }
+}
+
+/* The secret of a token entry: inline "token", or from "token_env" / "token_file".
+ * Messages never contain the secret. Returns a malloc'd string or NULL (error recorded). */
+static char *rd_secret(ld *l, const cJSON *t, const char *path)
+{
+    const char *tok = rd_str(l, t, path, "token", false);
+    const char *env = rd_str(l, t, path, "token_env", false);
+    const char *file = rd_str(l, t, path, "token_file", false);
+    int given = (tok != NULL) + (env != NULL) + (file != NULL);
+    if (given != 1) {
+        err_add(l, "%s: give exactly one of token, token_env or token_file", path);
+        return NULL;
+    }
+    char *secret = NULL;
+    if (tok) {
+        secret = xstrdup(l, tok);
+    } else if (env) {
+        const char *v = *env ? getenv(env) : NULL;
+        if (!v || !*v) {
+            err_add(l, "%s.token_env: environment variable '%s' is not set or empty", path, env);
+            return NULL;
+        }
+        secret = xstrdup(l, v);
+    } else {
+        char *fp = *file ? resolve(l, file) : NULL;
+        FILE *f = fp ? fopen(fp, "rb") : NULL;
+        if (!f) {
+            err_add(l, "%s.token_file: cannot read %s: %s", path, fp ? fp : "(empty path)",
+                    fp ? strerror(errno) : "expected a file path");
+            free(fp);
+            return NULL;
+        }
+        char buf[4097];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        bool big = n == sizeof buf - 1 && fgetc(f) != EOF;
+        fclose(f);
+        buf[n] = 0;
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '\t'))
+            buf[--n] = 0;
+        if (big || strlen(buf) != n || strchr(buf, '\n')) {
+            err_add(l, "%s.token_file: %s must hold one token on one line (at most 4096 bytes)",
+                    path, fp);
+            free(fp);
+            return NULL;
+        }
+        free(fp);
+        secret = xstrdup(l, buf);
+        memset(buf, 0, sizeof buf);
+    }
+    if (secret && strlen(secret) < 8) {
+        err_add(l, "%s.%s: expected at least 8 characters", path,
+                tok ? "token" : (env ? "token_env" : "token_file"));
+    }
+    return secret;
 }
 
 static void rd_tokens(ld *l, const cJSON *root)
@@ -578,26 +833,36 @@ static void rd_tokens(ld *l, const cJSON *root)
             err_add(l, "%s: expected object", path);
             continue;
         }
-        static const char *const keys[] = {"name", "token", "role", "ops", NULL};
+        static const char *const keys[] = {"name", "token", "token_env",   "token_file", "role",
+                                           "ops",  "acl",   "description", NULL};
         check_keys(l, t, path, keys);
+        (void)rd_str(l, t, path, "description", false);
         hubcfg_token *tt = &l->c->tokens[l->c->n_tokens++];
         const char *name = rd_str(l, t, path, "name", true);
-        const char *tok = rd_str(l, t, path, "token", true);
         const char *role = rd_str(l, t, path, "role", false);
         const cJSON *ops = rd_arr(l, t, path, "ops", false);
+        const cJSON *acl = rd_obj(l, t, path, "acl");
         tt->name = xstrdup(l, name ? name : "");
-        tt->token = xstrdup(l, tok ? tok : "");
-        if (tok && strlen(tok) < 8)
-            err_add(l, "%s.token: expected at least 8 characters", path);
-        for (size_t k = 0; tok && k + 1 < l->c->n_tokens; k++)
-            if (strcmp(l->c->tokens[k].token, tok) == 0)
-                err_add(l, "%s.token: the same token is also tokens[%zu]", path, k);
-        if (role && ops)
-            err_add(l, "%s: give either role or ops, not both", path);
-        else if (role) {
-            if (strcmp(role, "admin") != 0)
-                err_add(l, "%s.role: expected \"admin\" (or give \"ops\")", path);
+        if (name && !valid_name(name, 64))
+            err_add(l, "%s.name: expected 1-64 characters of [A-Za-z0-9._-]", path);
+        char *secret = rd_secret(l, t, path);
+        tt->token = secret ? secret : xstrdup(l, "");
+        sha256(tt->token, tt->digest);
+        snprintf(tt->fingerprint, sizeof tt->fingerprint, "%02x%02x%02x%02x", tt->digest[0],
+                 tt->digest[1], tt->digest[2], tt->digest[3]);
+        for (size_t k = 0; secret && k + 1 < l->c->n_tokens; k++)
+            if (l->c->tokens[k].token[0] && strcmp(l->c->tokens[k].token, secret) == 0)
+                err_add(l, "%s: the same token is also tokens[%zu]", path, k);
+        if (role && !valid_name(role, 64))
+            err_add(l, "%s.role: expected 1-64 characters of [A-Za-z0-9._-]", path);
+        if (ops && acl)
+            err_add(l, "%s: give either ops or acl, not both", path);
+        if (role && strcmp(role, "admin") == 0) {
+            if (ops || acl)
+                err_add(l, "%s: role \"admin\" may do everything: drop ops/acl", path);
             tt->admin = true;
+        } else if (acl) {
+            rd_acl(l, acl, path, tt);
         } else if (ops) {
             char op_path[80];
             snprintf(op_path, sizeof op_path, "%s.ops", path);
@@ -605,9 +870,14 @@ static void rd_tokens(ld *l, const cJSON *root)
             for (size_t k = 0; k < tt->n_ops; k++)
                 if (!known_op(tt->ops[k]))
                     err_add(l, "%s.ops[%zu]: unknown op '%s'", path, k, tt->ops[k]);
-        } else {
-            err_add(l, "%s: needs role (\"admin\") or ops (a list of allowed ops)", path);
+        } else if (!role || !acl_preset(l, tt, role)) {
+            err_add(l,
+                    "%s: needs role \"admin\", \"viewer\" or \"worker\", or acl (ops per "
+                    "category), or ops (a list of allowed ops)",
+                    path);
         }
+        /* welcome.role: the role name if given, else admin or the token's name */
+        tt->role = xstrdup(l, role ? role : (tt->admin ? "admin" : tt->name));
     }
 }
 
@@ -707,6 +977,7 @@ static void cfg_defaults(hubcfg *c)
         .heartbeat = 15,
         .emit_window = 64,
         .drain_timeout = 30,
+        .hello_timeout = 10,
         .deflate = false,
     };
     c->retention = (hubcfg_retention){
@@ -771,6 +1042,12 @@ hubcfg *hubcfg_load_text(const char *text, size_t n, const char *base_dir, hubcf
         (void)rd_str(&l, root, "", "$schema", false);
         if (c->n_queues == 0)
             err_add(&l, "queues: at least one queue must be declared");
+        if (c->n_tokens == 0 && c->address && !hubcfg_is_loopback(c->address))
+            err_add(&l,
+                    "listen.address: '%s' is not a loopback address and no tokens are "
+                    "configured (every client would be admin): add tokens or listen on "
+                    "127.0.0.1 (docs/operations.md, Security)",
+                    c->address);
     }
     cJSON_Delete(root);
     if (errs->n) {
@@ -847,6 +1124,10 @@ void hubcfg_free(hubcfg *c)
         return;
     free(c->base_dir);
     free(c->address);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
+    strv_free(c->allowed_origins, c->n_allowed_origins);
     for (size_t i = 0; i < c->n_queues; i++) {
         free(c->queues[i].name);
         jobopts_free(&c->queues[i].defaults);
@@ -864,8 +1145,14 @@ void hubcfg_free(hubcfg *c)
     free(c->web_root);
     for (size_t i = 0; i < c->n_tokens; i++) {
         free(c->tokens[i].name);
-        free(c->tokens[i].token);
+        if (c->tokens[i].token) {
+            OPENSSL_cleanse(c->tokens[i].token, strlen(c->tokens[i].token));
+            free(c->tokens[i].token);
+        }
+        free(c->tokens[i].role);
         strv_free(c->tokens[i].ops, c->tokens[i].n_ops);
+        for (int k = 0; k < HUBCFG_ACL_COUNT; k++)
+            strv_free(c->tokens[i].acl[k], c->tokens[i].n_acl[k]);
     }
     free(c->tokens);
     for (size_t i = 0; i < c->n_services; i++) {
@@ -905,22 +1192,51 @@ const hubcfg_route *hubcfg_route_find(const hubcfg *c, const char *queue, const 
     return NULL;
 }
 
-static bool ct_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = la != lb;
-    for (size_t i = 0; i < la; i++)
-        d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return d == 0;
-}
-
 const hubcfg_token *hubcfg_token_find(const hubcfg *c, const char *tok)
 {
+    if (!tok)
+        return NULL;
+    unsigned char d[32];
+    sha256(tok, d);
     const hubcfg_token *found = NULL;
-    for (size_t i = 0; tok && i < c->n_tokens; i++)
-        if (ct_equal(c->tokens[i].token, tok) && !found)
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        /* every entry is compared (no early exit); empty secrets never match */
+        bool eq = CRYPTO_memcmp(c->tokens[i].digest, d, sizeof d) == 0;
+        if (eq && c->tokens[i].token[0] && !found)
             found = &c->tokens[i];
+    }
     return found;
+}
+
+int hubcfg_op_category(const char *op)
+{
+    static const struct {
+        const char *op;
+        int cat;
+    } map[] = {
+        {"consume", HUBCFG_ACL_CONSUME},
+        {"credit", HUBCFG_ACL_CONSUME},
+        {"release", HUBCFG_ACL_CONSUME},
+        {"progress", HUBCFG_ACL_CONSUME},
+        {"result", HUBCFG_ACL_CONSUME},
+        {"fail", HUBCFG_ACL_CONSUME},
+        {"enqueue", HUBCFG_ACL_PRODUCE},
+        {"emit", HUBCFG_ACL_PRODUCE},
+        {"publish", HUBCFG_ACL_PRODUCE},
+        {"subscribe", HUBCFG_ACL_SUBSCRIBE},
+        {"unsubscribe", HUBCFG_ACL_SUBSCRIBE},
+        {"query", HUBCFG_ACL_QUERY},
+        {"wait", HUBCFG_ACL_QUERY},
+        {"requeue", HUBCFG_ACL_ADMIN},
+        {"cancel", HUBCFG_ACL_ADMIN},
+        {"empty", HUBCFG_ACL_ADMIN},
+        {"pause", HUBCFG_ACL_ADMIN},
+        {"resume", HUBCFG_ACL_ADMIN},
+    };
+    for (size_t i = 0; op && i < sizeof map / sizeof *map; i++)
+        if (strcmp(map[i].op, op) == 0)
+            return map[i].cat;
+    return -1;
 }
 
 bool hubcfg_token_allows(const hubcfg_token *t, const char *op)
@@ -929,8 +1245,74 @@ bool hubcfg_token_allows(const hubcfg_token *t, const char *op)
         return true;
     if (strcmp(op, "hello") == 0 || strcmp(op, "ping") == 0 || strcmp(op, "pong") == 0)
         return true;
+    if (t->has_acl) {
+        int cat = hubcfg_op_category(op);
+        return cat >= 0 && t->n_acl[cat] > 0;
+    }
     for (size_t i = 0; i < t->n_ops; i++)
         if (strcmp(t->ops[i], op) == 0)
             return true;
+    return false;
+}
+
+bool hubcfg_glob_match(const char *p, const char *s)
+{
+    /* iterative '*' matching with one backtrack point (linear in practice) */
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            resume = s;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == 0;
+}
+
+bool hubcfg_token_allows_on(const hubcfg_token *t, int cat, const char *name)
+{
+    if (!t || t->admin || !t->has_acl)
+        return true;
+    if (cat < 0 || cat >= HUBCFG_ACL_COUNT || !name)
+        return false;
+    /* a subscription pattern "x*" is matched as the literal text "x*": an ACL pattern can
+     * only match it through a trailing '*', which then also covers every "x..." */
+    for (size_t i = 0; i < t->n_acl[cat]; i++)
+        if (hubcfg_glob_match(t->acl[cat][i], name))
+            return true;
+    return false;
+}
+
+bool hubcfg_token_unrestricted(const hubcfg_token *t, int cat)
+{
+    if (!t || t->admin || !t->has_acl)
+        return true;
+    if (cat < 0 || cat >= HUBCFG_ACL_COUNT)
+        return false;
+    for (size_t i = 0; i < t->n_acl[cat]; i++)
+        if (strcmp(t->acl[cat][i], "*") == 0)
+            return true;
+    return false;
+}
+
+bool hubcfg_is_loopback(const char *a)
+{
+    if (!a)
+        return false;
+    if (strcmp(a, "localhost") == 0 || strcmp(a, "::1") == 0 || strcmp(a, "[::1]") == 0)
+        return true;
+    unsigned b[4];
+    char tail;
+    if (sscanf(a, "%u.%u.%u.%u%c", &b[0], &b[1], &b[2], &b[3], &tail) == 4)
+        return b[0] == 127 && b[1] < 256 && b[2] < 256 && b[3] < 256;
     return false;
 }

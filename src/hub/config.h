@@ -50,12 +50,32 @@ typedef struct hubcfg_route {
     hubcfg_jobopts defaults; /* overrides of the target queue's defaults for routed jobs */
 } hubcfg_route;
 
+/* ACL categories of a token (docs/operations.md, Security). Each op belongs to at most one:
+ * consume = consume (+ credit, release, progress, result, fail on jobs leased by it),
+ * produce = enqueue, emit (target: the routed queue) and publish (target: the topic),
+ * subscribe = subscribe/unsubscribe (target: topic or prefix pattern), query = query and
+ * wait (target: the queue concerned), admin = requeue, cancel, empty, pause, resume. */
+enum {
+    HUBCFG_ACL_CONSUME,
+    HUBCFG_ACL_PRODUCE,
+    HUBCFG_ACL_SUBSCRIBE,
+    HUBCFG_ACL_QUERY,
+    HUBCFG_ACL_ADMIN,
+    HUBCFG_ACL_COUNT
+};
+
 typedef struct hubcfg_token {
     char *name;
-    char *token;
-    bool admin; /* role "admin": every op */
-    char **ops; /* otherwise: the ops this token may use (hello/ping always allowed) */
+    char *token;              /* the secret: NEVER log it (log `fingerprint`) */
+    unsigned char digest[32]; /* SHA-256 of token: compared in constant time */
+    char fingerprint[9];      /* first 4 bytes of the SHA-256, hex: safe to log */
+    char *role;               /* welcome.role: "admin", a preset or the given name */
+    bool admin;               /* role "admin": every op on everything */
+    char **ops;               /* legacy "ops": op names allowed on every target */
     size_t n_ops;
+    bool has_acl;                 /* "acl" given, or a preset role other than admin */
+    char **acl[HUBCFG_ACL_COUNT]; /* per category: name patterns ('*' = any run of chars) */
+    size_t n_acl[HUBCFG_ACL_COUNT];
 } hubcfg_token;
 
 typedef struct hubcfg_service {
@@ -81,6 +101,7 @@ typedef struct hubcfg_limits {
     double heartbeat;                /* s between the hub's pings */
     int64_t emit_window;
     double drain_timeout; /* s to let leased jobs finish on SIGINT/SIGTERM */
+    double hello_timeout; /* s a connection may stay without a successful hello */
     bool deflate;         /* permessage-deflate */
 } hubcfg_limits;
 
@@ -97,6 +118,9 @@ typedef struct hubcfg {
     char *base_dir; /* absolute; relative paths are resolved against it */
     char *address;
     int64_t port;
+    char *tls_cert; /* absolute paths; NULL = plain ws:// (listen.tls absent) */
+    char *tls_key;
+    char *tls_ca; /* optional: clients must present a certificate signed by it */
     hubcfg_queue *queues;
     size_t n_queues;
     hubcfg_route *routes;
@@ -112,6 +136,11 @@ typedef struct hubcfg {
     int64_t store_batch_ms; /* max time an enqueue waits for its batch commit */
     wsm_log_level log_level;
     char *web_root; /* absolute; NULL when http.static is false */
+    /* http.allowed_origins: normalised "scheme://host[:port]" or "*"; origins_set false =
+     * the default (the hub's own listen origin(s), computed once the port is bound) */
+    char **allowed_origins;
+    size_t n_allowed_origins;
+    bool origins_set;
     hubcfg_token *tokens;
     size_t n_tokens;
     hubcfg_service *services;
@@ -142,10 +171,30 @@ void hubcfg_errors_free(hubcfg_errors *e);
 const hubcfg_queue *hubcfg_queue_find(const hubcfg *c, const char *name);
 /* Finds the route of (queue, output); NULL if none. Borrowed. */
 const hubcfg_route *hubcfg_route_find(const hubcfg *c, const char *queue, const char *output);
-/* Finds the token entry matching tok (constant-time compare); NULL if none. Borrowed. */
+/* Finds the token entry matching tok: SHA-256 digests compared in constant time over every
+ * configured token (no early exit, no length leak); NULL if none. Borrowed. */
 const hubcfg_token *hubcfg_token_find(const hubcfg *c, const char *tok);
-/* True if token entry t (NULL = no tokens configured: everyone is admin) may use op. */
+/* The ACL category of an op (HUBCFG_ACL_*), or -1 for ops every session may use (hello,
+ * ping, pong) and unknown names. */
+int hubcfg_op_category(const char *op);
+/* True if token entry t (NULL = no tokens configured: everyone is admin) may use op on some
+ * target (the op-level check done before the op's fields are read). */
 bool hubcfg_token_allows(const hubcfg_token *t, const char *op);
+/* True if t may use category cat on the queue/topic `name` (a subscription may be a prefix
+ * pattern "x*": allowed only if every name it covers is allowed). NULL t, admin and legacy
+ * "ops" tokens are not restricted by target. */
+bool hubcfg_token_allows_on(const hubcfg_token *t, int cat, const char *name);
+/* True if t may use category cat on every target (admin, legacy ops, or a "*" pattern):
+ * callers skip target look-ups then. */
+bool hubcfg_token_unrestricted(const hubcfg_token *t, int cat);
+/* Glob match of name against pattern, where '*' matches any run of characters (also
+ * empty) and every other character itself. */
+bool hubcfg_glob_match(const char *pattern, const char *name);
+/* True if addr is a loopback address or "localhost" (127.0.0.0/8, ::1). */
+bool hubcfg_is_loopback(const char *addr);
+/* Normalises an origin "scheme://host[:port]" (lower-case scheme and host, no trailing '/',
+ * default port removed) into out. Returns 0, or -1 if it is not such an origin. */
+int hubcfg_origin_normalize(const char *in, size_t n, char *out, size_t out_n);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,15 @@
 /*
  * test_config.c - unit tests of the mesh.json loader (src/hub/config.c): valid configs load
  * with their defaults; every kind of error is reported with its exact message, naming the
- * JSON path; all errors are reported, not only the first.
+ * JSON path; all errors are reported, not only the first; tokens (inline, token_env,
+ * token_file), ACLs and their glob patterns, the loopback rule, origins and TLS files.
  */
 #include "config.h"
 #include "wsm_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static hubcfg *load(const char *text, hubcfg_errors *e)
 {
@@ -172,7 +175,8 @@ TEST(each_error_message)
                "\"role\":\"admin\"}]}",
                "tokens[0].token: expected at least 8 characters");
     EXPECT_ERR("{\"queues\":{\"a\":{}},\"tokens\":[{\"name\":\"x\",\"token\":\"longenough\"}]}",
-               "tokens[0]: needs role (\"admin\") or ops (a list of allowed ops)");
+               "tokens[0]: needs role \"admin\", \"viewer\" or \"worker\", or acl (ops per "
+               "category), or ops (a list of allowed ops)");
     EXPECT_ERR("{\"queues\":{\"a\":{}},\"tokens\":[{\"name\":\"x\",\"token\":\"longenough\","
                "\"ops\":[\"fly\"]}]}",
                "tokens[0].ops[0]: unknown op 'fly'");
@@ -202,6 +206,192 @@ TEST(all_errors_reported)
     CHECK(has_err(&e, "limits.max_errors: expected integer in [1, 1000000]"));
     CHECK(has_err(&e, "zz: unknown key"));
     hubcfg_errors_free(&e);
+}
+
+TEST(tokens_acl)
+{
+    hubcfg_errors e;
+    hubcfg *c = load("{\"queues\":{\"a\":{}},\"tokens\":["
+                     "{\"name\":\"op\",\"token\":\"admin-secret-1\",\"role\":\"admin\"},"
+                     "{\"name\":\"dash\",\"token\":\"viewer-secret-1\",\"role\":\"viewer\"},"
+                     "{\"name\":\"svc\",\"token\":\"worker-secret-1\",\"role\":\"db-service\","
+                     "\"acl\":{\"consume\":[\"db\",\"db.*\"],\"produce\":[\"results-*\"],"
+                     "\"subscribe\":[\"progress\",\"alerts.*\"]}}]}",
+                     &e);
+    CHECK(c != NULL);
+    for (size_t k = 0; k < e.n; k++)
+        fprintf(stderr, "%s\n", e.msgs[k]);
+    if (!c)
+        return;
+    const hubcfg_token *a = hubcfg_token_find(c, "admin-secret-1");
+    const hubcfg_token *v = hubcfg_token_find(c, "viewer-secret-1");
+    const hubcfg_token *w = hubcfg_token_find(c, "worker-secret-1");
+    CHECK(a && v && w);
+    if (!a || !v || !w)
+        return;
+    CHECK(hubcfg_token_find(c, "admin-secret-") == NULL);
+    CHECK(hubcfg_token_find(c, "admin-secret-12") == NULL);
+    CHECK(hubcfg_token_find(c, "") == NULL);
+    CHECK(hubcfg_token_find(c, NULL) == NULL);
+    CHECK_STR(a->role, "admin");
+    CHECK_STR(v->role, "viewer");
+    CHECK_STR(w->role, "db-service");
+    CHECK_EQ_INT(strlen(a->fingerprint), 8);
+    CHECK(strcmp(a->fingerprint, v->fingerprint) != 0);
+    /* admin: everything */
+    CHECK(hubcfg_token_allows(a, "empty") && hubcfg_token_allows_on(a, HUBCFG_ACL_ADMIN, "x"));
+    /* viewer preset: subscribe + query on everything, produce only db.query, no consume/admin */
+    CHECK(hubcfg_token_allows(v, "subscribe") && hubcfg_token_allows(v, "query"));
+    CHECK(hubcfg_token_allows(v, "wait") && hubcfg_token_allows(v, "enqueue"));
+    CHECK(!hubcfg_token_allows(v, "consume") && !hubcfg_token_allows(v, "result"));
+    CHECK(!hubcfg_token_allows(v, "pause") && !hubcfg_token_allows(v, "requeue"));
+    CHECK(hubcfg_token_allows(v, "hello") && hubcfg_token_allows(v, "ping"));
+    CHECK(hubcfg_token_allows_on(v, HUBCFG_ACL_PRODUCE, "db.query"));
+    CHECK(!hubcfg_token_allows_on(v, HUBCFG_ACL_PRODUCE, "db"));
+    CHECK(!hubcfg_token_allows_on(v, HUBCFG_ACL_PRODUCE, "db.query2"));
+    CHECK(hubcfg_token_unrestricted(v, HUBCFG_ACL_QUERY));
+    CHECK(!hubcfg_token_unrestricted(v, HUBCFG_ACL_PRODUCE));
+    /* explicit acl with globs */
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_CONSUME, "db"));
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_CONSUME, "db.query"));
+    CHECK(!hubcfg_token_allows_on(w, HUBCFG_ACL_CONSUME, "dbx"));
+    CHECK(!hubcfg_token_allows_on(w, HUBCFG_ACL_CONSUME, "aeb"));
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_PRODUCE, "results-7"));
+    CHECK(!hubcfg_token_allows(w, "query") && !hubcfg_token_allows(w, "cancel"));
+    /* subscription patterns: "alerts.x*" is covered by "alerts.*", "alerts*" is not */
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "alerts.x*"));
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "alerts.*"));
+    CHECK(!hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "alerts*"));
+    CHECK(!hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "*"));
+    CHECK(!hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "progress*"));
+    CHECK(hubcfg_token_allows_on(w, HUBCFG_ACL_SUBSCRIBE, "progress"));
+    /* categories */
+    CHECK_EQ_INT(hubcfg_op_category("emit"), HUBCFG_ACL_PRODUCE);
+    CHECK_EQ_INT(hubcfg_op_category("fail"), HUBCFG_ACL_CONSUME);
+    CHECK_EQ_INT(hubcfg_op_category("wait"), HUBCFG_ACL_QUERY);
+    CHECK_EQ_INT(hubcfg_op_category("resume"), HUBCFG_ACL_ADMIN);
+    CHECK_EQ_INT(hubcfg_op_category("hello"), -1);
+    hubcfg_free(c);
+    hubcfg_errors_free(&e);
+
+    /* globs */
+    CHECK(hubcfg_glob_match("*", ""));
+    CHECK(hubcfg_glob_match("a*b*c", "axxbyyc"));
+    CHECK(!hubcfg_glob_match("a*b*c", "axxbyy"));
+    CHECK(hubcfg_glob_match("*.q", "x.y.q"));
+    CHECK(!hubcfg_glob_match("db", "db.query"));
+}
+
+TEST(token_env_and_file)
+{
+    char dir[] = "/tmp/wsm-cfg-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char tf[200];
+    snprintf(tf, sizeof tf, "%s/admin.token", dir);
+    FILE *f = fopen(tf, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("file-secret-123\n", f);
+    fclose(f);
+    setenv("WSM_TEST_TOKEN", "env-secret-456", 1);
+    unsetenv("WSM_TEST_TOKEN_UNSET");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"queues\":{\"a\":{}},\"tokens\":["
+             "{\"name\":\"f\",\"token_file\":\"%s\",\"role\":\"admin\"},"
+             "{\"name\":\"e\",\"token_env\":\"WSM_TEST_TOKEN\",\"role\":\"viewer\"}]}",
+             tf);
+    hubcfg_errors e;
+    hubcfg *c = load(text, &e);
+    CHECK(c != NULL);
+    if (c) {
+        const hubcfg_token *t = hubcfg_token_find(c, "file-secret-123");
+        CHECK(t && t->admin);
+        t = hubcfg_token_find(c, "env-secret-456");
+        CHECK(t && !t->admin && strcmp(t->role, "viewer") == 0);
+        CHECK(hubcfg_token_find(c, "file-secret-123\n") == NULL);
+    }
+    hubcfg_free(c);
+    hubcfg_errors_free(&e);
+
+    /* errors never contain the secret */
+    snprintf(text, sizeof text,
+             "{\"queues\":{\"a\":{}},\"tokens\":["
+             "{\"name\":\"f\",\"token_file\":\"%s/missing\",\"role\":\"admin\"},"
+             "{\"name\":\"e\",\"token_env\":\"WSM_TEST_TOKEN_UNSET\",\"role\":\"admin\"},"
+             "{\"name\":\"b\",\"token\":\"env-secret-456\",\"token_env\":\"WSM_TEST_TOKEN\","
+             "\"role\":\"admin\"},"
+             "{\"name\":\"d\",\"token_env\":\"WSM_TEST_TOKEN\",\"role\":\"admin\"},"
+             "{\"name\":\"d2\",\"token\":\"env-secret-456\",\"role\":\"admin\"}]}",
+             dir);
+    c = load(text, &e);
+    CHECK(c == NULL);
+    char want[300];
+    snprintf(want, sizeof want,
+             "tokens[0].token_file: cannot read %s/missing: No such file or directory", dir);
+    CHECK(has_err(&e, want));
+    CHECK(has_err(&e, "tokens[1].token_env: environment variable 'WSM_TEST_TOKEN_UNSET' is not "
+                      "set or empty"));
+    CHECK(has_err(&e, "tokens[2]: give exactly one of token, token_env or token_file"));
+    CHECK(has_err(&e, "tokens[4]: the same token is also tokens[3]"));
+    for (size_t k = 0; k < e.n; k++)
+        CHECK(strstr(e.msgs[k], "secret") == NULL);
+    hubcfg_errors_free(&e);
+    unlink(tf);
+    rmdir(dir);
+    unsetenv("WSM_TEST_TOKEN");
+}
+
+TEST(loopback_origins_tls)
+{
+    hubcfg_errors e;
+    EXPECT_ERR("{\"queues\":{\"a\":{}},\"listen\":{\"address\":\"0.0.0.0\"}}",
+               "listen.address: '0.0.0.0' is not a loopback address and no tokens are "
+               "configured (every client would be admin): add tokens or listen on 127.0.0.1 "
+               "(docs/operations.md, Security)");
+    hubcfg *c = load("{\"queues\":{\"a\":{}},\"listen\":{\"address\":\"127.0.0.2\"}}", &e);
+    CHECK(c != NULL);
+    hubcfg_free(c);
+    hubcfg_errors_free(&e);
+    CHECK(hubcfg_is_loopback("127.0.0.1") && hubcfg_is_loopback("localhost"));
+    CHECK(hubcfg_is_loopback("::1") && !hubcfg_is_loopback("10.0.0.1"));
+    CHECK(!hubcfg_is_loopback("127.0.0.1.evil") && !hubcfg_is_loopback("0.0.0.0"));
+
+    c = load("{\"queues\":{\"a\":{}},\"http\":{\"allowed_origins\":"
+             "[\"HTTPS://Dash.Example:443/\",\"http://10.1.2.3:7700\",\"*\"]}}",
+             &e);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(c->origins_set);
+        CHECK_EQ_INT(c->n_allowed_origins, 3);
+        CHECK_STR(c->allowed_origins[0], "https://dash.example");
+        CHECK_STR(c->allowed_origins[1], "http://10.1.2.3:7700");
+        CHECK_STR(c->allowed_origins[2], "*");
+    }
+    hubcfg_free(c);
+    hubcfg_errors_free(&e);
+    c = load("{\"queues\":{\"a\":{}}}", &e);
+    CHECK(c && !c->origins_set && c->tls_cert == NULL);
+    CHECK(c && c->limits.hello_timeout == 10);
+    hubcfg_free(c);
+    hubcfg_errors_free(&e);
+    EXPECT_ERR("{\"queues\":{\"a\":{}},\"http\":{\"allowed_origins\":[\"evil.example\"]}}",
+               "http.allowed_origins[0]: expected \"*\" or an origin \"http(s)://host[:port]\" "
+               "(no path)");
+    EXPECT_ERR("{\"queues\":{\"a\":{}},\"http\":{\"allowed_origins\":[\"http://a/b\"]}}",
+               "http.allowed_origins[0]: expected \"*\" or an origin \"http(s)://host[:port]\" "
+               "(no path)");
+    EXPECT_ERR("{\"queues\":{\"a\":{}},\"listen\":{\"tls\":{\"cert\":\"/nonexistent.pem\"}}}",
+               "listen.tls.cert: cannot read /nonexistent.pem: No such file or directory");
+    EXPECT_ERR("{\"queues\":{\"a\":{}},\"listen\":{\"tls\":{\"cert\":\"/nonexistent.pem\"}}}",
+               "listen.tls.key: required");
+    char n[300];
+    CHECK(hubcfg_origin_normalize("http://LOCALHOST:80", 19, n, sizeof n) == 0 &&
+          strcmp(n, "http://localhost") == 0);
+    CHECK(hubcfg_origin_normalize("null", 4, n, sizeof n) == -1);
+    CHECK(hubcfg_origin_normalize("ftp://x", 7, n, sizeof n) == -1);
+    CHECK(hubcfg_origin_normalize("http://x:0", 10, n, sizeof n) == -1);
 }
 
 TEST(shipped_configs_load)
@@ -244,6 +434,9 @@ int main(void)
     RUN(full_config);
     RUN(each_error_message);
     RUN(all_errors_reported);
+    RUN(tokens_acl);
+    RUN(token_env_and_file);
+    RUN(loopback_origins_tls);
     RUN(shipped_configs_load);
     return TEST_DONE();
 }
