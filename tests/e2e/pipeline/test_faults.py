@@ -11,8 +11,9 @@ Faults (each at --rounds random moments, default 3):
   hub     kill -9 wshub mid-run, start it again on the same port (sqlite store; its services
           die with it and the new hub starts new ones)
 
-The moment is when a random share (uniform in [0.1, 0.7]) of the frames is stored — for the
-reader: of the batches read (emitted), since it reads far ahead of the store); the test fails if the fault came after the work was
+The moment is when a random share (uniform in [0.1, 0.7]) of the work of the killed stage is
+done: batches read (reader), batches evaluated (aeb), frames stored (db-writer, hub) — each
+stage runs well ahead of the next, so the share is taken where the fault strikes); the test fails if the fault came after the work was
 done (or, for the reader, after it had read everything): such a run would prove nothing. Usage:
   test_faults.py [--rounds N] [--faults aeb,reader,db,hub] [--seed S] [--frames N]
 """
@@ -59,21 +60,21 @@ def wait_stored(mesh, n, timeout):
     raise AssertionError(f"{n} frames were not stored within {timeout} s")
 
 
-def wait_read(mesh, jobs, n, timeout):
-    """Waits until the reader has emitted at least n batches (the trees' aeb jobs); returns the
-    frames stored then."""
+def wait_batches(mesh, jobs, field, n, timeout):
+    """Waits until the trees' aeb queue counts at least n batches in `field` ("jobs": emitted
+    by the reader, "ended": evaluated by aeb); returns the frames stored then."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        emitted = 0
+        got = 0
         for j in jobs:
             r = mesh.ctl("--json", "job", j, check=False)
             if r.returncode == 0:
                 q = json.loads(r.stdout)["tree"].get("queues", {})
-                emitted += q.get("aeb", {}).get("jobs", 0)
-        if emitted >= n:
+                got += q.get("aeb", {}).get(field, 0)
+        if got >= n:
             return wait_stored(mesh, 0, 5)
         time.sleep(0.03)
-    raise AssertionError(f"the reader did not emit {n} batches within {timeout} s")
+    raise AssertionError(f"aeb {field} did not reach {n} batches within {timeout} s")
 
 
 def reading(mesh, jobs):
@@ -94,8 +95,11 @@ def run_once(files, channels, fault=None, at=None, rng=None, total=0):
         t0 = time.time()
         jobs = submit_all(mesh, files, channels)
         if fault:
-            if fault == "reader":
-                stored = wait_read(mesh, jobs, int(at * total / BATCH), timeout=120)
+            # the moment: a share of the batches read (reader), evaluated (aeb) or of the
+            # frames stored (db-writer, hub); each stage runs well ahead of the next one
+            if fault in ("reader", "aeb"):
+                field = "jobs" if fault == "reader" else "ended"
+                stored = wait_batches(mesh, jobs, field, int(at * total / BATCH), timeout=120)
             else:
                 stored = wait_stored(mesh, int(at * total), timeout=120)
             pids = mesh.pids()
@@ -165,7 +169,7 @@ def main():
         for r in range(a.rounds):
             # the moment: a share of the frames stored (the reader reads ahead of aeb, so for
             # the reader an early share is still mid-recording)
-            at = rng.uniform(0.1, 0.7)  # of the frames stored; for the reader: read
+            at = rng.uniform(0.1, 0.7)
             try:
                 got, dt, note = run_once(files, channels, fault, at, rng, total)
                 diffs = compare(ref, got)
