@@ -562,9 +562,10 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
             rc = X_USAGE;
         }
     }
-    if (rc) {
+    if (rc || !c) {
         free(files);
-        return rc;
+        cJSON_Delete(chmap);
+        return rc ? rc : MESHCTL_INGEST_ARGS_OK;
     }
 
     ingest g = {.c = c, .json = json, .tty = !json && !no_progress && isatty(STDOUT_FILENO)};

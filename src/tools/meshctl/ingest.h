@@ -15,4 +15,8 @@
  * out. */
 int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv);
 
+/* With c == NULL meshctl_ingest only checks the arguments (before connecting): it returns 0
+ * after printing --help, 2 after a usage error, else MESHCTL_INGEST_ARGS_OK. */
+#define MESHCTL_INGEST_ARGS_OK 255
+
 #endif

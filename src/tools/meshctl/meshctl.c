@@ -759,13 +759,14 @@ int main(int argc, char **argv)
         free(rest);
         return die_usage("unknown command %s", cmd);
     }
-    if (strcmp(cmd, "ingest") == 0)
-        for (int i = 1; i < nr; i++)
-            if (strcmp(rest[i], "--help") == 0) {
-                int hrc = meshctl_ingest(NULL, false, nr - 1, rest + 1); /* prints its help */
-                free(rest);
-                return hrc;
-            }
+    if (strcmp(cmd, "ingest") == 0) {
+        /* --help and usage errors before connecting */
+        int prc = meshctl_ingest(NULL, x.json, nr - 1, rest + 1);
+        if (prc != MESHCTL_INGEST_ARGS_OK) {
+            free(rest);
+            return prc;
+        }
+    }
     x.o.name = "meshctl";
     x.o.log_level = getenv("MESHCTL_LOG") ? getenv("MESHCTL_LOG") : "error";
     wsm_err err = {0};
