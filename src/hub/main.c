@@ -3,9 +3,9 @@
  * hub (net.c) and run its loop until a signal drains it. Exit codes: net.h HUB_EXIT_*,
  * documented in docs/operations.md.
  *
- * Invariant: the line "listening on ws://HOST:PORT/ws" is printed on stderr exactly once,
- * after the socket is bound (tests and scripts wait for it; with --port 0 it carries the
- * port the kernel chose).
+ * Invariant: the line "listening on ws://HOST:PORT/ws" (wss:// with listen.tls) is printed
+ * on stderr exactly once, after the socket is bound (tests and scripts wait for it; with
+ * --port 0 it carries the port the kernel chose). Token values are never printed.
  */
 #include "net.h"
 #include "supervisor.h"
@@ -115,10 +115,14 @@ int main(int argc, char **argv)
         return HUB_EXIT_OK;
     }
     wsm_log_set_level(level ? lvl : cfg->log_level);
-    if (cfg->n_tokens == 0 && strcmp(cfg->address, "127.0.0.1") && strcmp(cfg->address, "::1") &&
-        strcmp(cfg->address, "localhost"))
-        wsm_log(WSM_LOG_WARN, "auth",
-                "no tokens configured and listening on %s: every client is admin", cfg->address);
+    /* a non-loopback address without tokens never gets here (the config loader refuses it);
+     * tokens are logged by name, role and SHA-256 fingerprint, never by value */
+    for (size_t i = 0; i < cfg->n_tokens; i++)
+        wsm_log(WSM_LOG_INFO, "auth", "token '%s': role %s, sha256:%s", cfg->tokens[i].name,
+                cfg->tokens[i].role, cfg->tokens[i].fingerprint);
+    if (cfg->n_tokens == 0)
+        wsm_log(WSM_LOG_INFO, "auth",
+                "no tokens configured: every client is admin (loopback only)");
     wsm_err err = {0};
     /* the services of mesh.json (supervisor.c): programs and ${VAR}s checked before listening */
     supervisor *sv = NULL;
@@ -135,14 +139,17 @@ int main(int argc, char **argv)
     }
     wsm_log(WSM_LOG_INFO, "hub", "wshub %s: %zu queues, store %s, web root %s", WSM_VERSION,
             h->cfg->n_queues, store_kind(h->st), h->cfg->web_root ? h->cfg->web_root : "(none)");
-    fprintf(stderr, "listening on ws://%s:%d%s\n", h->cfg->address, h->port, WSM_WS_PATH);
+    const char *scheme = h->cfg->tls_cert ? "wss" : "ws";
+    for (size_t i = 0; i < h->n_origins; i++)
+        wsm_log(WSM_LOG_DEBUG, "http", "allowed Origin: %s", h->origins[i]);
+    fprintf(stderr, "listening on %s://%s:%d%s\n", scheme, h->cfg->address, h->port, WSM_WS_PATH);
     fflush(stderr);
     /* the services connect to the port just bound */
     if (sv) {
         char url[300];
         const char *a = h->cfg->address;
-        snprintf(url, sizeof url, "ws://%s:%d%s", strcmp(a, "0.0.0.0") ? a : "127.0.0.1", h->port,
-                 WSM_WS_PATH);
+        snprintf(url, sizeof url, "%s://%s:%d%s", scheme, strcmp(a, "0.0.0.0") ? a : "127.0.0.1",
+                 h->port, WSM_WS_PATH);
         if (supervisor_start(sv, &h->loop, url, &err)) {
             wsm_log(WSM_LOG_ERROR, "hub", "startup failed: services: %s", err.msg);
             supervisor_shutdown(sv);

@@ -20,6 +20,10 @@
  *    leaves the broker (broker_conn_free) and every held reply pointing at it is dropped.
  *  - Replies acknowledging broker changes are held until the store has committed them
  *    (held_ack list, FIFO in change-seq order) when the store is persistent.
+ *  - Access (docs/operations.md, Security): a WebSocket upgrade whose Origin header is not
+ *    allowed is refused in FILTER_PROTOCOL_CONNECTION (HTTP 403) before any protocol byte; a
+ *    connection without a successful hello is closed after limits.hello_timeout; with
+ *    listen.tls every byte is TLS (lws + OpenSSL), a plain connection is dropped.
  */
 #include "net.h"
 
@@ -28,7 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ifaddrs.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -616,7 +623,7 @@ static void conn_start(hub *h, conn *c, struct lws *wsi)
     c->h = h;
     c->session = ++h->next_session;
     c->connected_at = hub_now(h);
-    c->last_rx_ms = c->last_ping_ms = (int64_t)uv_now(&h->loop);
+    c->start_ms = c->last_rx_ms = c->last_ping_ms = (int64_t)uv_now(&h->loop);
     if (!lws_get_peer_simple(wsi, c->peer, sizeof c->peer))
         snprintf(c->peer, sizeof c->peer, "?");
     c->next = h->conns;
@@ -717,6 +724,81 @@ static int conn_writeable(conn *c)
     return 0;
 }
 
+bool hub_origin_allowed(const hub *h, const char *origin, size_t n)
+{
+    char norm[300];
+    if (hubcfg_origin_normalize(origin, n, norm, sizeof norm) != 0)
+        return false;
+    for (size_t i = 0; i < h->n_origins; i++)
+        if (strcmp(h->origins[i], "*") == 0 || strcmp(h->origins[i], norm) == 0)
+            return true;
+    return false;
+}
+
+static int origin_add(hub *h, const char *scheme, const char *host, int port)
+{
+    char raw[300], norm[300];
+    snprintf(raw, sizeof raw, "%s://%s:%d", scheme, host, port);
+    if (hubcfg_origin_normalize(raw, strlen(raw), norm, sizeof norm) != 0)
+        return 0; /* not a host an Origin can name: nothing to allow */
+    for (size_t i = 0; i < h->n_origins; i++)
+        if (strcmp(h->origins[i], norm) == 0)
+            return 0;
+    char **nv = realloc(h->origins, (h->n_origins + 1) * sizeof *nv);
+    if (!nv)
+        return -1;
+    h->origins = nv;
+    if (!(nv[h->n_origins] = strdup(norm)))
+        return -1;
+    h->n_origins++;
+    return 0;
+}
+
+/* The allowed origins: http.allowed_origins, else the hub's own origin(s) on the bound port
+ * (its address; with a loopback address also localhost and 127.0.0.1; with 0.0.0.0 every
+ * local IPv4 address and localhost). */
+static int origins_init(hub *h)
+{
+    hubcfg *cfg = h->cfg;
+    if (cfg->origins_set) {
+        for (size_t i = 0; i < cfg->n_allowed_origins; i++) {
+            char **nv = realloc(h->origins, (h->n_origins + 1) * sizeof *nv);
+            if (!nv)
+                return -1;
+            h->origins = nv;
+            if (!(nv[h->n_origins] = strdup(cfg->allowed_origins[i])))
+                return -1;
+            h->n_origins++;
+        }
+        return 0;
+    }
+    const char *scheme = cfg->tls_cert ? "https" : "http";
+    const char *a = cfg->address;
+    int rc = 0;
+    if (strcmp(a, "0.0.0.0") == 0) {
+        struct ifaddrs *ifs = NULL;
+        if (getifaddrs(&ifs) == 0) {
+            for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+                    continue;
+                char ip[INET_ADDRSTRLEN];
+                const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+                if (inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip))
+                    rc |= origin_add(h, scheme, ip, h->port);
+            }
+            freeifaddrs(ifs);
+        }
+        rc |= origin_add(h, scheme, "localhost", h->port);
+    } else {
+        rc |= origin_add(h, scheme, a, h->port);
+        if (hubcfg_is_loopback(a)) {
+            rc |= origin_add(h, scheme, "localhost", h->port);
+            rc |= origin_add(h, scheme, "127.0.0.1", h->port);
+        }
+    }
+    return rc;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -730,6 +812,34 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             strcmp(uri, WSM_WS_PATH) != 0) {
             wsm_log(WSM_LOG_DEBUG, "net", "WebSocket upgrade refused: path is not %s", WSM_WS_PATH);
             return 1;
+        }
+        int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+        if (olen > 0 && h) {
+            char origin[300];
+            int n = olen < (int)sizeof origin
+                        ? lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN)
+                        : -1;
+            if (n < 0 || !hub_origin_allowed(h, origin, (size_t)n)) {
+                char peer[64] = "?";
+                lws_get_peer_simple(wsi, peer, sizeof peer);
+                /* the Origin is the peer's text: print it escaped and truncated */
+                char shown[80];
+                size_t k = 0;
+                for (int i = 0; n > 0 && i < n && k + 5 < sizeof shown; i++) {
+                    unsigned char ch = (unsigned char)origin[i];
+                    if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+                        shown[k++] = (char)ch;
+                    else
+                        k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", ch);
+                }
+                shown[k] = 0;
+                h->m.conns_rejected++;
+                wsm_log(WSM_LOG_WARN, "net",
+                        "WebSocket upgrade from %s refused: Origin '%s' is not allowed "
+                        "(http.allowed_origins)",
+                        peer, n < 0 ? "(too long)" : shown);
+                return 1;
+            }
         }
         return 0;
     }
@@ -888,6 +998,7 @@ static void house_cb(uv_timer_t *t)
     int64_t now = (int64_t)uv_now(&h->loop);
     int64_t idle_ms = (int64_t)(h->cfg->limits.idle_timeout * 1000);
     int64_t hb_ms = (int64_t)(h->cfg->limits.heartbeat * 1000);
+    int64_t hello_ms = (int64_t)(h->cfg->limits.hello_timeout * 1000);
     for (conn *c = h->conns; c; c = c->next) {
         if (c->closing)
             continue;
@@ -896,6 +1007,14 @@ static void house_cb(uv_timer_t *t)
             wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): idle for %.1f s: closing",
                     (unsigned long long)c->session, c->peer, h->cfg->limits.idle_timeout);
             conn_close(c, 1001, "idle timeout", false);
+            continue;
+        }
+        if (!c->hello_done && now - c->start_ms > hello_ms) {
+            h->m.close_limit++;
+            wsm_log(WSM_LOG_INFO, "net",
+                    "session %llu (%s): no successful hello within %.1f s: closing",
+                    (unsigned long long)c->session, c->peer, h->cfg->limits.hello_timeout);
+            conn_close(c, 1008, "hello timeout", false);
             continue;
         }
         if ((int64_t)c->out_bytes > h->cfg->limits.send_buffer_bytes &&
@@ -1260,6 +1379,16 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
     info.timeout_secs = 30;
     if (cfg->limits.deflate)
         info.extensions = extensions;
+    if (cfg->tls_cert) {
+        /* wss:// only: lws + OpenSSL; a plain-text client gets no answer */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+        if (cfg->tls_ca) {
+            info.ssl_ca_filepath = cfg->tls_ca;
+            info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+        }
+    }
     if (probe_listen(cfg->address, info.port, err))
         goto fail;
     h->ctx = h->ctx_alive = lws_create_context(&info);
@@ -1274,9 +1403,15 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
     struct lws_vhost *vh = lws_get_vhost_by_name(h->ctx, "default");
     h->port = vh ? lws_get_vhost_listen_port(vh) : -1;
     if (h->port <= 0) {
-        /* lws 4.1 may return a context whose vhost failed to bind */
-        wsm_err_set(err, WSM_E_IO, "cannot listen on %s:%d (address in use or not local?)",
-                    cfg->address, info.port);
+        /* lws 4.1 may return a context whose vhost failed to bind (or whose TLS setup failed:
+         * a certificate and key that do not match, a file that is not PEM) */
+        wsm_err_set(err, WSM_E_IO, "cannot listen on %s:%d (%s)", cfg->address, info.port,
+                    cfg->tls_cert ? "address in use, or listen.tls cert/key unusable?"
+                                  : "address in use or not local?");
+        goto fail;
+    }
+    if (origins_init(h)) {
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         goto fail;
     }
     return h;
@@ -1356,5 +1491,8 @@ void hub_free(hub *h)
     store_free(h->st);
     hubcfg_free(h->cfg);
     wsm_buf_free(&h->scratch);
+    for (size_t i = 0; i < h->n_origins; i++)
+        free(h->origins[i]);
+    free(h->origins);
     free(h);
 }

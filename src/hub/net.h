@@ -72,6 +72,7 @@ struct conn {
     const hubcfg_token *tok; /* NULL with no tokens configured (= admin) */
     char role[64];
     int64_t connected_at, last_rx_ms, last_ping_ms;
+    int64_t start_ms; /* uv_now at ESTABLISHED (limits.hello_timeout) */
     uint64_t ping_seq;
     /* receive */
     wsm_buf rx;
@@ -153,6 +154,11 @@ struct hub {
     /* topic bookkeeping */
     bool topic_events, topic_progress;
     auth_fail auth_fails[HUB_AUTH_PEERS];
+    /* Origins allowed to open a WebSocket (normalised, see hubcfg_origin_normalize): the
+     * config's http.allowed_origins, or by default the hub's own origin(s), computed once the
+     * port is bound. A request without an Origin header (not a browser) is always allowed. */
+    char **origins;
+    size_t n_origins;
     /* scratch for building headers */
     wsm_buf scratch;
 };
@@ -162,6 +168,8 @@ struct hub {
  * port_override >= 0 replaces listen.port (0 = a free port). Takes ownership of cfg.
  * Returns NULL and fills err (exit code HUB_EXIT_STARTUP) on failure. */
 hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err);
+/* True if a WebSocket upgrade carrying Origin header value `origin` (n bytes) may proceed. */
+bool hub_origin_allowed(const hub *h, const char *origin, size_t n);
 /* Runs the loop until shutdown; returns the exit code. */
 int hub_run(hub *h);
 /* Frees everything (after hub_run). Accepts NULL. */

@@ -8,6 +8,12 @@
  * `pong` or `error` with `ref`), possibly later (held emits, waits, durability); payload
  * bytes are passed to the broker and back out untouched. Broker callbacks never call back
  * into the broker. The hub scratch buffer is never held across a broker call.
+ *
+ * Access control: before a successful hello only hello and ping are served (UNAUTHORIZED);
+ * after it, ops_handle checks the token's op-level permission and each handler checks the
+ * targets (queues, topics) of its ACL category with acl_check BEFORE any change, so a
+ * FORBIDDEN request changes nothing. Targets not named in the request (the queue of a job
+ * id, the routed queue of an emit) are looked up only for tokens restricted by pattern.
  */
 #include "net.h"
 
@@ -181,6 +187,55 @@ static void reply_err(conn *c, int code, const char *msg, const char *ref)
 static void reply_werr(conn *c, const wsm_err *e, const char *ref)
 {
     reply_err(c, e->code ? e->code : WSM_E_INTERNAL, e->msg, ref);
+}
+
+/* ------------------------------------------------------------------ access control */
+
+static const char *const acl_cat_names[HUBCFG_ACL_COUNT] = {"consume", "produce", "subscribe",
+                                                            "query", "admin"};
+
+/* True if c's token may use category cat on target `name` (a queue or topic); otherwise
+ * answers FORBIDDEN naming the op, the target and the role, and returns false. */
+static bool acl_check(conn *c, int cat, const char *what, const char *name, const char *ref)
+{
+    if (hubcfg_token_allows_on(c->tok, cat, name))
+        return true;
+    char msg[400];
+    snprintf(msg, sizeof msg, "%.40s: %s '%.128s' is not allowed for role '%s' (%s)", what,
+             cat == HUBCFG_ACL_SUBSCRIBE || (cat == HUBCFG_ACL_PRODUCE && !strcmp(what, "publish"))
+                 ? "topic"
+                 : "queue",
+             name ? name : "", c->role, acl_cat_names[cat]);
+    conn_error(c, WSM_E_FORBIDDEN, msg, ref);
+    return false;
+}
+
+/* The queue of job `job_id` (copied into out), for a token restricted in cat; returns 1 when
+ * found, 0 when the check is not needed (unrestricted) or the job is unknown (the broker
+ * then answers NO_SUCH_JOB itself). */
+static int job_queue(conn *c, int cat, const char *job_id, char *out, size_t n)
+{
+    if (hubcfg_token_unrestricted(c->tok, cat) || !job_id)
+        return 0;
+    wsm_err e;
+    cJSON *j = broker_query_job(c->h->b, job_id, &e);
+    const cJSON *q = j ? cJSON_GetObjectItemCaseSensitive(j, "queue") : NULL;
+    int rc = 0;
+    if (cJSON_IsString(q)) {
+        snprintf(out, n, "%s", q->valuestring);
+        rc = 1;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Job-addressed ops (wait, cancel, requeue of one job): checks the job's queue. */
+static bool acl_check_job(conn *c, int cat, const char *what, const char *job_id, const char *ref)
+{
+    char q[128];
+    if (job_queue(c, cat, job_id, q, sizeof q) != 1)
+        return true;
+    return acl_check(c, cat, what, q, ref);
 }
 
 /* ------------------------------------------------------------------ field readers */
@@ -443,7 +498,7 @@ static void op_hello(conn *c, const wsm_msg *m, const char *ref)
     c->hello_done = true;
     free(c->name);
     c->name = strdup(name ? name : "");
-    snprintf(c->role, sizeof c->role, "%s", !tok || tok->admin ? "admin" : tok->name);
+    snprintf(c->role, sizeof c->role, "%s", tok ? tok->role : "admin");
 
     wsm_buf b = WSM_BUF_INIT;
     int rc = wsm_buf_append_str(&b, "{\"op\":\"welcome\"");
@@ -465,8 +520,11 @@ static void op_hello(conn *c, const wsm_msg *m, const char *ref)
     if (!rc)
         conn_send(c, (const char *)b.data, b.len, NULL, 0, NULL);
     wsm_buf_free(&b);
-    wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): hello from '%s' (%s), role %s",
-            (unsigned long long)c->session, c->peer, c->name, kind ? kind : "-", c->role);
+    /* the token itself is never logged: its entry's name and SHA-256 fingerprint are */
+    wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): hello from '%s' (%s), role %s, token %s%s%s",
+            (unsigned long long)c->session, c->peer, c->name, kind ? kind : "-", c->role,
+            tok ? tok->name : "(none: no tokens configured)", tok ? " sha256:" : "",
+            tok ? tok->fingerprint : "");
     ops_publish_worker(h, c, "connected");
 }
 
@@ -488,6 +546,11 @@ static void op_enqueue(conn *c, const wsm_msg *m, const char *ref)
         wsm_json_num(m->hdr, "", "enqueue_in", false, 0, 1e9, &in_s, &e) < 0 ||
         rd_strs(m->hdr, "depends_on", false, &deps, &n_deps, &e) < 0) {
         reply_werr(c, &e, ref);
+        texts_free(&t);
+        return;
+    }
+    if (!acl_check(c, HUBCFG_ACL_PRODUCE, "enqueue", s.queue, ref)) {
+        free(deps);
         texts_free(&t);
         return;
     }
@@ -522,6 +585,11 @@ static void op_consume(conn *c, const wsm_msg *m, const char *ref)
         reply_err(c, WSM_E_BAD_FIELD, "queues: expected at least one queue", ref);
         return;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!acl_check(c, HUBCFG_ACL_CONSUME, "consume", qs[i], ref)) {
+            free(qs);
+            return;
+        }
     int rc = broker_consume(c->h->b, c->bc, qs, n, prefetch, &e);
     free(qs);
     if (rc != WSM_OK) {
@@ -580,6 +648,14 @@ static void op_emit(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         texts_free(&t);
         return;
+    }
+    char pq[128];
+    if (job_queue(c, HUBCFG_ACL_PRODUCE, job, pq, sizeof pq) == 1) {
+        const hubcfg_route *rt = hubcfg_route_find(h->cfg, pq, output);
+        if (rt && !acl_check(c, HUBCFG_ACL_PRODUCE, "emit", rt->to_queue, ref)) {
+            texts_free(&t);
+            return;
+        }
     }
     if ((int64_t)c->n_pend_emits >= h->cfg->limits.emit_window) {
         texts_free(&t);
@@ -736,6 +812,11 @@ static void op_subscribe(conn *c, const wsm_msg *m, const char *ref, bool sub)
             reply_err(c, WSM_E_BAD_FIELD, msg, ref);
             return;
         }
+    for (size_t i = 0; sub && i < n; i++)
+        if (!acl_check(c, HUBCFG_ACL_SUBSCRIBE, "subscribe", ts[i], ref)) {
+            free(ts);
+            return;
+        }
     bool stats_new = false;
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
@@ -796,6 +877,8 @@ static void op_publish(conn *c, const wsm_msg *m, const char *ref)
         reply_err(c, WSM_E_BAD_FIELD, msg, ref);
         return;
     }
+    if (!acl_check(c, HUBCFG_ACL_PRODUCE, "publish", topic, ref))
+        return;
     texts t = {0};
     size_t dl = 0;
     const char *data = jtext(&t, m, "data", &dl);
@@ -818,6 +901,8 @@ static void op_wait(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         return;
     }
+    if (!acl_check_job(c, HUBCFG_ACL_QUERY, "wait", job, ref))
+        return;
     uint64_t req = ++c->next_req;
     bool done = false;
     cJSON *jobj = NULL;
@@ -859,7 +944,23 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
         cJSON_AddNumberToObject(res, "trees", (double)broker_tree_count(h->b));
     } else if (!strcmp(what, "queues")) {
         res = broker_query_queues(h->b);
+        /* a token restricted by pattern sees only the queues it may query */
+        for (int i = cJSON_GetArraySize(res) - 1;
+             res && !hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY) && i >= 0; i--) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, i), "name");
+            if (!cJSON_IsString(nm) ||
+                !hubcfg_token_allows_on(c->tok, HUBCFG_ACL_QUERY, nm->valuestring))
+                cJSON_DeleteItemFromArray(res, i);
+        }
     } else if (!strcmp(what, "workers")) {
+        if (!hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY)) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "query: what 'workers' needs query on every queue (\"*\") for role '%s'",
+                     c->role);
+            conn_error(c, WSM_E_FORBIDDEN, msg, ref);
+            return;
+        }
         res = broker_query_workers(h->b);
     } else if (!strcmp(what, "job") || !strcmp(what, "tree")) {
         if (wsm_json_str(m->hdr, "", "job_id", true, &job, &e) < 0) {
@@ -868,6 +969,24 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
         }
         res = !strcmp(what, "job") ? broker_query_job(h->b, job, &e)
                                    : broker_query_tree(h->b, job, &e);
+        if (res && !hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY)) {
+            /* a job: its queue; a tree: every queue it spans */
+            const cJSON *q = cJSON_GetObjectItemCaseSensitive(res, "queue");
+            const cJSON *qs = cJSON_GetObjectItemCaseSensitive(res, "queues");
+            bool ok = true;
+            if (cJSON_IsString(q))
+                ok = acl_check(c, HUBCFG_ACL_QUERY, "query", q->valuestring, ref);
+            const cJSON *it;
+            cJSON_ArrayForEach(it, qs)
+            {
+                if (ok && it->string)
+                    ok = acl_check(c, HUBCFG_ACL_QUERY, "query", it->string, ref);
+            }
+            if (!ok) {
+                cJSON_Delete(res);
+                return;
+            }
+        }
     } else if (!strcmp(what, "registry")) {
         const char *queue = NULL, *reg = NULL, *search = NULL;
         int64_t offset = 0, limit = 100;
@@ -879,6 +998,8 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
             reply_werr(c, &e, ref);
             return;
         }
+        if (!acl_check(c, HUBCFG_ACL_QUERY, "query", queue, ref))
+            return;
         res = broker_query_registry(h->b, queue, reg, offset, limit, search, &e);
     } else {
         char msg[160];
@@ -911,6 +1032,10 @@ static void op_admin(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         return;
     }
+    if (queue && !acl_check(c, HUBCFG_ACL_ADMIN, op, queue, ref))
+        return;
+    if (job && !acl_check_job(c, HUBCFG_ACL_ADMIN, op, job, ref))
+        return;
     if (!strcmp(op, "requeue")) {
         if (job)
             rc = broker_requeue(h->b, job, &count, &e);
