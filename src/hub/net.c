@@ -735,6 +735,37 @@ bool hub_origin_allowed(const hub *h, const char *origin, size_t n)
     return false;
 }
 
+bool hub_upgrade_origin_ok(hub *h, struct lws *wsi)
+{
+    int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+    if (olen <= 0)
+        return true; /* not a browser */
+    char origin[300];
+    int n =
+        olen < (int)sizeof origin ? lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) : -1;
+    if (n >= 0 && hub_origin_allowed(h, origin, (size_t)n))
+        return true;
+    char peer[64] = "?";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    /* the Origin is the peer's text: print it escaped and truncated */
+    char shown[80];
+    size_t k = 0;
+    for (int i = 0; n > 0 && i < n && k + 5 < sizeof shown; i++) {
+        unsigned char ch = (unsigned char)origin[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+            shown[k++] = (char)ch;
+        else
+            k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", ch);
+    }
+    shown[k] = 0;
+    h->m.conns_rejected++;
+    wsm_log(WSM_LOG_WARN, "net",
+            "WebSocket upgrade from %s refused (403): Origin '%s' is not allowed "
+            "(http.allowed_origins)",
+            peer, n < 0 ? "(too long)" : shown);
+    return false;
+}
+
 static int origin_add(hub *h, const char *scheme, const char *host, int port)
 {
     char raw[300], norm[300];
@@ -813,33 +844,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             wsm_log(WSM_LOG_DEBUG, "net", "WebSocket upgrade refused: path is not %s", WSM_WS_PATH);
             return 1;
         }
-        int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
-        if (olen > 0 && h) {
-            char origin[300];
-            int n = olen < (int)sizeof origin
-                        ? lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN)
-                        : -1;
-            if (n < 0 || !hub_origin_allowed(h, origin, (size_t)n)) {
-                char peer[64] = "?";
-                lws_get_peer_simple(wsi, peer, sizeof peer);
-                /* the Origin is the peer's text: print it escaped and truncated */
-                char shown[80];
-                size_t k = 0;
-                for (int i = 0; n > 0 && i < n && k + 5 < sizeof shown; i++) {
-                    unsigned char ch = (unsigned char)origin[i];
-                    if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-                        shown[k++] = (char)ch;
-                    else
-                        k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", ch);
-                }
-                shown[k] = 0;
-                h->m.conns_rejected++;
-                wsm_log(WSM_LOG_WARN, "net",
-                        "WebSocket upgrade from %s refused: Origin '%s' is not allowed "
-                        "(http.allowed_origins)",
-                        peer, n < 0 ? "(too long)" : shown);
-                return 1;
-            }
+        if (h && !hub_upgrade_origin_ok(h, wsi)) {
+            /* a browser page of another origin: answer 403 before the upgrade, then hang up
+             * (lws closes when this callback returns non-zero) */
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+                                   "Origin not allowed (http.allowed_origins)");
+            return 1;
         }
         return 0;
     }

@@ -170,6 +170,9 @@ struct hub {
 hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err);
 /* True if a WebSocket upgrade carrying Origin header value `origin` (n bytes) may proceed. */
 bool hub_origin_allowed(const hub *h, const char *origin, size_t n);
+/* Checks the Origin header of WebSocket upgrade request wsi; logs and counts a refusal.
+ * Returns true if the upgrade may proceed (no Origin header, or an allowed one). */
+bool hub_upgrade_origin_ok(hub *h, struct lws *wsi);
 /* Runs the loop until shutdown; returns the exit code. */
 int hub_run(hub *h);
 /* Frees everything (after hub_run). Accepts NULL. */
