@@ -1386,7 +1386,10 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
     info.pcontext = &h->ctx_alive; /* lws sets it to NULL once the context is freed */
     info.max_http_header_data = (unsigned short)cfg->limits.max_http_header_bytes;
     info.pt_serv_buf_size = 256 * 1024;
-    info.timeout_secs = 30;
+    /* lws's own timeouts (an HTTP request or WebSocket handshake that never completes: a
+     * slowloris) follow limits.hello_timeout */
+    info.timeout_secs =
+        cfg->limits.hello_timeout < 1 ? 1 : (unsigned int)(cfg->limits.hello_timeout + 0.999);
     if (cfg->limits.deflate)
         info.extensions = extensions;
     if (cfg->tls_cert) {
