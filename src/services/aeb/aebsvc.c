@@ -327,10 +327,12 @@ int aebsvc_process(const aeb_params *p, const aebsvc_in *in, aebsvc_out *out, ae
     if (read_args(in, out, &first_frame, &last, e) < 0)
         return -1;
 
-    /* the key state */
+    /* the key state. A batch with first_frame 0 starts a new pass over the recording (AEB_SPEC
+     * §3.3 rule 4: a new stream starts in NONE), so the state a previous ingest of the same
+     * recording left under its key is not continued: re-ingesting a file is idempotent. */
     aeb_state st;
     aeb_state_init(&st);
-    if (in->state && !cJSON_IsNull(in->state)) {
+    if (in->state && !cJSON_IsNull(in->state) && first_frame != 0) {
         aeb_err ae;
         if (aeb_state_from_json(in->state, &st, &ae) != AEB_OK)
             return fail(e, "BAD_STATE", false, "key state: %s", ae.msg);

@@ -460,7 +460,17 @@ TEST(bad_batches)
     CHECK(cJSON_GetObjectItemCaseSensitive(o.result, "summary") != NULL);
     /* range 4 m closing at 1 m/s: ttc 4 s > T_fcw 3.7 s at 10 m/s: no event */
     CHECK(o.events_args == NULL);
+    char *end_state = cJSON_PrintUnformatted(o.state);
     aebsvc_out_free(&o);
+    /* re-ingesting the recording: first_frame 0 under the state of the finished pass starts a
+     * new stream, with exactly the outputs of a first run */
+    CHECK_EQ_INT(
+        one(M2("", ""), pl, "{\"first_frame\":0,\"recording_id\":\"r9\"}", end_state, &o, &e), 0);
+    char *again = cJSON_PrintUnformatted(o.state);
+    CHECK_STR(again, st);
+    aebsvc_out_free(&o);
+    free(again);
+    free(end_state);
     free(st);
     aebsvc_out_free(NULL);
 }
