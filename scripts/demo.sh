@@ -66,9 +66,9 @@ say "mesh (wshub --config config/mesh.json --port $port; log var/demo/wshub.log)
 log=var/demo/wshub.log
 : >"$log"
 # Each demo run starts with a fresh hub store (queues, jobs, key states); the results database
-# var/results.db is kept and re-runs upsert the same rows. Why fresh: the aeb service refuses a
-# recording's first batch while the hub still holds that key's state from an earlier run
-# (BAD_STATE, see tests/e2e/pipeline/test_rerun.py) — the store would keep it across runs.
+# var/results.db is kept and re-runs upsert the same rows (tests/e2e/pipeline/test_rerun.py
+# checks re-runs on a kept store too). Fresh, because a recording whose key was stopped by a
+# failure in an earlier run (key_failed) would stay stopped while the store remembers it.
 rm -f var/wsmesh.db var/wsmesh.db-wal var/wsmesh.db-shm
 # own session: Ctrl-C reaches this script only, which then stops the hub once (clean drain)
 setsid "$bin/src/hub/wshub" --config config/mesh.json \
