@@ -10,6 +10,8 @@ Faults (each at --rounds random moments, default 3):
   db      kill -9 one db-writer instance mid-run  (the supervisor restarts it)
   hub     kill -9 wshub mid-run, start it again on the same port (sqlite store; its services
           die with it and the new hub starts new ones)
+  hubterm (not in the default list) SIGTERM to wshub mid-run: it drains (limits.drain_timeout
+          5 s here) and stops its services; then it is started again
 
 The moment is when a random share (uniform in [0.1, 0.7]) of the work of the killed stage is
 done: batches read (reader), batches evaluated (aeb), frames stored (db-writer, hub) — each
@@ -111,6 +113,13 @@ def run_once(files, channels, fault=None, at=None, rng=None, total=0):
             if fault == "hub":
                 mesh.kill_hub()
                 note = f"killed wshub pid {mesh.hub.pid} at {at_s:.2f} s ({stored} frames stored)"
+                mesh.start()
+            elif fault == "hubterm":
+                rc = mesh.stop()
+                note = (f"SIGTERM to wshub pid {mesh.hub.pid} at {at_s:.2f} s ({stored} frames "
+                        f"stored), drained, exit {rc}, started again")
+                if rc != 0:
+                    raise AssertionError(f"wshub exit {rc} after SIGTERM mid-run")
                 mesh.start()
             else:
                 prefix = {"aeb": "aeb[", "reader": "mf4-reader[", "db": "db-writer["}[fault]
