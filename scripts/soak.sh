@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$(cd "${2:?--build-dir needs a value}" && pwd); shift 2 ;;
     --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
     --faults) faults=${2:?--faults needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1"); shift ;;
   esac
 done
