@@ -1390,6 +1390,7 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
      * slowloris) follow limits.hello_timeout */
     info.timeout_secs =
         cfg->limits.hello_timeout < 1 ? 1 : (unsigned int)(cfg->limits.hello_timeout + 0.999);
+    info.timeout_secs_ah_idle = info.timeout_secs; /* a request's headers that never complete */
     if (cfg->limits.deflate)
         info.extensions = extensions;
     if (cfg->tls_cert) {
