@@ -381,15 +381,25 @@ static void t_on_closed(void *ud, int code, const char *reason)
         c->h.on_down(c->ud, dc, c->errstr);
 }
 
-unsigned char *conn_take_message(conn *c)
+unsigned char *conn_take_message(conn *c, size_t *cap)
 {
     if (!c->cur_msg || !c->cur_single)
         return NULL;
     unsigned char *d = c->cur_msg->data;
+    if (cap)
+        *cap = c->cur_msg->cap;
     c->cur_msg->data = NULL;
     c->cur_msg->len = c->cur_msg->cap = 0;
     c->cur_msg = NULL;
     return d;
+}
+
+void conn_recycle(conn *c, unsigned char *buf, size_t cap)
+{
+    if (c && c->t)
+        wst_recycle(c->t, buf, cap);
+    else
+        free(buf);
 }
 
 cJSON *conn_take_header(conn *c)

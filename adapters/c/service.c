@@ -58,6 +58,7 @@ struct wsm_job {
     cJSON *hdr;                   /* the job message (owned) */
     unsigned char *payload;       /* points into payload_block */
     unsigned char *payload_block; /* owned allocation holding the payload */
+    size_t payload_cap;           /* its size when it is a receive buffer (recycled) */
     size_t len;
     const char *id, *queue, *key, *parent, *root, *content_type;
     int attempt;
@@ -237,6 +238,10 @@ static bool runq_remove(wsm_service *s, wsm_job *j)
 
 static void job_drop(wsm_service *s, wsm_job *j)
 {
+    if (j->payload_cap) { /* a receive buffer: back to the transport for the next message */
+        conn_recycle(s->c, j->payload_block, j->payload_cap);
+        j->payload_block = NULL;
+    }
     jobs_unlink(s, j);
     job_free(j);
 }
@@ -496,9 +501,11 @@ static void on_job(wsm_service *s, const wsm_msg *m)
         j->hdr = cJSON_Duplicate(m->hdr, 1);
     if (m->len) {
         /* bulk payloads: keep the receive buffer instead of copying out of it */
-        unsigned char *whole = m->len >= 4096 ? conn_take_message(s->c) : NULL;
+        size_t cap = 0;
+        unsigned char *whole = m->len >= 4096 ? conn_take_message(s->c, &cap) : NULL;
         if (whole) {
             j->payload_block = whole;
+            j->payload_cap = cap;
             j->payload = (unsigned char *)m->payload; /* inside whole */
         } else if ((j->payload = malloc(m->len)) != NULL) {
             memcpy(j->payload, m->payload, m->len);

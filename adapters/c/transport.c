@@ -83,6 +83,11 @@ struct wst {
     int msg_op; /* opcode of the data message being assembled (1 text, 2 binary), 0 none */
     bool too_large;
 
+    struct {
+        unsigned char *data;
+        size_t cap;
+    } spare[WST_SPARES]; /* receive buffers given back by wst_recycle */
+    int n_spare;
     struct outmsg *oq_head, *oq_tail; /* data messages waiting to be framed */
     size_t oq_bytes;                  /* their unwritten bytes */
     size_t cur_off;                   /* bytes of oq_head's payload already written (0: none) */
@@ -301,6 +306,19 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
                     t->cfg.max_message_bytes);
         wslay_event_shutdown_read(ctx);
         return;
+    }
+    if (!t->msg.data && a->payload_length) {
+        /* the previous buffer was taken: reuse a recycled one that is large enough (avoids a
+         * fresh allocation, and its page faults, per bulk message) */
+        for (int i = 0; i < t->n_spare; i++) {
+            if (t->spare[i].cap >= a->payload_length) {
+                t->msg.data = t->spare[i].data;
+                t->msg.cap = t->spare[i].cap;
+                t->msg.len = 0;
+                t->spare[i] = t->spare[--t->n_spare];
+                break;
+            }
+        }
     }
     if (a->payload_length && wsm_buf_reserve(&t->msg, (size_t)a->payload_length) != 0)
         t->too_large = true; /* cannot hold it: treated like an oversize message */
@@ -904,6 +922,19 @@ int wst_send_buf(wst *t, wsm_buf *b, bool binary)
     return 0;
 }
 
+void wst_recycle(wst *t, unsigned char *buf, size_t cap)
+{
+    if (!buf)
+        return;
+    if (!t || t->n_spare >= WST_SPARES || cap > (16u << 20)) {
+        free(buf);
+        return;
+    }
+    t->spare[t->n_spare].data = buf;
+    t->spare[t->n_spare].cap = cap;
+    t->n_spare++;
+}
+
 size_t wst_unsent(const wst *t)
 {
     if (!t)
@@ -949,6 +980,8 @@ void wst_free(wst *t)
         event_free(t->done_ev);
     if (t->ws)
         wslay_event_context_free(t->ws);
+    for (int i = 0; i < t->n_spare; i++)
+        free(t->spare[i].data);
     while (t->oq_head) {
         struct outmsg *m = t->oq_head;
         t->oq_head = m->next;

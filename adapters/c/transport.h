@@ -68,6 +68,10 @@ wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, con
  * Returns 0, WSM_E_CLOSED (not open), WSM_E_LIMIT (unsent bytes would exceed the bound),
  * WSM_E_NOMEM. */
 int wst_send_buf(wst *t, wsm_buf *b, bool binary);
+/* Gives back a receive buffer taken from on_message (cap = its allocated size) for reuse by
+ * later messages (at most WST_SPARES are kept; the rest is freed). Accepts NULL buf. */
+#define WST_SPARES 4
+void wst_recycle(wst *t, unsigned char *buf, size_t cap);
 /* Bytes accepted by wst_send_buf that have not been written to the socket yet. */
 size_t wst_unsent(const wst *t);
 /* Starts the close handshake (status 1000 if 0); on_closed follows. Safe in any state. */

@@ -7,7 +7,9 @@ For each case a service (bench-adapter serve: no-op handler, prefetch 256) consu
 a producer (bench-adapter produce: pipelined enqueue) submits; reported: jobs/s and MB/s seen
 by the service (first to last job), service CPU per job, and as ratios against baselines of the
 same run: raw loopback TCP MB/s (bench-adapter rawtcp) for payload throughput, and the hub's
-own CPU per job for the adapter's CPU per job. Prints a table and one JSON line.
+own CPU per job for the adapter's CPU per job. Each case runs twice: streaming (producer and
+service at the same time) and draining (queue filled first, then the service runs flat out).
+Prints a table and one JSON line.
 """
 import json
 import os
@@ -43,12 +45,20 @@ def start_hub(wshub, d):
     raise SystemExit('hub did not start')
 
 
-def run_case(exe, url, hub, queue, n, nbytes):
+def run_case(exe, url, hub, queue, n, nbytes, prefill):
+    # prefill: the queue is filled first and the service then drains it, so that the service
+    # runs flat out (its CPU per job is then its processing cost, not per-wakeup overhead);
+    # otherwise producer and service run at the same time (the pipeline situation)
     cpu0 = hub_cpu(hub.pid)
+    prod = None
+    if prefill:
+        prod = subprocess.run([exe, 'produce', url, queue, str(n), str(nbytes)], capture_output=True,
+                              timeout=600)
     serve = subprocess.Popen([exe, 'serve', url, queue, str(n)], stdout=subprocess.PIPE)
-    time.sleep(0.3)
-    prod = subprocess.run([exe, 'produce', url, queue, str(n), str(nbytes)], capture_output=True,
-                          timeout=600)
+    if not prefill:
+        time.sleep(0.3)
+        prod = subprocess.run([exe, 'produce', url, queue, str(n), str(nbytes)], capture_output=True,
+                              timeout=600)
     out, _ = serve.communicate(timeout=600)
     s = json.loads(out)
     pr = json.loads(prod.stdout)
@@ -74,22 +84,27 @@ def main():
                                     capture_output=True, check=True).stdout)
     hub, url = start_hub(wshub, d)
     try:
-        small = run_case(exe, url, hub, 'small', 20000 if quick else 200000, 0)
-        bulk = run_case(exe, url, hub, 'bulk', 300 if quick else 3000, 100 * 1024)
+        small = run_case(exe, url, hub, 'small', 20000 if quick else 200000, 0, False)
+        bulk = run_case(exe, url, hub, 'bulk', 300 if quick else 3000, 100 * 1024, False)
+        small_d = run_case(exe, url, hub, 'small', 20000 if quick else 100000, 0, True)
+        bulk_d = run_case(exe, url, hub, 'bulk', 300 if quick else 2000, 100 * 1024, True)
     finally:
         hub.terminate()
         hub.wait(timeout=30)
     print('%-22s %10s %10s %14s %14s %14s' % ('case', 'jobs/s', 'MB/s', 'svc CPU us/job',
                                               'prod CPU us/job', 'hub CPU us/job'))
-    for name, r in (('small jobs (no payload)', small), ('100 KB payloads', bulk)):
+    for name, r in (('small, streaming', small), ('100 KB, streaming', bulk),
+                    ('small, drain queue', small_d), ('100 KB, drain queue', bulk_d)):
         print('%-22s %10.0f %10.1f %14.2f %14.2f %14.2f' % (
             name[:22], r['jobs_per_s'], r['mb_per_s'], r['service_cpu_us_per_job'],
             r['producer_cpu_us_per_job'], r['hub_cpu_us_per_job']))
     print('baseline raw loopback TCP: %.0f MB/s' % raw['mb_s'])
     result = {
-        'bench': 'adapter', 'small': small, 'bulk_100k': bulk, 'raw_tcp_mb_s': raw['mb_s'],
+        'bench': 'adapter', 'small': small, 'bulk_100k': bulk, 'small_drain': small_d,
+        'bulk_100k_drain': bulk_d, 'raw_tcp_mb_s': raw['mb_s'],
         'ratios': {
             'bulk_mb_s_vs_raw_tcp': bulk['mb_per_s'] / raw['mb_s'],
+            'bulk_drain_mb_s_vs_raw_tcp': bulk_d['mb_per_s'] / raw['mb_s'],
             'small_service_cpu_vs_hub_cpu': small['service_cpu_us_per_job'] / max(small['hub_cpu_us_per_job'], 1e-9),
         },
     }
