@@ -16,7 +16,9 @@
 #include "wsm_frame.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -277,6 +279,43 @@ static char *rd_file(ld *l, const cJSON *o, const char *path, const char *key, b
     return r;
 }
 
+/* The last OpenSSL error as text (and the queue emptied). */
+static const char *ssl_errstr(char *buf, size_t n)
+{
+    unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (!e)
+        return "unknown error";
+    ERR_error_string_n(e, buf, n);
+    return buf;
+}
+
+/* Loads listen.tls into a throwaway OpenSSL context: a certificate that is not PEM, a key
+ * that does not match it or an unreadable CA file is a config error here, not a failure deep
+ * inside lws at startup. */
+static void tls_check(ld *l, const char *cert, const char *key, const char *ca)
+{
+    char eb[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        err_add(l, "listen.tls: OpenSSL: %s", ssl_errstr(eb, sizeof eb));
+        return;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        err_add(l, "listen.tls.cert: %s: not a usable PEM certificate (%s)", cert,
+                ssl_errstr(eb, sizeof eb));
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        err_add(l, "listen.tls.key: %s: not a usable PEM private key (%s)", key,
+                ssl_errstr(eb, sizeof eb));
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        err_add(l, "listen.tls.key: %s does not match the certificate %s", key, cert);
+    if (ca && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+        err_add(l, "listen.tls.ca: %s: no usable PEM CA certificate (%s)", ca,
+                ssl_errstr(eb, sizeof eb));
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+}
+
 static void rd_listen(ld *l, const cJSON *root)
 {
     const cJSON *o = rd_obj(l, root, "", "listen");
@@ -302,6 +341,8 @@ static void rd_listen(ld *l, const cJSON *root)
     l->c->tls_cert = rd_file(l, t, "listen.tls", "cert", true);
     l->c->tls_key = rd_file(l, t, "listen.tls", "key", true);
     l->c->tls_ca = rd_file(l, t, "listen.tls", "ca", false);
+    if (l->c->tls_cert && l->c->tls_key)
+        tls_check(l, l->c->tls_cert, l->c->tls_key, l->c->tls_ca);
 }
 
 static void rd_queues(ld *l, const cJSON *root)
