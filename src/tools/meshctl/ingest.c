@@ -52,7 +52,10 @@ typedef struct item {
 } item;
 
 typedef struct ingest {
-    wsm_client *c;
+    wsm_client *c;        /* == *pc */
+    wsm_client **pc;      /* the caller's client: replaced after a reconnect */
+    const wsm_options *o; /* to reconnect */
+    double reconnect;     /* s to keep trying after the connection is lost; 0: give up */
     bool json, tty;
     item *it;
     size_t n;
@@ -72,6 +75,8 @@ static const char help[] =
     "  --encoding E        json or binary (default binary)\n"
     "  --queue Q           queue of the reader (default mf4)\n"
     "  --timeout S         give up after S seconds (exit 6; default: wait forever)\n"
+    "  --reconnect S       when the hub goes away (restart), reconnect for up to S seconds\n"
+    "                      and keep waiting (default 60; 0: exit 3 at once)\n"
     "  --no-progress       no progress display (plain lines when stdout is not a terminal)\n"
     "Exit status: 0 every recording stored completely, 1 some failed (reasons on stderr).\n";
 
@@ -283,7 +288,54 @@ static int check_tree(ingest *g, item *it)
             mark_ended(g, it, s);
     }
     cJSON_Delete(t);
-    return rc == WSM_E_NO_SUCH_JOB ? 0 : rc;
+    if (rc == WSM_E_NO_SUCH_JOB && it->state == IT_RUNNING) {
+        /* e.g. a hub restarted without a persistent store */
+        it->reason =
+            xprintf("the hub no longer knows job %s (restarted without its store?)", it->job_id);
+        mark_ended(g, it, "lost");
+        return 0;
+    }
+    return rc;
+}
+
+static bool conn_lost(int code)
+{
+    return code == WSM_E_CLOSED || code == WSM_E_CONNECT || code == WSM_E_IO;
+}
+
+/* The connection is gone: connect again (every 0.5 s, for g->reconnect seconds), subscribe
+ * again, and have every running tree checked at once. 0 or WSM_E_CONNECT. */
+static int reconnect(ingest *g)
+{
+    fprintf(stderr,
+            "meshctl: ingest: connection to the hub lost (%s); reconnecting for up to "
+            "%.0f s\n",
+            wsm_client_errstr(g->c), g->reconnect);
+    g->drawn = 0;
+    wsm_client_free(g->c);
+    g->c = *g->pc = NULL;
+    double end = mono() + g->reconnect;
+    wsm_err err = {0};
+    while (mono() < end) {
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        wsm_client *c = wsm_client_connect(g->o, &err);
+        if (!c)
+            continue;
+        const char *topics[] = {"progress"};
+        if (wsm_subscribe(c, topics, 1) != 0) {
+            wsm_client_free(c);
+            continue;
+        }
+        g->c = *g->pc = c;
+        for (size_t i = 0; i < g->n; i++)
+            g->it[i].last_news = 0;
+        fprintf(stderr, "meshctl: ingest: reconnected; waiting for %s\n",
+                g->n == 1 ? "the recording" : "the recordings");
+        return 0;
+    }
+    fprintf(stderr, "meshctl: ingest: cannot reconnect: %s\n", err.msg);
+    return WSM_E_CONNECT;
 }
 
 /* ------------------------------------------------------------------ results */
@@ -337,7 +389,7 @@ static char *child_reason(ingest *g, const item *it, const char *q)
 
 static int collect(ingest *g, item *it)
 {
-    if (it->state == IT_REFUSED)
+    if (it->state == IT_REFUSED || strcmp(it->tree_status, "lost") == 0)
         return 0;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "job_id", it->job_id);
@@ -501,8 +553,10 @@ static bool parse_pos(const char *s, double *out)
     return true;
 }
 
-int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
+int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, char **argv)
 {
+    wsm_client *c = pc ? *pc : NULL;
+    double reconnect_s = 60;
     const char *channels = NULL, *encoding = "binary", *queue = "mf4";
     bool no_channels = false, no_progress = false;
     double batch = 1000, group = -1, timeout = 0;
@@ -515,7 +569,8 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = !strcmp(a, "--channels") || !strcmp(a, "--group") || !strcmp(a, "--batch") ||
-                     !strcmp(a, "--encoding") || !strcmp(a, "--queue") || !strcmp(a, "--timeout");
+                     !strcmp(a, "--encoding") || !strcmp(a, "--queue") || !strcmp(a, "--timeout") ||
+                     !strcmp(a, "--reconnect");
         if (!strcmp(a, "--help")) {
             fputs(help, stdout);
             free(files);
@@ -539,6 +594,9 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
         } else if (!strcmp(a, "--timeout")) {
             if (!parse_pos(argv[++i], &timeout))
                 rc = usage_err("--timeout %s: expected seconds >= 0", argv[i]);
+        } else if (!strcmp(a, "--reconnect")) {
+            if (!parse_pos(argv[++i], &reconnect_s))
+                rc = usage_err("--reconnect %s: expected seconds >= 0", argv[i]);
         } else if (!strcmp(a, "--no-channels")) {
             no_channels = true;
         } else if (!strcmp(a, "--no-progress")) {
@@ -568,7 +626,12 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
         return rc ? rc : MESHCTL_INGEST_ARGS_OK;
     }
 
-    ingest g = {.c = c, .json = json, .tty = !json && !no_progress && isatty(STDOUT_FILENO)};
+    ingest g = {.c = c,
+                .pc = pc,
+                .o = o,
+                .reconnect = reconnect_s,
+                .json = json,
+                .tty = !json && !no_progress && isatty(STDOUT_FILENO)};
     g.it = calloc(nf, sizeof *g.it);
     if (!g.it) {
         free(files);
@@ -656,21 +719,27 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
             item *it = &g.it[i];
             if (it->state == IT_RUNNING && now - it->last_news >= 2.0) {
                 code = check_tree(&g, it);
+                if (conn_lost(code) && g.reconnect > 0)
+                    code = reconnect(&g);
                 if (code) {
-                    fprintf(stderr, "meshctl: ingest: %s\n", wsm_client_errstr(c));
+                    if (g.c)
+                        fprintf(stderr, "meshctl: ingest: %s\n", wsm_client_errstr(g.c));
                     rc = exit_of(code);
                     goto out;
                 }
             }
         }
         cJSON *ev = NULL;
-        code = wsm_next_event(c, 0.5, &ev);
+        code = wsm_next_event(g.c, 0.5, &ev);
         if (code == 0) {
             if (strcmp(js(ev, "topic", ""), "progress") == 0)
                 on_progress(&g, jo(ev, "data"));
             cJSON_Delete(ev);
         } else if (code != WSM_E_TIMEOUT) {
-            fprintf(stderr, "meshctl: ingest: connection lost: %s\n", wsm_client_errstr(c));
+            if (g.reconnect > 0 && reconnect(&g) == 0)
+                continue;
+            if (g.c)
+                fprintf(stderr, "meshctl: ingest: connection lost: %s\n", wsm_client_errstr(g.c));
             rc = X_CONNECT;
             goto out;
         }
@@ -681,7 +750,7 @@ int meshctl_ingest(wsm_client *c, bool json, int argc, char **argv)
     for (size_t i = 0; i < g.n; i++) {
         code = collect(&g, &g.it[i]);
         if (code) {
-            fprintf(stderr, "meshctl: ingest: %s\n", wsm_client_errstr(c));
+            fprintf(stderr, "meshctl: ingest: %s\n", wsm_client_errstr(g.c));
             rc = exit_of(code);
             goto out;
         }

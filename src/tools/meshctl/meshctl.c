@@ -761,7 +761,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "ingest") == 0) {
         /* --help and usage errors before connecting */
-        int prc = meshctl_ingest(NULL, x.json, nr - 1, rest + 1);
+        int prc = meshctl_ingest(NULL, NULL, x.json, nr - 1, rest + 1);
         if (prc != MESHCTL_INGEST_ARGS_OK) {
             free(rest);
             return prc;
@@ -792,7 +792,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "tail") == 0)
         rc = cmd_tail(&x, n, args);
     else if (strcmp(cmd, "ingest") == 0)
-        rc = meshctl_ingest(x.c, x.json, n, args);
+        rc = meshctl_ingest(&x.c, &x.o, x.json, n, args);
     else
         rc = cmd_admin(&x, cmd, n, args);
     wsm_client_free(x.c);
