@@ -6,7 +6,8 @@
  * served only if it lies inside the real web root (no directory traversal, no symlink
  * escape); directories serve their index.html; unknown files are 404 and the body of every
  * generated response is built before the headers are written, then sent in one
- * lws_write(LWS_WRITE_HTTP_FINAL) from HTTP_WRITEABLE.
+ * lws_write(LWS_WRITE_HTTP_FINAL) from HTTP_WRITEABLE. With listen.tls.ca a client
+ * certificate that OpenSSL did not verify against that CA is refused (lws would accept it).
  */
 #include "http.h"
 #include "net.h"
@@ -182,6 +183,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return -1;
         return 0;
     }
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        /* listen.tls.ca (mutual TLS): lws passes OpenSSL's verdict in len and accepts the
+         * client certificate if we return 0 — so a certificate that does not chain to the CA
+         * must be refused here */
+        if (!len) {
+            wsm_log(WSM_LOG_WARN, "tls", "client certificate refused: not signed by listen.tls.ca");
+            return 1;
+        }
+        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
         if (!p || !p->pending)
             break;

@@ -1398,6 +1398,9 @@ hub *hub_new(hubcfg *cfg, int port_override, wsm_err *err)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
+        /* HTTP/1.1 only: browsers would otherwise pick h2 by ALPN, and lws 4.1's h2 serving
+         * of our files and WebSockets failed in chromium (ERR_HTTP2_FRAME_SIZE_ERROR) */
+        info.alpn = "http/1.1";
         if (cfg->tls_ca) {
             info.ssl_ca_filepath = cfg->tls_ca;
             info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
