@@ -10,22 +10,22 @@ Every wait is bounded. Records written by test_service.c tell what each handler 
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-SRC = os.environ.get('WSM_SRCDIR', os.path.abspath(os.path.join(os.path.dirname(__file__), '../../..')))
-BUILD = os.environ.get('WSM_BUILDDIR', os.path.join(SRC, 'build'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'lib'))
+import wsmtest  # noqa: E402
+from wsmtest import BUILD, SRC, Failure, clean_environ  # noqa: E402
+
 HERE = os.path.join(SRC, 'tests', 'integration', 'adapter')
 BIN = {
     'hello': os.path.join(BUILD, 'examples', 'hello-service'),
     'svc': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-test-service'),
     'probe': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-probe'),
     'meshctl': os.path.join(BUILD, 'src', 'tools', 'meshctl', 'meshctl'),
-    'wshub': os.path.join(BUILD, 'src', 'hub', 'wshub'),
+    'wshub': wsmtest.WSHUB,
 }
 NODE_PATH = os.environ.get('NODE_PATH', os.path.join(SRC, 'tests', 'node_modules'))
 
@@ -44,56 +44,24 @@ MESH = {
 }
 
 
-class Failure(Exception):
-    pass
-
-
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
 
 
-class Env:
+class Env(wsmtest.Env):
     """Processes and files of one test case."""
 
     def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix='wsm-adapter-%s-' % name)
-        self.procs = []
+        super().__init__('adapter', name)
         self.record = os.path.join(self.dir, 'record.txt')
-        self.url = None
         self.hub = None
         self.real_hub = False
 
-    def log(self, name):
-        return open(os.path.join(self.dir, name), 'ab')
-
-    def spawn(self, args, name, env=None):
-        e = dict(os.environ)
-        e.pop('WSMESH_URL', None)
-        e.pop('WSMESH_TOKEN', None)
-        if env:
-            e.update(env)
-        p = subprocess.Popen(args, stdout=self.log(name + '.out'), stderr=self.log(name + '.err'),
-                             stdin=subprocess.DEVNULL, env=e)
-        p.name = name
-        self.procs.append(p)
-        return p
-
     def run(self, args, timeout=30, env=None, input_=None):
-        e = dict(os.environ)
-        e.pop('WSMESH_URL', None)
-        e.pop('WSMESH_TOKEN', None)
-        if env:
-            e.update(env)
-        r = subprocess.run(args, capture_output=True, timeout=timeout, env=e, input=input_)
+        r = subprocess.run(args, capture_output=True, timeout=timeout, env=clean_environ(env),
+                           input=input_)
         return r.returncode, r.stdout.decode(errors='replace'), r.stderr.decode(errors='replace')
-
-    def text(self, name):
-        try:
-            with open(os.path.join(self.dir, name), 'rb') as f:
-                return f.read().decode(errors='replace')
-        except FileNotFoundError:
-            return ''
 
     def records(self):
         try:
@@ -109,32 +77,16 @@ class Env:
         self.real_hub = use_real
         name = 'hub%d' % len([p for p in self.procs if p.name.startswith('hub')])
         if use_real:
-            mesh.setdefault('listen', {'address': '127.0.0.1', 'port': 0})
-            mesh.setdefault('store', {'type': 'sqlite', 'path': os.path.join(self.dir, 'store.db')})
-            mesh.setdefault('logging', {'level': 'info'})
-            cfgf = os.path.join(self.dir, 'mesh.json')
-            with open(cfgf, 'w') as f:
-                json.dump(mesh, f)
-            port = fake_opts.get('port', 0)
-            p = self.spawn([BIN['wshub'], '--config', cfgf, '--port', str(port)], name)
+            p = self.start_wshub(mesh, port=fake_opts.get('port', 0), name=name)
         else:
             cfg = dict(mesh)
             cfg.update(fake_opts)
             cfg.setdefault('log', os.path.join(self.dir, 'hub-messages.jsonl'))
             p = self.spawn(['node', os.path.join(HERE, 'fakehub.cjs'), json.dumps(cfg)], name,
                            env={'NODE_PATH': NODE_PATH})
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            for line in self.text(name + '.err').splitlines():
-                if 'listening on ' in line:
-                    url = line.split('listening on ', 1)[1].strip()
-                    self.hub = p
-                    self.url = url
-                    return url
-            if p.poll() is not None:
-                raise Failure('hub exited: ' + self.text(name + '.err')[-2000:])
-            time.sleep(0.05)
-        raise Failure('hub did not print its address')
+            self.url = self.wait_listening(p, name)
+        self.hub = p
+        return self.url
 
     def service(self, *args, name='svc', binary='svc'):
         extra = ['--record', self.record] if binary == 'svc' else []
@@ -178,19 +130,6 @@ class Env:
             return p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise Failure('%s did not exit within %ss' % (p.name, timeout))
-
-    def cleanup(self, ok):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-        if ok and not os.environ.get('WSM_KEEP'):
-            shutil.rmtree(self.dir, ignore_errors=True)
-        else:
-            print('files kept in', self.dir)
 
 
 def cpu_ticks(pid):
@@ -636,10 +575,7 @@ def main():
         return 0
     except Failure as e:
         print('FAIL', name + ':', e)
-        for p in env.procs:
-            tail = env.text(p.name + '.err')[-1500:]
-            if tail:
-                print('---', p.name, 'stderr (tail)\n' + tail)
+        env.print_stderr_tails()
         return 1
     finally:
         env.cleanup(ok)

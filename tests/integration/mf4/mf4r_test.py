@@ -15,18 +15,18 @@ Every case starts its own hub on a free port and stops exactly the processes it 
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-SRC = os.environ.get('WSM_SRCDIR', os.path.abspath(os.path.join(os.path.dirname(__file__), '../../..')))
-BUILD = os.environ.get('WSM_BUILDDIR', os.path.join(SRC, 'build'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'lib'))
+import wsmtest  # noqa: E402
+from wsmtest import BUILD, SRC, Failure  # noqa: E402
+
 DATA = os.path.join(SRC, 'tests', 'data', 'mf4')
 BIN = {
-    'wshub': os.path.join(BUILD, 'src', 'hub', 'wshub'),
+    'wshub': wsmtest.WSHUB,
     'reader': os.path.join(BUILD, 'src', 'services', 'mf4-reader', 'mf4-reader'),
     'driver': os.path.join(BUILD, 'tests', 'integration', 'mf4', 'mf4r-driver'),
 }
@@ -41,67 +41,15 @@ MESH = {
 }
 
 
-class Failure(Exception):
-    pass
-
-
-class Env:
+class Env(wsmtest.Env):
     def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix='wsm-mf4r-%s-' % name)
-        self.procs = []
-        self.url = None
-
-    def spawn(self, args, name):
-        e = dict(os.environ)
-        e.pop('WSMESH_URL', None)
-        e.pop('WSMESH_TOKEN', None)
-        p = subprocess.Popen(args, stdout=open(os.path.join(self.dir, name + '.out'), 'ab'),
-                             stderr=open(os.path.join(self.dir, name + '.err'), 'ab'),
-                             stdin=subprocess.DEVNULL, env=e)
-        p.name = name
-        self.procs.append(p)
-        return p
-
-    def text(self, name):
-        try:
-            with open(os.path.join(self.dir, name), 'rb') as f:
-                return f.read().decode(errors='replace')
-        except FileNotFoundError:
-            return ''
+        super().__init__('mf4r', name)
 
     def start_hub(self):
-        mesh = dict(MESH)
-        mesh['store'] = {'type': 'sqlite', 'path': os.path.join(self.dir, 'store.db')}
-        cfg = os.path.join(self.dir, 'mesh.json')
-        with open(cfg, 'w') as f:
-            json.dump(mesh, f)
-        p = self.spawn([BIN['wshub'], '--config', cfg, '--port', '0'], 'hub')
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            for line in self.text('hub.err').splitlines():
-                if 'listening on ' in line:
-                    self.url = line.split('listening on ', 1)[1].strip()
-                    return
-            if p.poll() is not None:
-                raise Failure('hub exited: ' + self.text('hub.err')[-2000:])
-            time.sleep(0.05)
-        raise Failure('hub did not print its address')
+        self.start_wshub(MESH)
 
     def reader(self, name):
         return self.spawn([BIN['reader'], '--url', self.url, '--concurrency', '2'], name)
-
-    def cleanup(self, ok):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-        if ok and not os.environ.get('WSM_KEEP'):
-            shutil.rmtree(self.dir, ignore_errors=True)
-        else:
-            print('files kept in', self.dir)
 
 
 def drive(env, args, *extra):
@@ -166,30 +114,7 @@ CASES = {'frames': case_frames, 'failures': case_failures, 'cli': case_cli}
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
-        print('usage: mf4r_test.py CASE\ncases: ' + ' '.join(sorted(CASES)))
-        return 2
-    for path in BIN.values():
-        if not os.path.exists(path):
-            print('missing', path)
-            return 1
-    name = sys.argv[1]
-    env = Env(name)
-    ok = False
-    try:
-        CASES[name](env)
-        ok = True
-        print('ok', name)
-        return 0
-    except (Failure, subprocess.TimeoutExpired) as e:
-        print('FAIL', name + ':', e)
-        for p in env.procs:
-            tail = env.text(p.name + '.err')[-1500:]
-            if tail:
-                print('---', p.name, 'stderr (tail)\n' + tail)
-        return 1
-    finally:
-        env.cleanup(ok)
+    return wsmtest.main('mf4r_test.py', CASES, BIN.values(), Env)
 
 
 if __name__ == '__main__':
