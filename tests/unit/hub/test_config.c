@@ -397,6 +397,14 @@ TEST(loopback_origins_tls)
 TEST(shipped_configs_load)
 {
     const char *src = getenv("WSM_SRCDIR");
+    /* secured.json takes its tokens from the environment (token_env) */
+    const char *envs[] = {"WSMESH_ADMIN_TOKEN", "WSMESH_VIEWER_TOKEN", "WSMESH_READER_TOKEN",
+                          "WSMESH_AEB_TOKEN", "WSMESH_DB_TOKEN"};
+    for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
+        char v[64];
+        snprintf(v, sizeof v, "test-secret-%zu-abcdef", i);
+        setenv(envs[i], v, 1);
+    }
     const char *files[] = {"config/mesh.json", "config/examples/memory.json",
                            "config/examples/secured.json"};
     for (size_t i = 0; src && i < sizeof files / sizeof *files; i++) {
