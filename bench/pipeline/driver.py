@@ -550,24 +550,32 @@ def main():
             try:
                 mesh.append(run_mesh(exes, scratch, bp_frames, 1, "binary", a.batch, emit,
                                      slow_db=(0.1, 0.2), queue_len=qlen, retention=ret))
+                # the same with queues and retention sized for 4096-frame batches: shows
+                # whether the bound comes from the hub's configuration or its code
+                small_q, small_ret = {"aeb": 64, "db": 256}, {"emitted_result_ttl": 5,
+                                                              "registry_cap": 100}
+                if (qlen, ret) != (small_q, small_ret):
+                    mesh.append(run_mesh(exes, scratch, bp_frames, 1, "binary", a.batch, emit,
+                                         slow_db=(0.1, 0.2), queue_len=small_q,
+                                         retention=small_ret))
             except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                 log("backpressure: %s" % e)
 
     # ---- table with ratios against the baselines of this run
-    print("\n%-34s %9s %8s %10s %8s %8s %8s %9s %8s" % (
+    print("\n%-46s %9s %8s %10s %8s %8s %8s %9s %8s" % (
         "configuration", "frames", "seconds", "frames/s", "/inproc", "/rq-bat", "/rq-frm",
         "fr/cpu-s", "/inproc"))
     best_batch = max([r["frames_per_s"] for r in rq if r["mode"] == "batch"] or [0])
     best_frame = max([r["frames_per_s"] for r in rq if r["mode"] == "frame"] or [0])
     for r in results:
         if "frames_per_s" not in r:
-            print("%-34s %s" % (r["config"], r.get("skipped", "")))
+            print("%-46s %s" % (r["config"], r.get("skipped", "")))
             continue
         base = inproc.get(r["frames"]) or inproc.get(max(inproc) if inproc else 0)
         ratio = lambda b: ("%.3g" % (r["frames_per_s"] / b)) if b else "-"  # noqa: E731
         eff = r.get("frames_per_cpu_s")
         beff = base.get("frames_per_cpu_s") if base else None
-        print("%-34s %9d %8.2f %10s %8s %8s %8s %9s %8s" % (
+        print("%-46s %9d %8.2f %10s %8s %8s %8s %9s %8s" % (
             r["config"], r["frames"], r["seconds"], fmt_rate(r["frames_per_s"]),
             ratio(base["frames_per_s"] if base else 0), ratio(best_batch), ratio(best_frame),
             fmt_rate(eff) if eff else "-", ("%.3g" % (eff / beff)) if eff and beff else "-"))
@@ -604,7 +612,7 @@ def main():
     if targets:
         print("\ntargets (issue 9):")
         for cfg, checks in targets:
-            print("  %-34s %s" % (cfg, "; ".join("%s: %s %s" % (n, v, "met" if ok else "MISSED")
+            print("  %-46s %s" % (cfg, "; ".join("%s: %s %s" % (n, v, "met" if ok else "MISSED")
                                                  for n, v, ok in checks)))
         emit({"bench": "pipeline", "part": "targets", "config": "targets",
               "targets": {cfg: {n: {"value": v, "met": ok} for n, v, ok in checks}
