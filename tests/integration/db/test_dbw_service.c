@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,13 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef RES_HAVE_PG
-#include <libpq-fe.h>
-#endif
-
 #include "results.h"
 #include "wsm_columns.h"
 #include "wsm_frame.h"
+#include "lib/dbtest.h"
 #include "wsm_test.h"
 #include "wsmesh.h"
 
@@ -427,11 +423,6 @@ TEST(t_two_writers_one_killed)
     free(want);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -441,29 +432,16 @@ int main(int argc, char **argv)
     db_writer = argv[2];
     signal(SIGPIPE, SIG_IGN);
     wsm_log_set_level(WSM_LOG_WARN);
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/dbw-svc-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "dbw-svc") != 0)
         return 1;
-    }
     snprintf(db_url, sizeof db_url, "sqlite:%s/results.db", tmpdir);
     const char *pg = getenv("RES_TEST_PG_URL");
     if (pg && *pg) {
 #ifdef RES_HAVE_PG
-        PGconn *c = PQconnectdb(pg);
-        char sql[100];
-        snprintf(sql, sizeof sql, "CREATE DATABASE svc_%d", (int)getpid());
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+        char dbname[64];
+        snprintf(dbname, sizeof dbname, "svc_%d", (int)getpid());
+        if (dbtest_pg_create(pg, dbname, db_url, sizeof db_url) != 0)
             return 1;
-        }
-        PQclear(r);
-        PQfinish(c);
-        const char *slash = strchr(strstr(pg, "://") + 3, '/');
-        int keep = slash ? (int)(slash - pg) : (int)strlen(pg);
-        snprintf(db_url, sizeof db_url, "%.*s/svc_%d", keep, pg, (int)getpid());
 #else
         fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
         return 1;
@@ -502,7 +480,7 @@ int main(int argc, char **argv)
         stop(hub, SIGTERM);
     int rc = TEST_DONE();
     if (rc == 0) {
-        nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        dbtest_rmtree(tmpdir);
     } else {
         const char *logs[] = {"hub.log", "writer-a.log", "writer-b.log", "writer-c.log"};
         for (int i = 0; i < 4; i++) {

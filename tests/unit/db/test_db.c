@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +28,7 @@
 
 #include "results.h"
 #include "wsm_common.h"
+#include "lib/dbtest.h"
 #include "wsm_test.h"
 
 static char tmpdir[256];
@@ -48,25 +48,8 @@ static void fresh_url(const char *name, char *url, size_t cap)
 #ifdef RES_HAVE_PG
     char dbname[96];
     snprintf(dbname, sizeof dbname, "t_%s_%d_%d", name, (int)getpid(), db_counter);
-    PGconn *c = PQconnectdb(pg_base);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to %s: %s\n", pg_base, PQerrorMessage(c));
+    if (dbtest_pg_create(pg_base, dbname, url, cap) != 0)
         exit(2);
-    }
-    char sql[200];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
-        exit(2);
-    }
-    PQclear(r);
-    PQfinish(c);
-    /* replace the database name (the path of the URL) */
-    const char *p = strstr(pg_base, "://");
-    p = p ? strchr(p + 3, '/') : NULL;
-    size_t keep = p ? (size_t)(p - pg_base) : strlen(pg_base);
-    snprintf(url, cap, "%.*s/%s", (int)keep, pg_base, dbname);
 #endif
 }
 
@@ -1045,11 +1028,6 @@ TEST(t_pg_reconnect)
 }
 #endif
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 int main(int argc, char **argv)
 {
     pg_base = getenv("RES_TEST_PG_URL");
@@ -1061,12 +1039,8 @@ int main(int argc, char **argv)
         return 1;
     }
 #endif
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/res-test-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "res-test") != 0)
         return 1;
-    }
     wsm_log_set_level(WSM_LOG_WARN);
     printf("backend: %s\n", pg_base ? "postgresql" : "sqlite");
     RUN(t_codes_and_urls);
@@ -1087,7 +1061,7 @@ int main(int argc, char **argv)
 #endif
     int rc = TEST_DONE();
     if (rc == 0) { /* keep the files of a failed run for inspection */
-        if (nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+        if (dbtest_rmtree(tmpdir) != 0)
             fprintf(stderr, "could not remove %s\n", tmpdir);
     } else {
         fprintf(stderr, "test databases kept in %s\n", tmpdir);

@@ -4,7 +4,6 @@
  * Checks redelivery idempotence, derived event keys, AEB summary mapping, recording metadata,
  * bad jobs (clear error, retry false, nothing written) and every query kind.
  */
-#include <ftw.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,14 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef RES_HAVE_PG
-#include <libpq-fe.h>
-#endif
-
 #include "dbw.h"
 #include "wsm_columns.h"
 #include "wsm_frame.h"
 #include "wsm_common.h"
+#include "lib/dbtest.h"
 #include "wsm_test.h"
 
 static char tmpdir[256];
@@ -427,39 +423,20 @@ TEST(t_queries)
     dbw_pool_put(pool, db);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 int main(void)
 {
     wsm_log_set_level(WSM_LOG_WARN);
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/dbw-test-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "dbw-test") != 0)
         return 1;
-    }
     char url[600];
     snprintf(url, sizeof url, "sqlite:%s/results.db", tmpdir);
     const char *pg = getenv("RES_TEST_PG_URL");
     if (pg && *pg) {
 #ifdef RES_HAVE_PG
-        /* a fresh database on the test server: same URL, other database name */
-        PGconn *c = PQconnectdb(pg);
-        char sql[100];
-        snprintf(sql, sizeof sql, "CREATE DATABASE dbw_%d", (int)getpid());
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+        char dbname[64];
+        snprintf(dbname, sizeof dbname, "dbw_%d", (int)getpid());
+        if (dbtest_pg_create(pg, dbname, url, sizeof url) != 0)
             return 1;
-        }
-        PQclear(r);
-        PQfinish(c);
-        const char *slash = strchr(strstr(pg, "://") + 3, '/');
-        int keep = slash ? (int)(slash - pg) : (int)strlen(pg);
-        snprintf(url, sizeof url, "%.*s/dbw_%d", keep, pg, (int)getpid());
 #else
         fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
         return 1;
@@ -480,6 +457,6 @@ int main(void)
     dbw_pool_free(pool);
     int rc = TEST_DONE();
     if (rc == 0)
-        nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        dbtest_rmtree(tmpdir);
     return rc;
 }

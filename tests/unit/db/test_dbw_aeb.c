@@ -7,7 +7,6 @@
  * frame without gaps, the events and the summary must be what the aeb service produced, and the
  * two encodings must give identical rows.
  */
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "dbw.h"
 #include "wsm_columns.h"
 #include "wsm_frame.h"
+#include "lib/dbtest.h"
 #include "wsm_test.h"
 
 enum { FRAMES = 900, BATCH = 128 };
@@ -196,23 +196,14 @@ TEST(t_aeb_outputs_stored)
     res_close(db);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 int main(void)
 {
     wsm_log_set_level(WSM_LOG_WARN);
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/dbw-aeb-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "dbw-aeb") != 0)
         return 1;
-    }
     RUN(t_aeb_outputs_stored);
     int rc = TEST_DONE();
     if (rc == 0)
-        nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        dbtest_rmtree(tmpdir);
     return rc;
 }
