@@ -716,6 +716,25 @@ static int decode_binary(struct batch *b, const unsigned char *p, size_t len, ws
 
 /* ------------------------------------------------------------------ decoder: JSON */
 
+/* Row r of an integer column (i64, i32, i16, u8; an enum's index) := v, already in range. */
+static void store_int(wsm_col_type t, col_block *blk, size_t r, int64_t v)
+{
+    switch (t) {
+    case WSM_COL_I64:
+        ((int64_t *)blk->values)[r] = v;
+        break;
+    case WSM_COL_I32:
+        ((int32_t *)blk->values)[r] = (int32_t)v;
+        break;
+    case WSM_COL_I16:
+        ((int16_t *)blk->values)[r] = (int16_t)v;
+        break;
+    default:
+        ((uint8_t *)blk->values)[r] = (uint8_t)v;
+        break;
+    }
+}
+
 static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON *e, wsm_err *err)
 {
     if (cJSON_IsNull(e)) {
@@ -737,20 +756,7 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
         if (cJSON_IsString(e))
             for (size_t k = 0; k < c->n_enum; k++)
                 if (strcmp(c->enum_names[k], e->valuestring) == 0) {
-                    switch (c->type) {
-                    case WSM_COL_I64:
-                        ((int64_t *)blk->values)[r] = (int64_t)k;
-                        break;
-                    case WSM_COL_I32:
-                        ((int32_t *)blk->values)[r] = (int32_t)k;
-                        break;
-                    case WSM_COL_I16:
-                        ((int16_t *)blk->values)[r] = (int16_t)k;
-                        break;
-                    default:
-                        ((uint8_t *)blk->values)[r] = (uint8_t)k;
-                        break;
-                    }
+                    store_int(c->type, blk, r, (int64_t)k);
                     return WSM_OK;
                 }
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload.%s[%zu]: expected one of the enum names",
@@ -791,20 +797,7 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
     if (!(v >= lo && v <= hi) || v != floor(v))
         return wsm_err_set(err, WSM_E_BAD_FIELD, "payload.%s[%zu]: expected an integer in %s range",
                            c->name, r, type_names[c->type]);
-    switch (c->type) {
-    case WSM_COL_I64:
-        ((int64_t *)blk->values)[r] = (int64_t)v;
-        break;
-    case WSM_COL_I32:
-        ((int32_t *)blk->values)[r] = (int32_t)v;
-        break;
-    case WSM_COL_I16:
-        ((int16_t *)blk->values)[r] = (int16_t)v;
-        break;
-    default:
-        ((uint8_t *)blk->values)[r] = (uint8_t)v;
-        break;
-    }
+    store_int(c->type, blk, r, (int64_t)v);
     return WSM_OK;
 }
 
