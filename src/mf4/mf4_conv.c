@@ -140,6 +140,24 @@ static int accept(parser *p, const char *tok)
 
 static int parse_expr(parser *p);
 
+/* The parenthesised arguments of function fn (its name is read): one for OP_F1, two for OP_F2. */
+static int parse_call(parser *p, unsigned char op, unsigned char fn)
+{
+    if (!accept(p, "("))
+        return p_fail(p, "expected '(' after function name");
+    if (parse_expr(p))
+        return -1;
+    if (op == OP_F2) {
+        if (!accept(p, ","))
+            return p_fail(p, "expected ',' (function takes two arguments)");
+        if (parse_expr(p))
+            return -1;
+    }
+    if (!accept(p, ")"))
+        return p_fail(p, "expected ')'");
+    return emit(p, op, fn, 0);
+}
+
 static int parse_primary(parser *p)
 {
     skip_ws(p);
@@ -179,29 +197,11 @@ static int parse_primary(parser *p)
         name[l] = 0;
         p->pos += l;
         for (size_t i = 0; i < sizeof funcs1 / sizeof funcs1[0]; i++)
-            if (strcmp(name, funcs1[i].name) == 0) {
-                if (!accept(p, "("))
-                    return p_fail(p, "expected '(' after function name");
-                if (parse_expr(p))
-                    return -1;
-                if (!accept(p, ")"))
-                    return p_fail(p, "expected ')'");
-                return emit(p, OP_F1, (unsigned char)i, 0);
-            }
+            if (strcmp(name, funcs1[i].name) == 0)
+                return parse_call(p, OP_F1, (unsigned char)i);
         for (size_t i = 0; i < sizeof funcs2 / sizeof funcs2[0]; i++)
-            if (strcmp(name, funcs2[i].name) == 0) {
-                if (!accept(p, "("))
-                    return p_fail(p, "expected '(' after function name");
-                if (parse_expr(p))
-                    return -1;
-                if (!accept(p, ","))
-                    return p_fail(p, "expected ',' (function takes two arguments)");
-                if (parse_expr(p))
-                    return -1;
-                if (!accept(p, ")"))
-                    return p_fail(p, "expected ')'");
-                return emit(p, OP_F2, (unsigned char)i, 0);
-            }
+            if (strcmp(name, funcs2[i].name) == 0)
+                return parse_call(p, OP_F2, (unsigned char)i);
         p->pos -= l;
         return p_fail(p, "unknown name");
     }
