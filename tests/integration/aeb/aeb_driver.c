@@ -13,6 +13,7 @@
  * message naming the unit. Exit 0 on success, 1 on a mismatch or failure (printed).
  */
 #include "aebsvc.h"
+#include "lib/sinkdrv.h"
 #include "scenario_mf4.h"
 #include "wsm_frame.h"
 #include "wsmesh.h"
@@ -96,15 +97,6 @@ static int sink(wsm_job *job, void *user)
         fflush(stdout);
     }
     return 0;
-}
-
-static void *sink_thread(void *arg)
-{
-    wsm_service *s = arg;
-    int rc = wsm_service_run(s);
-    if (rc != 0)
-        fprintf(stderr, "sink: %s\n", wsm_service_errstr(s));
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ the recording */
@@ -279,24 +271,11 @@ int main(int argc, char **argv)
     if (!bad_unit && reference(&c, &r, ct) != 0)
         return 1;
 
-    /* the sink */
-    wsm_options so = {.url = url, .name = "aeb-sink", .concurrency = 1, .prefetch = 16};
-    wsm_err err;
-    wsm_service *s = wsm_service_new(&so, &err);
-    if (!s || wsm_service_add(s, "sink", sink, &c) != 0) {
-        fprintf(stderr, "sink: %s\n", s ? wsm_service_errstr(s) : err.msg);
+    /* the sink and the producer */
+    sink_runner sr;
+    wsm_client *cl;
+    if (sink_start(&sr, url, "aeb-sink", sink, &c, "aeb-driver", &cl) != 0)
         return 1;
-    }
-    pthread_t th;
-    pthread_create(&th, NULL, sink_thread, s);
-
-    /* the producer */
-    wsm_options co = {.url = url, .name = "aeb-driver"};
-    wsm_client *cl = wsm_client_connect(&co, &err);
-    if (!cl) {
-        fprintf(stderr, "client: %s\n", err.msg);
-        return 1;
-    }
     int rc = 0;
     size_t n_enq = bad_unit ? 1 : c.batches;
     char(*ids)[WSM_JOB_ID_MAX + 1] = calloc(n_enq, sizeof *ids);
@@ -343,9 +322,7 @@ int main(int argc, char **argv)
         cJSON_Delete(job);
     }
     wsm_client_free(cl);
-    wsm_service_stop(s);
-    pthread_join(th, NULL);
-    wsm_service_free(s);
+    sink_stop(&sr);
 
     /* compare */
     size_t mismatches = 0;

@@ -10,6 +10,7 @@
  *
  * Exit 0 on success, 1 on a mismatch or failure (printed).
  */
+#include "lib/sinkdrv.h"
 #include "mf4r.h"
 #include "wsmesh.h"
 
@@ -72,14 +73,6 @@ static int sink(wsm_job *job, void *user)
     return 0;
 }
 
-static void *sink_thread(void *arg)
-{
-    wsm_service *s = arg;
-    if (wsm_service_run(s) != 0)
-        fprintf(stderr, "sink: %s\n", wsm_service_errstr(s));
-    return NULL;
-}
-
 static int ref_emit(void *user, const mf4r_batch *b)
 {
     ctx *c = user;
@@ -119,21 +112,10 @@ int main(int argc, char **argv)
     }
     static ctx c;
     pthread_mutex_init(&c.mu, NULL);
-    wsm_options so = {.url = url, .name = "mf4r-sink", .concurrency = 1, .prefetch = 16};
-    wsm_err err;
-    wsm_service *s = wsm_service_new(&so, &err);
-    if (!s || wsm_service_add(s, "sink", sink, &c) != 0) {
-        fprintf(stderr, "sink: %s\n", s ? wsm_service_errstr(s) : err.msg);
+    sink_runner sr;
+    wsm_client *cl;
+    if (sink_start(&sr, url, "mf4r-sink", sink, &c, "mf4r-driver", &cl) != 0)
         return 1;
-    }
-    pthread_t th;
-    pthread_create(&th, NULL, sink_thread, s);
-    wsm_options co = {.url = url, .name = "mf4r-driver"};
-    wsm_client *cl = wsm_client_connect(&co, &err);
-    if (!cl) {
-        fprintf(stderr, "client: %s\n", err.msg);
-        return 1;
-    }
     char id[WSM_JOB_ID_MAX + 1];
     int rc = wsm_enqueue(cl, "mf4", args, NULL, id);
     cJSON *job = NULL;
@@ -142,9 +124,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "enqueue/wait: %s\n", wsm_client_errstr(cl));
     wsm_client_free(cl);
-    wsm_service_stop(s);
-    pthread_join(th, NULL);
-    wsm_service_free(s);
+    sink_stop(&sr);
     if (rc != 0)
         return 1;
     char *jt = print(job);
