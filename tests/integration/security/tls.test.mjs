@@ -7,7 +7,9 @@
 // --ignore-certificate-errors-spki-list, no blanket --ignore-certificate-errors); plain ws://
 // and http:// to the wss-only listener get no answer; no CA, an unknown CA and a wrong hostname
 // are refused by meshctl and the C adapter with clear errors; listen.tls.ca requires a client
-// certificate; a key that does not match its certificate is a config error (exit 1).
+// certificate; a key that does not match its certificate is a config error (exit 1); the whole
+// pipeline (mf4-reader -> aeb -> db-writer, started by the supervisor) runs over wss with one
+// least-privilege token per service.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -211,5 +213,72 @@ test('dashboard over https in chromium: viewer is read-only, admin gets the admi
     assert.match(hub.stderr(), /hello from 'dashboard' \(dashboard\), role admin/);
   } finally {
     await ctx.close();
+  }
+});
+
+test('the whole pipeline over wss: mf4-reader -> aeb -> db-writer started by the supervisor, each with its own least-privilege token', { timeout: 120000 }, async (t) => {
+  if (!['reader', 'aeb', 'db', 'scenario'].every((k) => fs.existsSync(exe[k]))) return t.skip('pipeline services not built');
+  const work = tmpDir('wsm-tls-pipe-');
+  const out = execFileSync(exe.scenario, ['--out', work, 'CCRs-50'], { encoding: 'utf8', timeout: 60000 });
+  const m = /([^\s]+\.mf4)\s+(\d+) frames/.exec(out);
+  assert.ok(m, out);
+  const rec = { name: path.basename(m[1], '.mf4'), path: m[1], frames: Number(m[2]) };
+  const channels = JSON.parse(fs.readFileSync(path.join(work, 'channels.json'), 'utf8'));
+  const S = { reader: 'pipe-reader-token-aa11', aeb: 'pipe-aeb-token-bb22', db: 'pipe-db-token-cc33', admin: 'pipe-admin-token-dd44' };
+  const svc = (name, exec, tokVar, args = []) => ({
+    name, exec, restart: 'never', args: ['--ca-file', '${WSM_TEST_CA}', '--log-level', 'warn', ...args], env: { WSMESH_TOKEN: `\${${tokVar}}` },
+  });
+  const h = await startHub(baseConfig({
+    listen: { address: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key } },
+    queues: {
+      mf4: { defaults: { timeout: 120 } },
+      aeb: { max_length: 64, defaults: { timeout: 60, retry: { max: 2, intervals: [0] } } },
+      db: { max_length: 256, defaults: { timeout: 60, retry: { max: 2, intervals: [0] } } },
+      'db.query': { defaults: { timeout: 30 } },
+    },
+    routes: { 'mf4:frames': 'aeb', 'mf4:meta': 'db', 'mf4:result': 'db', 'aeb:frames': 'db', 'aeb:events': 'db' },
+    tokens: [
+      { name: 'ops', token_env: 'WSM_TOK_ADMIN', role: 'admin' },
+      { name: 'reader', token_env: 'WSM_TOK_READER', role: 'mf4-reader', acl: { consume: ['mf4'], produce: ['aeb', 'db'] } },
+      { name: 'aeb', token_env: 'WSM_TOK_AEB', role: 'aeb', acl: { consume: ['aeb'], produce: ['db'] } },
+      { name: 'db-writer', token_env: 'WSM_TOK_DB', role: 'db-writer', acl: { consume: ['db', 'db.query'] } },
+    ],
+    services: [
+      svc('db-writer', 'db-writer', 'WSM_TOK_DB', ['--db', `sqlite:${path.join(work, 'results.db')}`]),
+      svc('aeb', 'aeb', 'WSM_TOK_AEB'),
+      svc('mf4-reader', 'mf4-reader', 'WSM_TOK_READER'),
+    ],
+  }), {
+    dir: tmpDir('wsm-tls-hub-'),
+    env: { WSM_TEST_CA: pki.ca, WSM_TOK_ADMIN: S.admin, WSM_TOK_READER: S.reader, WSM_TOK_AEB: S.aeb, WSM_TOK_DB: S.db, WSMESH_BIN_DIR: '' },
+  });
+  started.push(h);
+  const ca = fs.readFileSync(pki.ca);
+  const admin = await Peer.open(h.url, { token: S.admin, wsOptions: { ca } });
+  try {
+    const { job_id } = await admin.ok({ op: 'enqueue', queue: 'mf4', args: { path: rec.path, channels, recording_id: rec.name } });
+    const w = await admin.ok({ op: 'wait', job_id, tree: true, timeout: 90 }, { timeoutMs: 95000 });
+    assert.equal(w.job.tree_status, 'finished', `${JSON.stringify(w.job)}\n${h.stderr().slice(-3000)}`);
+    // the results service answers over wss too: every frame stored
+    const q = await admin.ok({ op: 'enqueue', queue: 'db.query', args: { q: 'recording', recording_id: rec.name } });
+    const r = await admin.ok({ op: 'wait', job_id: q.job_id, timeout: 30 }, { timeoutMs: 35000 });
+    assert.equal(r.job.status, 'finished', JSON.stringify(r.job));
+    assert.match(JSON.stringify(r.job.result), new RegExp(`"${rec.name}"`));
+    const frames = new Set();
+    for (let first = 0; ; ) { // the answer is paged
+      const rows = await admin.ok({ op: 'enqueue', queue: 'db.query', args: { q: 'rows', recording_id: rec.name, first_frame: first, max_rows: 100000 } });
+      const rr = await admin.ok({ op: 'wait', job_id: rows.job_id, timeout: 30 }, { timeoutMs: 35000 });
+      const f = rr.job.result.frame ?? [];
+      if (!f.length) break;
+      for (const x of f) frames.add(x);
+      first = f[f.length - 1] + 1;
+    }
+    assert.equal(frames.size, rec.frames);
+    // each service came in over TLS with its own role, and no token is in the log
+    for (const role of ['mf4-reader', 'aeb', 'db-writer']) assert.match(h.stderr(), new RegExp(`role ${role}, token`));
+    for (const s of Object.values(S)) assert.ok(!h.stderr().includes(s));
+    assert.doesNotMatch(h.stderr(), /FORBIDDEN|not allowed/);
+  } finally {
+    admin.close();
   }
 });
