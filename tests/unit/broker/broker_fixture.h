@@ -224,15 +224,22 @@ static __attribute__((unused)) void fx_advance(fx *f, int64_t ms)
     broker_tick(f->b);
 }
 
+/* A job spec for queue with id and key (either may be NULL); the caller sets the rest. */
+static __attribute__((unused)) void fx_spec(broker_job_spec *s, const char *queue, const char *id,
+                                            const char *key)
+{
+    broker_job_spec_init(s);
+    s->queue = queue;
+    s->job_id = id;
+    s->key = key;
+}
+
 /* Enqueue helper: returns the wsm code; id may be NULL. */
 static __attribute__((unused)) int fx_enq(fx *f, const char *queue, const char *id, const char *key,
                                           broker_reply *out)
 {
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = queue;
-    s.job_id = id;
-    s.key = key;
+    fx_spec(&s, queue, id, key);
     broker_reply r;
     return broker_enqueue(f->b, NULL, &s, out ? out : &r, NULL);
 }

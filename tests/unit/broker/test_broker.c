@@ -62,9 +62,7 @@ TEST(queue_full)
     CHECK_EQ_INT(fx_enq(f, "q", "b", NULL, NULL), WSM_OK);
     wsm_err e = {0};
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "c";
+    fx_spec(&s, "q", "c", NULL);
     broker_reply r;
     CHECK_EQ_INT(broker_enqueue(f->b, NULL, &s, &r, &e), WSM_E_QUEUE_FULL);
     CHECK(strstr(e.msg, "'q'") != NULL);
@@ -195,9 +193,7 @@ TEST(at_front)
     fx_enq(f, "q", "a", NULL, NULL);
     fx_enq(f, "q", "b", NULL, NULL);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "c";
+    fx_spec(&s, "q", "c", NULL);
     s.at_front = true;
     broker_reply r;
     CHECK_EQ_INT(broker_enqueue(f->b, NULL, &s, &r, NULL), WSM_OK);
@@ -218,9 +214,7 @@ TEST(timeout_stop_retry_scheduled_queued)
 {
     fx *f = fx_one("q", 0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "j";
+    fx_spec(&s, "q", "j", NULL);
     s.opts.timeout_ms = 1000;
     s.opts.retry_max = 1;
     s.opts.n_intervals = 1;
@@ -259,9 +253,7 @@ TEST(retry_intervals_and_fail_for_good)
 {
     fx *f = fx_one("q", 0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "j";
+    fx_spec(&s, "q", "j", NULL);
     s.opts.retry_max = 3;
     s.opts.n_intervals = 2;
     s.opts.intervals_ms[0] = 0;
@@ -287,9 +279,7 @@ TEST(enqueue_at_and_in)
     fx *f = fx_one("q", 0);
     broker_conn *w = fx_worker(f, "w", "q", 5);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "at";
+    fx_spec(&s, "q", "at", NULL);
     s.enqueue_at = f->now + 2000;
     broker_reply r;
     CHECK_EQ_INT(broker_enqueue(f->b, NULL, &s, &r, NULL), WSM_OK);
@@ -314,9 +304,7 @@ TEST(ttl_expired)
     fx *f = fx_one("q", 0);
     broker_set_topics(f->b, true, false);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "t";
+    fx_spec(&s, "q", "t", NULL);
     s.opts.ttl_ms = 5000;
     broker_reply r;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
@@ -339,9 +327,7 @@ static int fx_enq_deps(fx *f, const char *id, const char *const *deps, size_t n,
                        broker_reply *r)
 {
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = id;
+    fx_spec(&s, "q", id, NULL);
     s.depends_on = deps;
     s.n_depends_on = n;
     s.allow_failure = allow;
@@ -432,10 +418,7 @@ TEST(key_retried_job_keeps_head)
 {
     fx *f = fx_one("q", 0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "k1";
-    s.key = "r";
+    fx_spec(&s, "q", "k1", "r");
     s.opts.retry_max = 1;
     s.opts.n_intervals = 1;
     s.opts.intervals_ms[0] = 1000;
@@ -491,9 +474,7 @@ TEST(emit_dedup_on_rerun_every_output_once_in_key_order)
 {
     fx *f = fx_pipeline(0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "src";
-    s.job_id = "rec";
+    fx_spec(&s, "src", "rec", NULL);
     s.opts.retry_max = 2;
     broker_reply r;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
@@ -774,9 +755,7 @@ TEST(disconnect_requeues_with_attempt_counted)
 {
     fx *f = fx_one("q", 0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "j";
+    fx_spec(&s, "q", "j", NULL);
     s.opts.retry_max = 1;
     broker_reply r;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
@@ -983,25 +962,19 @@ TEST(cancel_deferred_scheduled_and_ttl_on_deferred)
     broker_set_topics(f->b, true, false);
     fx_enq(f, "q", "p", NULL, NULL);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "sch";
+    fx_spec(&s, "q", "sch", NULL);
     s.enqueue_in_ms = 1000;
     broker_reply r;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
     const char *dp[] = {"p"};
     fx_enq_deps(f, "def", dp, 1, false, &r);
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "dttl";
+    fx_spec(&s, "q", "dttl", NULL);
     s.depends_on = dp;
     s.n_depends_on = 1;
     s.opts.ttl_ms = 500;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
     /* deferred + enqueue_in: deferred first, then scheduled once the parent finished */
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "dsch";
+    fx_spec(&s, "q", "dsch", NULL);
     s.depends_on = dp;
     s.n_depends_on = 1;
     s.enqueue_in_ms = 2000;
@@ -1039,10 +1012,7 @@ TEST(keyed_release_and_timeout_keep_head)
 {
     fx *f = fx_one("q", 0);
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "q";
-    s.job_id = "k1";
-    s.key = "K";
+    fx_spec(&s, "q", "k1", "K");
     s.opts.timeout_ms = 100;
     s.opts.retry_max = 1;
     broker_reply r;

@@ -89,9 +89,7 @@ TEST(sqlite_restart_restores_everything_acknowledged)
     CHECK_EQ_INT(store_load(s, f->b, &e), WSM_OK);
     /* a queued job with a binary payload */
     broker_job_spec sp;
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "bin";
+    fx_spec(&sp, "other", "bin", NULL);
     sp.args = "{\"file\":\"x.mf4\"}";
     sp.args_len = strlen(sp.args);
     sp.meta = "{\"m\":1}";
@@ -108,21 +106,15 @@ TEST(sqlite_restart_restores_everything_acknowledged)
     CHECK(got >= need);
     /* deferred and scheduled */
     const char *deps[] = {"bin"};
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "def";
+    fx_spec(&sp, "other", "def", NULL);
     sp.depends_on = deps;
     sp.n_depends_on = 1;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "sch";
+    fx_spec(&sp, "other", "sch", NULL);
     sp.enqueue_in_ms = 60000;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
     /* a reader job: started, 2 emits with a key, then a keyed job finished with state */
-    broker_job_spec_init(&sp);
-    sp.queue = "src";
-    sp.job_id = "rec";
+    fx_spec(&sp, "src", "rec", NULL);
     sp.opts.retry_max = 3;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
     broker_conn *w = fx_worker(f, "w", "src", 1);
@@ -136,9 +128,7 @@ TEST(sqlite_restart_restores_everything_acknowledged)
     CHECK_STR(f->disp[1].id, "rec.0");
     CHECK_EQ_INT(fx_result(f, d, "rec.0", 1, "{\"v\":0}", "{\"n\":1}"), WSM_OK);
     CHECK_STR(f->disp[2].id, "rec.1"); /* started when the "crash" happens */
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "fin";
+    fx_spec(&sp, "other", "fin", NULL);
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
     broker_conn *o = fx_worker(f, "o", "other", 1);
     /* other: bin started (def waits for it); finish bin -> def queued -> def started */
@@ -211,9 +201,7 @@ TEST(sqlite_payload_survives)
     store *s;
     fx *f = reopen(&s, path);
     broker_job_spec sp;
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "p";
+    fx_spec(&sp, "other", "p", NULL);
     static const unsigned char pl[] = {0, 1, 2, 0xff, '\n', 0x80};
     sp.payload = pl;
     sp.len = sizeof pl;
@@ -359,10 +347,7 @@ TEST(sqlite_restart_keys_deps_and_retries)
     fx_enq(f, "dst", "k1", "K", NULL);
     fx_enq(f, "dst", "k2", "K", NULL);
     broker_job_spec sp;
-    broker_job_spec_init(&sp);
-    sp.queue = "dst";
-    sp.job_id = "r1";
-    sp.key = "R";
+    fx_spec(&sp, "dst", "r1", "R");
     sp.opts.retry_max = 2;
     sp.opts.n_intervals = 1;
     sp.opts.intervals_ms[0] = 5000;
@@ -372,9 +357,7 @@ TEST(sqlite_restart_keys_deps_and_retries)
     /* dependency: d waits for p (queued in "other", no consumer) */
     fx_enq(f, "other", "p", NULL, NULL);
     const char *deps[] = {"p"};
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.job_id = "d";
+    fx_spec(&sp, "other", "d", NULL);
     sp.depends_on = deps;
     sp.n_depends_on = 1;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
