@@ -409,6 +409,21 @@ TEST(formula_evaluator)
 }
 
 /* ------------------------------------------------------------------ hand-built files */
+/* Opens the hand-built file B (checked); NULL when it does not open (message printed, B freed). */
+static mf4_file *open_built(bld *B)
+{
+    mf4_file *f;
+    mf4_error e;
+    int rc = mf4_open_memory(&f, B->b, B->n, &e);
+    CHECK_EQ_INT(rc, MF4_OK);
+    if (rc) {
+        fprintf(stderr, "%s\n", e.message);
+        free(B->b);
+        return NULL;
+    }
+    return f;
+}
+
 static bld make_sorted_vlsd_file(void)
 {
     bld B = {0};
@@ -489,15 +504,9 @@ static bld make_sorted_vlsd_file(void)
 TEST(hand_built_sorted_vlsd_strings_conversions)
 {
     bld B = make_sorted_vlsd_file();
-    mf4_file *f;
-    mf4_error e;
-    int rc = mf4_open_memory(&f, B.b, B.n, &e);
-    CHECK_EQ_INT(rc, MF4_OK);
-    if (rc) {
-        fprintf(stderr, "%s\n", e.message);
-        free(B.b);
+    mf4_file *f = open_built(&B);
+    if (!f)
         return;
-    }
     const mf4_group *g = mf4_group_at(f, 0);
     CHECK_EQ_INT(g->n_channels, 10);
     CHECK_STR(g->acq_name, "hand");
@@ -607,15 +616,9 @@ static bld make_unsorted_file(int unfinalized)
 static void check_unsorted(int unfinalized)
 {
     bld B = make_unsorted_file(unfinalized);
-    mf4_file *f;
-    mf4_error e;
-    int rc = mf4_open_memory(&f, B.b, B.n, &e);
-    CHECK_EQ_INT(rc, MF4_OK);
-    if (rc) {
-        fprintf(stderr, "%s\n", e.message);
-        free(B.b);
+    mf4_file *f = open_built(&B);
+    if (!f)
         return;
-    }
     CHECK_EQ_INT(mf4_group_count(f), 2);
     CHECK(mf4_group_at(f, 1)->is_vlsd);
     CHECK_EQ_INT(mf4_group_at(f, 1)->n_channels, 0);
@@ -693,15 +696,9 @@ TEST(virtual_channels)
     uint64_t dt = bld_block(&B, "DT", 0, NULL, rec, sizeof rec);
     uint64_t cg = bld_cg(&B, cn0, 0, 0, 5, 2 /* bus event */, 2, 0);
     bld_link(&B, hd, 0, bld_dg(&B, cg, dt, 0));
-    mf4_file *f;
-    mf4_error e;
-    int rc = mf4_open_memory(&f, B.b, B.n, &e);
-    CHECK_EQ_INT(rc, MF4_OK);
-    if (rc) {
-        fprintf(stderr, "%s\n", e.message);
-        free(B.b);
+    mf4_file *f = open_built(&B);
+    if (!f)
         return;
-    }
     const mf4_group *g = mf4_group_at(f, 0);
     CHECK_EQ_INT(g->master, 0);
     CHECK_EQ_INT(g->flags & 2, 2);
