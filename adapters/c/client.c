@@ -7,6 +7,12 @@
  * time (a client is used by one thread); replies to pipelined requests (*_nowait) are counted
  * in `outstanding`/`failed`; events that arrive while no one waits for them are queued (up to
  * EVENTS_MAX, oldest dropped) for wsm_next_event.
+ *
+ * Pipelined requests are batched Nagle-style: a *_nowait request goes out at once when no
+ * earlier one is unanswered (nw_inflight == 0); otherwise it is held in the conn's batch
+ * (nw_held) until the replies to the earlier ones have all arrived, NOWAIT_BATCH requests are
+ * held, or any other call is made. So a fast producer sends one WebSocket message per round
+ * trip instead of one per request, and a paced one still sends each request at once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,7 +25,8 @@
 #include "conn.h"
 #include "internal.h"
 
-#define EVENTS_MAX 10000
+#define EVENTS_MAX   10000
+#define NOWAIT_BATCH 256
 
 struct evq {
     cJSON *ev;
@@ -34,6 +41,8 @@ struct wsm_client {
     int err;
     char errstr[1400];
     size_t outstanding, failed;
+    size_t nw_inflight; /* sent *_nowait requests not answered yet */
+    size_t nw_held;     /* *_nowait requests held in the conn's batch */
     struct evq *ev_head, *ev_tail;
     size_t n_events;
     void (*event_cb)(const cJSON *event, void *ud);
@@ -46,6 +55,16 @@ struct acall {
     wsm_reply_cb cb;
     void *ud;
 };
+
+/* Ends the hold of pipelined requests: the batch goes out at the end of this loop turn. */
+static void cl_release(wsm_client *cl)
+{
+    if (!cl->nw_held)
+        return;
+    cl->nw_inflight += cl->nw_held;
+    cl->nw_held = 0;
+    conn_hold(cl->c, false);
+}
 
 /* One outstanding blocking call. */
 struct call {
@@ -105,6 +124,7 @@ static void cl_on_down(void *ud, int code, const char *why)
 {
     wsm_client *cl = ud;
     cl->down = true;
+    cl->nw_inflight = cl->nw_held = 0;
     cl_set_err(cl, code == WSM_E_CLOSED || code == WSM_E_IO ? WSM_E_CLOSED : code, "%s", why);
 }
 
@@ -117,6 +137,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
  * true, WSM_E_TIMEOUT, or WSM_E_CLOSED when the connection went down first. */
 static int run_until(wsm_client *cl, const bool *flag, double timeout)
 {
+    cl_release(cl);
     bool expired = false;
     struct event *tev = NULL;
     if (timeout > 0) {
@@ -406,6 +427,8 @@ static void nowait_reply(void *ud, int code, const wsm_msg *m)
 {
     wsm_client *cl = ud;
     cl->outstanding--;
+    if (cl->nw_inflight && --cl->nw_inflight == 0)
+        cl_release(cl); /* every sent request is answered: send the held ones */
     if (code != 0) {
         cl->failed++;
         if (m) {
@@ -423,6 +446,8 @@ int wsm_enqueue_nowait(wsm_client *cl, const char *queue, const cJSON *args,
     if (cl->down)
         return WSM_E_CLOSED;
     /* bound memory: let the socket drain when too much is queued */
+    if (conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
+        cl_release(cl);
     while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
         event_base_loop(cl->base, EVLOOP_ONCE);
     cJSON *h = enqueue_hdr(queue, args, o);
@@ -431,8 +456,14 @@ int wsm_enqueue_nowait(wsm_client *cl, const char *queue, const cJSON *args,
     int rc = conn_send_hdr(cl->c, h, o ? o->payload : NULL, o ? o->len : 0,
                            o ? o->content_type : NULL, nowait_reply, cl);
     cJSON_Delete(h);
-    if (rc == 0)
+    if (rc == 0) {
         cl->outstanding++;
+        cl->nw_held++;
+        if (cl->nw_inflight == 0 || cl->nw_held >= NOWAIT_BATCH)
+            cl_release(cl);
+        else
+            conn_hold(cl->c, true);
+    }
     /* let replies and writes progress without blocking */
     event_base_loop(cl->base, EVLOOP_NONBLOCK);
     return rc;
@@ -454,6 +485,7 @@ int wsm_client_sync(wsm_client *cl, double timeout, size_t *n_failed)
             evtimer_add(tev, &tv);
     }
     (void)never;
+    cl_release(cl);
     while (cl->outstanding && !cl->down && !expired)
         event_base_loop(cl->base, EVLOOP_ONCE);
     if (tev)
@@ -619,6 +651,7 @@ int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
             if (tev)
                 evtimer_add(tev, &tv);
         }
+        cl_release(cl);
         while (!cl->ev_head && !cl->down && !expired)
             event_base_loop(cl->base, EVLOOP_ONCE);
         if (tev)
@@ -659,6 +692,7 @@ static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len,
         cJSON_Delete(h);
         return WSM_E_CLOSED;
     }
+    cl_release(cl);
     while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
         event_base_loop(cl->base, EVLOOP_ONCE);
     struct acall *a = malloc(sizeof *a);
@@ -725,6 +759,7 @@ int wsm_client_dispatch(wsm_client *cl, double timeout)
                              (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
         evtimer_add(tev, &tv);
     }
+    cl_release(cl);
     while (!cl->down && !expired && (timeout > 0 || cl->outstanding))
         event_base_loop(cl->base, EVLOOP_ONCE);
     if (tev)

@@ -7,8 +7,9 @@
  * Invariants:
  *  - Outgoing protocol messages are appended to c->out and sent as one WebSocket message by
  *    flush_cb, which runs once per loop iteration after the appends (batching); a batch is
- *    flushed early when it reaches BATCH_MAX. c->out_binary is set when any appended payload
- *    may not be UTF-8, and then the batch goes in a binary frame.
+ *    flushed early when it reaches BATCH_MAX. While held (conn_hold), the loop leaves the batch
+ *    alone until the hold ends (BATCH_MAX still applies). c->out_binary is set when any appended
+ * payload may not be UTF-8, and then the batch goes in a binary frame.
  *  - Every request with an id has one entry in the reply table until its reply arrives or the
  *    connection ends; then its callback runs exactly once (WSM_E_CLOSED on connection end).
  *  - Messages are only accepted for sending while READY (hello itself is sent internally).
@@ -51,6 +52,7 @@ struct conn {
     bool out_binary;
     struct event *flush_ev;
     bool flush_armed;
+    bool hold; /* conn_hold: the loop does not send the batch (BATCH_MAX still does) */
     struct event *hello_timer;
 
     struct pending **tab; /* reply table: chained hash on id */
@@ -188,7 +190,17 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
     c->flush_armed = false;
-    flush_now(c);
+    if (!c->hold)
+        flush_now(c);
+}
+
+void conn_hold(conn *c, bool hold)
+{
+    c->hold = hold;
+    if (!hold && c->out.len && !c->flush_armed && c->flush_ev) {
+        c->flush_armed = true;
+        event_active(c->flush_ev, EV_TIMEOUT, 0);
+    }
 }
 
 static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
@@ -542,6 +554,7 @@ int conn_start(conn *c)
     };
     wst_handlers th = {.on_open = t_on_open, .on_message = t_on_message, .on_closed = t_on_closed};
     c->down_code = 0;
+    c->hold = false;
     c->t = wst_open(c->base, c->dns, c->ssl, &c->url, &cfg, &th, c);
     if (!c->t)
         return WSM_E_NOMEM;

@@ -50,6 +50,10 @@ int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, b
  * payload. Returns as conn_send_framed. */
 int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
                   conn_reply_fn fn, void *ud);
+/* hold = true: the batch of outgoing messages is not sent at the end of the loop turn but kept
+ * (and added to) until conn_hold(c, false) or until it reaches the batch bound; used by the
+ * client to batch pipelined requests while replies to earlier ones are outstanding. */
+void conn_hold(conn *c, bool hold);
 /* Bytes queued and not yet written (batch + transport). */
 size_t conn_unsent(const conn *c);
 /* The welcome header (borrowed) or NULL; its emit_window (default 64). */
