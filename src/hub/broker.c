@@ -53,6 +53,11 @@
  *    timeout while started, purge while ended.
  *  - A tree's refs counts its member jobs in memory (held emits included); the tree and its
  *    dedup ids are freed when refs reaches 0. A root with a running tree is not purged.
+ *  - A key lives while a job of it (refs) or a tree that had a job of it (key->trees, the
+ *    tree's keys) is in memory: its state outlives the purge of the key's finished jobs
+ *    until the tree is freed (the root purged after the whole tree ended).
+ *  - A FINISHED job holds no payload nor payload_meta (freed in job_end_one); b->payload_bytes
+ *    is the sum over the jobs in memory (held emits included).
  */
 #include "broker_int.h"
 
@@ -233,13 +238,22 @@ static void key_free(broker *b, bkey *k)
     free(k->h.key);
     free(k->state);
     free(k->stopped_by);
+    free(k->restore_roots);
+    free(k->trees);
     free(k);
+}
+
+/* A key is kept while a job of it or a tree that had a job of it is in memory. */
+static void key_maybe_free(broker *b, bkey *k)
+{
+    if (k->refs == 0 && k->n_trees == 0 && !k->owner && blist_empty(&k->waiting))
+        key_free(b, k);
 }
 
 void broker_key_unref(broker *b, bkey *k)
 {
-    if (--k->refs == 0 && !k->owner && blist_empty(&k->waiting))
-        key_free(b, k);
+    k->refs--;
+    key_maybe_free(b, k);
 }
 
 /* ------------------------------------------------------------------ events */
@@ -474,8 +488,38 @@ btree *broker_tree_ensure(broker *b, bjob *root)
     return t;
 }
 
+int broker_tree_key_add(broker *b, btree *t, bkey *k)
+{
+    for (size_t i = 0; i < t->n_keys; i++)
+        if (t->keys[i] == k)
+            return WSM_OK;
+    if (t->n_keys == t->cap_keys) {
+        size_t cap = t->cap_keys ? 2 * t->cap_keys : 2;
+        bkey **v = realloc(t->keys, cap * sizeof *v);
+        if (!v)
+            return WSM_E_NOMEM;
+        t->keys = v;
+        t->cap_keys = cap;
+    }
+    if (k->n_trees == k->cap_trees) {
+        size_t cap = k->cap_trees ? 2 * k->cap_trees : 2;
+        btree **v = realloc(k->trees, cap * sizeof *v);
+        if (!v)
+            return WSM_E_NOMEM;
+        k->trees = v;
+        k->cap_trees = cap;
+    }
+    t->keys[t->n_keys++] = k;
+    k->trees[k->n_trees++] = t;
+    broker_key_dirty(b, k); /* its record names the roots of its trees */
+    return WSM_OK;
+}
+
 void broker_tree_add(broker *b, btree *t, bjob *j)
 {
+    if (j->key && broker_tree_key_add(b, t, j->key))
+        wsm_log(WSM_LOG_ERROR, "broker", "out of memory: key '%s' not held by tree '%s'",
+                j->key->h.key, t->root_id);
     j->tree = t;
     t->refs++;
     t->jobs++;
@@ -516,6 +560,18 @@ static void tree_free(broker *b, btree *t)
         free(w);
     }
     b->n_trees--;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        bkey *k = t->keys[i];
+        for (size_t x = 0; x < k->n_trees; x++)
+            if (k->trees[x] == t) {
+                k->trees[x] = k->trees[--k->n_trees];
+                break;
+            }
+        if (k->refs || k->n_trees || k->owner || !blist_empty(&k->waiting))
+            broker_key_dirty(b, k); /* one root fewer in its record */
+        key_maybe_free(b, k);
+    }
+    free(t->keys);
     free(t->qs);
     free(t->root_id);
     free(t->prog_msg);
@@ -609,6 +665,8 @@ static void edges_unlink(bjob *j)
     j->edges = NULL;
 }
 
+static void job_drop_payload(broker *b, bjob *j);
+
 static void job_end_one(broker *b, bjob *j, int st, const char *reason)
 {
     if (ST_ENDED(j->status))
@@ -638,6 +696,13 @@ static void job_end_one(broker *b, bjob *j, int st, const char *reason)
     switch (st) {
     case ST_FINISHED:
         q->n_finished++;
+        /* nothing reads the payload of a finished job any more (a routed result carries its
+         * own; requeue takes failed/expired/canceled jobs only): free it now, not at purge.
+         * The store drops its copy with the next write of the job (payload_saved false). */
+        if (j->pbuf) {
+            job_drop_payload(b, j);
+            j->payload_saved = false;
+        }
         break;
     case ST_FAILED:
         q->n_failed++;
@@ -753,8 +818,23 @@ static void job_attempt_failed(broker *b, bjob *j, const char *reason, bool retr
     job_end(b, j, ST_FAILED, NULL);
 }
 
-static void job_free_mem(bjob *j)
+/* Frees the payload and payload_meta of j (accounted in b->payload_bytes). */
+static void job_drop_payload(broker *b, bjob *j)
 {
+    if (!j->pbuf)
+        return;
+    b->payload_bytes -= (j->payload_meta ? j->payload_meta_len + 1 : 0) + j->len;
+    free(j->pbuf);
+    j->pbuf = NULL;
+    j->payload = NULL;
+    j->len = 0;
+    j->payload_meta = NULL;
+    j->payload_meta_len = 0;
+}
+
+static void job_free_mem(broker *b, bjob *j)
+{
+    job_drop_payload(b, j);
     free(j->intervals);
     free(j->value);
     free(j->error);
@@ -778,7 +858,7 @@ void broker_job_free(broker *b, bjob *j)
         broker_key_unref(b, j->key);
     if (j->tree)
         tree_unref(b, j->tree, j);
-    job_free_mem(j);
+    job_free_mem(b, j);
 }
 
 static void job_purge(broker *b, bjob *j)
@@ -809,13 +889,18 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     size_t args_len = has_args ? spec->args_len : 2;
     size_t ct_len = spec->content_type ? strlen(spec->content_type) + 1 : 0;
     size_t id_len = strlen(id);
-    size_t need = id_len + 1 + args_len + 1 + (has_meta ? spec->meta_len + 1 : 0) +
-                  (has_pm ? spec->payload_meta_len + 1 : 0) + ct_len + spec->len;
-    /* one allocation: the job, then its id and immutable data */
+    size_t need = id_len + 1 + args_len + 1 + (has_meta ? spec->meta_len + 1 : 0) + ct_len;
+    size_t pneed = (has_pm ? spec->payload_meta_len + 1 : 0) + spec->len;
+    /* one allocation: the job, then its id and immutable data; the payload apart (pbuf) */
     bjob *j = malloc(sizeof *j + need);
     if (!j)
         return WSM_E_NOMEM;
     memset(j, 0, sizeof *j);
+    if (pneed && !(j->pbuf = malloc(pneed))) {
+        free(j);
+        return WSM_E_NOMEM;
+    }
+    b->payload_bytes += pneed;
     char *p = (char *)(j + 1);
     memcpy(p, id, id_len + 1);
     j->h.key = p;
@@ -833,17 +918,17 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
         j->meta_len = spec->meta_len;
         p += spec->meta_len + 1;
     }
+    if (ct_len) {
+        memcpy(p, spec->content_type, ct_len);
+        j->content_type = p;
+    }
+    p = j->pbuf;
     if (has_pm) {
         memcpy(p, spec->payload_meta, spec->payload_meta_len);
         p[spec->payload_meta_len] = 0;
         j->payload_meta = p;
         j->payload_meta_len = spec->payload_meta_len;
         p += spec->payload_meta_len + 1;
-    }
-    if (ct_len) {
-        memcpy(p, spec->content_type, ct_len);
-        j->content_type = p;
-        p += ct_len;
     }
     if (spec->len) {
         memcpy(p, spec->payload, spec->len);
@@ -872,7 +957,7 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     if (ro->n_intervals > 0) {
         j->intervals = malloc((size_t)ro->n_intervals * sizeof *j->intervals);
         if (!j->intervals) {
-            job_free_mem(j);
+            job_free_mem(b, j);
             return WSM_E_NOMEM;
         }
         memcpy(j->intervals, ro->intervals_ms, (size_t)ro->n_intervals * sizeof *j->intervals);
@@ -882,7 +967,7 @@ int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec
     if (spec->key) {
         bkey *k = broker_key_get(b, q, spec->key, true);
         if (!k) {
-            job_free_mem(j);
+            job_free_mem(b, j);
             return WSM_E_NOMEM;
         }
         k->refs++;
@@ -2039,6 +2124,19 @@ size_t broker_job_count(const broker *b)
     return b->jobs.n;
 }
 
+size_t broker_payload_bytes(const broker *b)
+{
+    return b->payload_bytes;
+}
+
+size_t broker_key_count(const broker *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_queues; i++)
+        n += b->queues[i].keys.n;
+    return n;
+}
+
 size_t broker_tree_count(const broker *b)
 {
     return b->n_trees;
@@ -2175,6 +2273,7 @@ static void tree_free_raw(btree *t)
     free(t->qs);
     free(t->root_id);
     free(t->prog_msg);
+    free(t->keys);
     free(t);
 }
 
@@ -2198,7 +2297,7 @@ void broker_free(broker *b)
                 if (--j->tree->refs == 0)
                     tree_free_raw(j->tree);
             }
-            job_free_mem(j);
+            job_free_mem(b, j);
             free(h);
         }
         while (!blist_empty(&c->waits)) {
@@ -2220,7 +2319,7 @@ void broker_free(broker *b)
         btree *t = j->tree;
         if (t && --t->refs == 0)
             tree_free_raw(t);
-        job_free_mem(j);
+        job_free_mem(b, j);
     }
     bhash_free(&b->jobs);
     bhash_free(&b->dedup);
@@ -2233,6 +2332,8 @@ void broker_free(broker *b)
             free(key->h.key);
             free(key->state);
             free(key->stopped_by);
+            free(key->restore_roots);
+            free(key->trees);
             free(key);
         }
         bhash_free(&q->keys);

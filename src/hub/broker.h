@@ -16,7 +16,10 @@
  * Retention (memory stays flat): an ended job is purged after its result_ttl/failure_ttl or
  * when its registry exceeds registry_cap (oldest first); a root is kept until its whole tree
  * has ended; a tree (and the dedup ids of its emits) is freed with the last of its jobs; a
- * key (and its state) is freed with the last job of that key.
+ * key (and its state) is freed when no job of that key and no tree that had a job of that key
+ * is in memory — so a keyed stream inside a tree keeps its state across batches whatever the
+ * retention of the finished batches, until the tree's root is purged (its result_ttl or
+ * failure_ttl after the whole tree ended). A job's payload is freed as soon as it finishes.
  *
  * Memory: every pointer passed into the broker is borrowed for the duration of the call;
  * the broker copies what it keeps (ids, JSON texts, payload bytes). Every pointer the broker
@@ -339,6 +342,10 @@ cJSON *broker_query_queues(broker *b);
 /* [{session, name, instance, kind, queues, prefetch, state, jobs, connected_at,
  *   last_seen_at, processed, failed}] (connections that ever consumed or hold leases) */
 cJSON *broker_query_workers(broker *b);
+/* At most this many ids in a job's "children" and "depends_on" arrays (the job JSON of
+ * query job, wait and wait_done stays small for any tree): "children_total" always counts
+ * the children in memory, "depends_on_total" is added when depends_on was cut. */
+#define BROKER_JSON_MAX_IDS 100
 /* The job, or NULL with NO_SUCH_JOB. */
 cJSON *broker_query_job(broker *b, const char *job_id, wsm_err *err);
 /* The tree of any job of it, or NULL with NO_SUCH_JOB. */
@@ -369,6 +376,12 @@ int broker_queue_stats_get(const broker *b, size_t i, broker_queue_stats *out);
 size_t broker_leased_count(const broker *b);
 size_t broker_job_count(const broker *b);
 size_t broker_tree_count(const broker *b);
+/* Bytes of payload and payload_meta held by the jobs in memory (queued to ended, held emits
+ * included): a finished job holds none (its payload is freed when it finishes); failed,
+ * expired and canceled jobs keep theirs for requeue until they are purged. */
+size_t broker_payload_bytes(const broker *b);
+/* Keys (with their state) in memory, all queues. */
+size_t broker_key_count(const broker *b);
 
 /* ------------------------------------------------------------------ persistence
  * With config.persist, every change is tracked. The store (store.h) collects the changes

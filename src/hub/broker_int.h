@@ -138,7 +138,8 @@ struct btree;
 
 /* (queue, key): FIFO of a key. owner = the job at the head of the key (queued in the ready
  * list, started, or scheduled for a retry); waiting = later queued jobs of the key (via
- * job->run, ordered by qseq). Freed when refs (jobs in memory with this key) drops to 0. */
+ * job->run, ordered by qseq). Freed when refs (jobs in memory with this key) is 0 and no
+ * tree in memory had a job of it (n_trees 0), and it has no owner and nothing waiting. */
 typedef struct bkey {
     bhent h;
     struct bqueue *q;
@@ -151,6 +152,11 @@ typedef struct bkey {
     bool dirty;
     bool saved; /* a record of this key is in the store (delete it when the key goes) */
     blink dirty_link;
+    /* key retention: trees (in memory) that had a job of this key; the key and its state
+     * live while n_trees > 0, so a stream's state survives the purge of its finished jobs */
+    struct btree **trees;
+    size_t n_trees, cap_trees;
+    char *restore_roots; /* restore only: JSON array of those trees' root ids, or NULL */
 } bkey;
 
 /* A dependency edge: child waits for parent. Linked in parent->dependents. */
@@ -181,7 +187,9 @@ typedef struct bjob {
     int n_intervals;
     int64_t *intervals;
     int64_t weight;
-    /* immutable data: in the job's own allocation, after the struct */
+    /* immutable data: in the job's own allocation, after the struct, except payload_meta and
+     * payload, which live in pbuf (freed as soon as the job finished, see job_drop_payload) */
+    void *pbuf;
     const char *args;
     size_t args_len;
     const char *meta;
@@ -243,6 +251,9 @@ typedef struct btree {
     blink pdirty_link;
     double prog_done, prog_total;
     char *prog_msg;
+    /* keys used by jobs of this tree (each lists this tree in bkey.trees while the tree is in memory) */
+    bkey **keys;
+    size_t n_keys, cap_keys;
 } btree;
 
 typedef struct bsub {
@@ -351,6 +362,8 @@ struct broker {
     wsm_buf restore_dedup; /* id\0root\0 pairs */
     /* scratch */
     wsm_buf scratch;
+    /* payload and payload_meta bytes held by jobs (in memory, held emits included) */
+    size_t payload_bytes;
 };
 
 static inline int64_t broker_now(const broker *b)
@@ -367,6 +380,8 @@ void broker_oplog(broker *b, char tag, const char *s1, const char *s2);
 void broker_key_dirty(broker *b, bkey *k);
 bkey *broker_key_get(broker *b, bqueue *q, const char *key, bool create);
 void broker_key_unref(broker *b, bkey *k);
+/* Links key k to tree t (once): k lives while t does. Returns 0 or WSM_E_NOMEM. */
+int broker_tree_key_add(broker *b, btree *t, bkey *k);
 int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec *spec, bjob **out);
 void broker_job_free(broker *b, bjob *j);
 btree *broker_tree_ensure(broker *b, bjob *root);

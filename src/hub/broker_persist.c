@@ -12,7 +12,10 @@
  * Record format (private to this file; stable across restarts of the same version):
  *   {"id","q","st","att","qs","eq","sa","ea","ra","ta","to","ttl","rt","ft","rm","iv":[],
  *    "w","k","par","root","em","af","deps":[],"args","meta","ct","pm","val","err","rs"}
- * Raw JSON values (args, meta, pm, val, err) are embedded verbatim.
+ * Raw JSON values (args, meta, pm, val, err) are embedded verbatim. A finished job has no
+ * "pm" and its stored payload is empty (freed when it finished).
+ * Key record: {"state","stopped_by","roots":[root ids of the trees holding the key]}; on
+ * restore the key is linked to those trees again, so its state outlives its purged jobs.
  */
 #include "broker_int.h"
 
@@ -102,6 +105,16 @@ static int key_record(const bkey *k, wsm_buf *s)
     if (k->stopped_by) {
         rc |= wsm_buf_append_str(s, any ? ",\"stopped_by\":" : "\"stopped_by\":");
         rc |= bjson_str(s, k->stopped_by);
+        any = true;
+    }
+    if (k->n_trees) {
+        rc |= wsm_buf_append_str(s, any ? ",\"roots\":[" : "\"roots\":[");
+        for (size_t i = 0; i < k->n_trees; i++) {
+            if (i)
+                rc |= wsm_buf_append_str(s, ",");
+            rc |= bjson_str(s, k->trees[i]->root_id);
+        }
+        rc |= wsm_buf_append_str(s, "]");
     }
     rc |= wsm_buf_append_str(s, "}");
     return rc ? WSM_E_NOMEM : WSM_OK;
@@ -254,11 +267,14 @@ int broker_restore_job(broker *b, const char *rec, size_t rec_len, const void *p
     sp.args_len = args_n;
     sp.meta = meta;
     sp.meta_len = meta_n;
-    sp.payload_meta = pm;
-    sp.payload_meta_len = pm_n;
+    /* a finished job holds no payload (freed when it finished; an older store may still
+     * have one: it is not loaded, and dropped with the job's row) */
+    bool fin = st == ST_FINISHED;
+    sp.payload_meta = fin ? NULL : pm;
+    sp.payload_meta_len = fin ? 0 : pm_n;
     sp.content_type = jstr(o, "ct");
-    sp.payload = payload;
-    sp.len = payload ? len : 0;
+    sp.payload = fin ? NULL : payload;
+    sp.len = payload && !fin ? len : 0;
     sp.key = jstr(o, "k");
     sp.weight = jint(o, "w", 1);
     bjob *j;
@@ -361,6 +377,15 @@ int broker_restore_key(broker *b, const char *queue, const char *key, const char
     k->state_len = n;
     free(k->stopped_by);
     k->stopped_by = bstrdup0(jstr(o, "stopped_by"));
+    free(k->restore_roots);
+    k->restore_roots = NULL;
+    size_t rn = 0;
+    const cJSON *roots = cJSON_GetObjectItemCaseSensitive(o, "roots");
+    if (cJSON_IsArray(roots) && cJSON_GetArraySize(roots) > 0 &&
+        !(k->restore_roots = jraw(o, "roots", &rn))) {
+        cJSON_Delete(o);
+        return wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+    }
     k->saved = true;
     cJSON_Delete(o);
     return WSM_OK;
@@ -504,6 +529,35 @@ int broker_restore_finish(broker *b, wsm_err *err)
         r->t->dedup = d;
     }
     wsm_buf_free(&b->restore_dedup);
+    /* 2b. keys held by trees (their state outlives the purged jobs of the key) */
+    for (size_t qi = 0; qi < b->n_queues && !rc; qi++) {
+        bqueue *q = &b->queues[qi];
+        for (size_t s = 0; s < q->keys.cap && !rc; s++) {
+            bkey *k = (bkey *)q->keys.slots[s];
+            if (!k || !k->restore_roots)
+                continue;
+            cJSON *roots = cJSON_Parse(k->restore_roots);
+            const cJSON *e;
+            cJSON_ArrayForEach(e, roots)
+            {
+                if (!cJSON_IsString(e))
+                    continue;
+                const char *root = e->valuestring;
+                rtree *r = (rtree *)bhash_get(&trees, root, bhash_str(root, strlen(root)));
+                btree *t = r ? r->t : NULL;
+                bjob *rj = r ? NULL : broker_find_job(b, root);
+                if (!t && rj && !rj->root_id && !(t = restore_tree(b, &trees, root)))
+                    rc = wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+                if (t && !rc && broker_tree_key_add(b, t, k))
+                    rc = wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+                if (rc)
+                    break;
+            }
+            cJSON_Delete(roots);
+            free(k->restore_roots);
+            k->restore_roots = NULL;
+        }
+    }
     if (!rc) {
         /* 3. key owners: started and retry-scheduled jobs hold the head of their key */
         for (i = 0; i < n; i++) {
@@ -537,7 +591,7 @@ int broker_restore_finish(broker *b, wsm_err *err)
         bqueue *q = &b->queues[qi];
         for (size_t s = 0; s < q->keys.cap;) {
             bkey *k = (bkey *)q->keys.slots[s];
-            if (k && k->refs == 0 && !k->owner) {
+            if (k && k->refs == 0 && k->n_trees == 0 && !k->owner) {
                 k->refs = 1;
                 broker_key_unref(b, k); /* frees it; the slot is refilled by a shift */
                 continue;

@@ -64,17 +64,24 @@ cJSON *broker_job_json(broker *b, bjob *j)
     add_str(o, "parent", j->parent_id);
     add_str(o, "root", j->root_id);
     if (j->tree) {
+        /* bounded (a tree may have millions of jobs): the first BROKER_JSON_MAX_IDS children
+         * in memory, children_total counts them all; the rest via query registry/tree */
         cJSON *ch = cJSON_AddArrayToObject(o, "children");
+        size_t total = 0;
         for (blink *l = j->tree->members.next; l != &j->tree->members; l = l->next) {
             bjob *c = bcontainer(l, bjob, tree_link);
-            if (c->parent_id && strcmp(c->parent_id, j->h.key) == 0)
+            if (c->parent_id && strcmp(c->parent_id, j->h.key) == 0 &&
+                total++ < BROKER_JSON_MAX_IDS)
                 cJSON_AddItemToArray(ch, cJSON_CreateString(c->h.key));
         }
+        cJSON_AddNumberToObject(o, "children_total", (double)total);
     }
     if (j->n_deps) {
         cJSON *d = cJSON_AddArrayToObject(o, "depends_on");
-        for (size_t i = 0; i < j->n_deps; i++)
+        for (size_t i = 0; i < j->n_deps && i < BROKER_JSON_MAX_IDS; i++)
             cJSON_AddItemToArray(d, cJSON_CreateString(j->deps[i]));
+        if (j->n_deps > BROKER_JSON_MAX_IDS)
+            cJSON_AddNumberToObject(o, "depends_on_total", (double)j->n_deps);
         cJSON_AddBoolToObject(o, "allow_failure", j->allow_failure);
     }
     add_time(o, "enqueued_at", j->enqueued_at);
