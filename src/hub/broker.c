@@ -1166,6 +1166,9 @@ static int child_build(broker *b, bjob *parent, bqueue *q, const char *id,
     j->emitted = true;
     if (spec->opts.result_ttl_ms == BROKER_UNSET && q->defaults.result_ttl_ms == BROKER_UNSET)
         j->result_ttl_ms = b->ret.emitted_result_ttl_ms;
+    if (spec->opts.failure_ttl_ms == BROKER_UNSET && q->defaults.failure_ttl_ms == BROKER_UNSET &&
+        b->ret.emitted_failure_ttl_ms > 0)
+        j->failure_ttl_ms = b->ret.emitted_failure_ttl_ms;
     j->parent_id = bstrdup0(parent->h.key);
     j->root_id = bstrdup0(t->root_id);
     if (!j->parent_id || !j->root_id) {

@@ -87,7 +87,10 @@ typedef struct broker_retention {
     int64_t result_ttl_ms;         /* default for finished root jobs (e.g. 24 h) */
     int64_t failure_ttl_ms;        /* default for failed/expired/canceled jobs (e.g. 7 d) */
     int64_t emitted_result_ttl_ms; /* default for finished emitted jobs (e.g. 60 s) */
-    size_t registry_cap;           /* max jobs per ended registry per queue; 0 = 100000 */
+    /* default for failed/expired/canceled emitted jobs; 0 = failure_ttl_ms (so that a
+     * zero-initialised struct keeps the old behaviour) */
+    int64_t emitted_failure_ttl_ms;
+    size_t registry_cap; /* max jobs per ended registry per queue; 0 = 100000 */
 } broker_retention;
 
 /* What a dispatched job looks like (protocol §6.4). All borrowed, valid during the callback. */

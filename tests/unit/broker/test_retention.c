@@ -188,6 +188,38 @@ static size_t json_len(const cJSON *j)
     return n;
 }
 
+TEST(emitted_failure_ttl)
+{
+    /* failed emitted jobs are kept for emitted_failure_ttl, failed roots for failure_ttl */
+    qd[0] = fx_q("src", 0);
+    qd[1] = fx_q("dst", 0);
+    qd[2] = fx_q("other", 0);
+    rd[0] = (broker_route_decl){"src", "out", "dst"};
+    broker_retention ret = {.result_ttl_ms = 1000,
+                            .failure_ttl_ms = 100000,
+                            .emitted_result_ttl_ms = 1000,
+                            .emitted_failure_ttl_ms = 5000,
+                            .registry_cap = 10000};
+    fx *f = fx_new_cfg(qd, 3, rd, 1, &ret, false);
+    CHECK_EQ_INT(fx_enq(f, "src", "R", NULL, NULL), WSM_OK);
+    broker_conn *w = fx_worker(f, "w", "src", 1);
+    broker_conn *x = fx_worker(f, "x", "dst", 1);
+    CHECK_EQ_INT(emit_keyed(f, w, "R", 0, NULL, false), WSM_OK);
+    CHECK_EQ_INT(fx_fail(f, x, "R.0", 1, false), WSM_OK);
+    CHECK_EQ_INT(fx_fail(f, w, "R", 1, false), WSM_OK);
+    CHECK_STR(fx_status(f, "R.0"), "failed");
+    fx_advance(f, 4000);
+    CHECK_STR(fx_status(f, "R.0"), "failed");
+    fx_advance(f, 2000);
+    CHECK_EQ_INT(fx_count(f, "dst", "failed"), 0); /* purged after 5 s */
+    CHECK_STR(fx_status(f, "R"), "failed");        /* the root stays for failure_ttl */
+    fx_advance(f, 100000);
+    CHECK_EQ_INT(fx_count(f, "src", "failed"), 0);
+    broker_conn_free(f->b, x);
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
 TEST(big_tree_job_json_bounded)
 {
     fx *f = fx_retention(60000, false);
@@ -363,6 +395,7 @@ int main(void)
 {
     RUN(finished_payload_freed_failed_kept);
     RUN(key_state_survives_retention_0);
+    RUN(emitted_failure_ttl);
     RUN(big_tree_job_json_bounded);
 #ifdef WSM_TEST_STORE
     const char *base = getenv("WSM_BUILDDIR");
