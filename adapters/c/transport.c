@@ -22,6 +22,8 @@
  *    our frames is partly written (t->cur_off > 0) wslay is not asked to send, so frames never
  *    interleave. A close requested while data is queued is sent after it.
  *  - on_closed is delivered through an event (never re-entrantly from a wst_* call).
+ *  - Reads: libevent 2.1 reads 4 KiB per call; on plain TCP t_read_more takes the rest of
+ *    what the socket holds (up to 1 MiB per wake-up) into the same input buffer.
  */
 #include "transport.h"
 
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -675,9 +678,52 @@ static void t_process_input(wst *t)
 
 /* ------------------------------------------------------------------ bufferevent callbacks */
 
+/* libevent 2.1 reads at most 4 KiB per read call whatever the bufferevent's max_single_read
+ * (EVBUFFER_MAX_READ), so bulk data would cost one wake-up, one FIONREAD and one read per 4 KiB.
+ * On plain TCP, after the bufferevent's read, take what else the socket holds (up to
+ * READ_MORE_MAX per wake-up) straight into the input buffer. End of stream and errors are left
+ * for the bufferevent's next read to report. */
+#define READ_MORE_MAX  (1u << 20)
+#define READ_MORE_STEP (256u << 10)
+static void t_read_more(wst *t)
+{
+    /* less than one 4 KiB read in the buffer: the socket was drained, save the extra call */
+    if (t->ssl || !t->bev || !t->in || evbuffer_get_length(t->in) < 4096)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(t->bev);
+    if (fd < 0)
+        return;
+    /* bufferevent_sock keeps the end of its input buffer frozen outside its own reads */
+    evbuffer_unfreeze(t->in, 0);
+    size_t total = 0;
+    while (total < READ_MORE_MAX) {
+        struct evbuffer_iovec v;
+        size_t want =
+            READ_MORE_MAX - total < READ_MORE_STEP ? READ_MORE_MAX - total : READ_MORE_STEP;
+        if (evbuffer_reserve_space(t->in, (ev_ssize_t)want, &v, 1) < 1)
+            break;
+        if (v.iov_len > want)
+            v.iov_len = want;
+        ssize_t r = recv(fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
+        if (r <= 0)
+            break; /* EAGAIN, end of stream or an error: the reserved space is dropped */
+        size_t got = (size_t)r;
+        bool full = got == v.iov_len;
+        v.iov_len = got;
+        if (evbuffer_commit_space(t->in, &v, 1) != 0)
+            break;
+        total += got;
+        if (!full)
+            break;
+    }
+    evbuffer_freeze(t->in, 0);
+}
+
 static void t_read_cb(struct bufferevent *bev, void *arg)
 {
     wst *t = arg;
+    if (t->state == ST_OPEN)
+        t_read_more(t);
     t->last_rx_us = wsm_mono_us();
     t->ping_sent_us = 0; /* any data answers a ping */
     t_process_input(t);
