@@ -47,7 +47,11 @@
 #define CLOSE_DELAY_US 50000
 /* Slow consumer: queued output above limits.send_buffer_bytes with no write progress for
  * SLOW_STALL_MS, or above SLOW_HARD_FACTOR times it at any moment. */
-#define SLOW_STALL_MS    1000
+#define SLOW_STALL_MS 1000
+/* A connection closing gracefully (queued output first, then the close frame) that is still
+ * open after this long has a peer that does not read: its output is dropped and it is closed
+ * now, so that it releases its buffers and its max_connections slot. */
+#define CLOSE_FORCE_MS   2000
 #define SLOW_HARD_FACTOR 4
 
 int64_t hub_now(hub *h)
@@ -218,6 +222,7 @@ void conn_close(conn *c, int status, const char *reason, bool drop_output)
     if (c->closing)
         return;
     c->closing = true;
+    c->closing_since = (int64_t)uv_now(&c->h->loop);
     c->close_status = status;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     if (drop_output)
@@ -1010,13 +1015,26 @@ static void house_cb(uv_timer_t *t)
     int64_t hb_ms = (int64_t)(h->cfg->limits.heartbeat * 1000);
     int64_t hello_ms = (int64_t)(h->cfg->limits.hello_timeout * 1000);
     for (conn *c = h->conns; c; c = c->next) {
-        if (c->closing)
+        if (c->closing) {
+            if (!c->close_forced && now - c->closing_since > CLOSE_FORCE_MS && c->wsi) {
+                wsm_log(WSM_LOG_INFO, "net",
+                        "session %llu (%s): peer reads nothing while closing (%s): dropping %zu "
+                        "queued bytes",
+                        (unsigned long long)c->session, c->peer, c->close_reason, c->out_bytes);
+                c->close_forced = true;
+                conn_drop_output(c);
+                /* no close frame can get through: drop the socket on lws's next turn */
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                lws_cancel_service(h->ctx);
+            }
             continue;
+        }
         if (now - c->last_rx_ms > idle_ms) {
             h->m.close_idle++;
             wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): idle for %.1f s: closing",
                     (unsigned long long)c->session, c->peer, h->cfg->limits.idle_timeout);
-            conn_close(c, 1001, "idle timeout", false);
+            /* a peer silent for idle_timeout is not reading either: do not wait for it */
+            conn_close(c, 1001, "idle timeout", true);
             continue;
         }
         if (!c->hello_done && now - c->start_ms > hello_ms) {
@@ -1224,6 +1242,7 @@ static int make_broker(hub *h, wsm_err *err)
                 .result_ttl_ms = (int64_t)(cfg->retention.result_ttl * 1000),
                 .failure_ttl_ms = (int64_t)(cfg->retention.failure_ttl * 1000),
                 .emitted_result_ttl_ms = (int64_t)(cfg->retention.emitted_result_ttl * 1000),
+                .emitted_failure_ttl_ms = (int64_t)(cfg->retention.emitted_failure_ttl * 1000),
                 .registry_cap = (size_t)cfg->retention.registry_cap,
             },
         .now = clock_now,

@@ -85,6 +85,8 @@ struct conn {
     int64_t out_since; /* uv_now ms of the last write progress (or output becoming pending) */
     /* close */
     bool closing;
+    bool close_forced;     /* output dropped after CLOSE_FORCE_MS of waiting to close */
+    int64_t closing_since; /* uv_now when conn_close was called */
     int close_status;
     char close_reason[124];
     int errors;

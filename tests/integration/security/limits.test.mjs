@@ -3,8 +3,9 @@
 // connections (LIMIT, close 1013 "too many connections"), the per-connection send buffer (a
 // slow consumer is closed 1013 with a reason, the others are unaffected, its leased jobs are
 // requeued and finished by another worker), max queue length (QUEUE_FULL, nothing enqueued),
-// max protocol errors (1008), idle timeout (1001), hello timeout (1008) and a half-open
-// handshake (a TCP peer that never completes its HTTP request is dropped).
+// max protocol errors (1008), idle timeout (1001; a peer that reads nothing is released, not
+// kept waiting for its close frame), hello timeout (1008) and a half-open handshake (a TCP peer
+// that never completes its HTTP request is dropped).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -160,6 +161,41 @@ test('idle timeout: a connection that sends nothing (no pong either) is closed 1
   assert.equal(c.code, 1001);
   assert.equal(c.reason, 'idle timeout');
   assert.ok(Date.now() - t0 >= 1500, `closed after ${Date.now() - t0} ms`);
+});
+
+test('a subscriber that neither reads nor talks is closed by the idle timeout and released', async () => {
+  // a large send buffer: the idle timeout, not the slow-consumer rule, ends this connection
+  const big = await startHub(baseConfig({
+    tokens: [{ name: 'ops', token: TOKEN, role: 'admin' }],
+    limits: { send_buffer_bytes: 64 << 20, idle_timeout: 2, heartbeat: 0.5, drain_timeout: 1 },
+  }));
+  try {
+    const pub = await Peer.open(big.url, { token: TOKEN, name: 'flood-pub' });
+    const deaf = await Peer.open(big.url, { token: TOKEN, name: 'deaf' });
+    await deaf.ok({ op: 'subscribe', topics: ['flood'] });
+    deaf.ws._socket.pause();
+    deaf.autoPong = false;
+    const conns = async () => (await pub.ok({ op: 'query', what: 'hub' })).result.connections;
+    const n0 = await conns();
+    const blob = Buffer.alloc(60000, 0x78);
+    for (let i = 0; i < 300; i++) pub.send({ op: 'publish', topic: 'flood', subject: `s${i}`, data: { i } }, blob);
+    await pub.request({ op: 'ping' }, { timeoutMs: 20000 });
+    const t0 = Date.now();
+    let n = n0;
+    while (Date.now() - t0 < 6000 && n >= n0) {
+      await sleep(200);
+      n = await conns();
+    }
+    // the close frame cannot reach a peer that reads nothing: the hub must not wait for it for
+    // ever (its buffers and its max_connections slot would stay taken)
+    assert.equal(n, n0 - 1, `connections ${n0} -> ${n} after ${Date.now() - t0} ms\n${big.stderr().slice(-2000)}`);
+    assert.match(big.stderr(), /session \d+ \(127\.0\.0\.1\): idle for 2\.0 s: closing/);
+    deaf.terminate();
+    pub.close();
+  } finally {
+    const r = await big.stop();
+    assert.equal(r.code, 0, big.stderr());
+  }
 });
 
 test('hello timeout: a connection that talks but never says hello is closed 1008', async () => {
