@@ -13,6 +13,7 @@ Invariants:
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -292,3 +293,28 @@ def compare(ref, got):
                      f"{len(sb - sa)} extra (e.g. {sorted(sb - sa, key=repr)[:2]}), "
                      f"duplicates {len(b) - len(sb)}")
     return diffs
+
+
+def stop_checked(mesh, failures):
+    """Stops the mesh (SIGTERM drain) and adds a failure when the hub did not exit 0 or its log
+    holds sanitizer reports. Returns the hub's exit code."""
+    rc = mesh.stop()
+    if rc != 0:
+        failures.append(f"wshub exit {rc} after SIGTERM")
+    if mesh.sanitizer_reports():
+        failures.append(f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
+    return rc
+
+
+def verdict(failures, mesh, *dirs):
+    """A test's exit status: 1 with every failure logged and the directories kept for a look,
+    or 0 after removing dirs and the mesh's directory."""
+    if failures:
+        for f in failures:
+            log("FAIL:", f)
+        log(f"{len(failures)} failures; mesh dir kept: {mesh.dir}")
+        return 1
+    for d in (*dirs, mesh.dir):
+        shutil.rmtree(d, ignore_errors=True)
+    log("ok")
+    return 0

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mesh import Mesh, gen_recordings, log  # noqa: E402
+from mesh import Mesh, gen_recordings, log, stop_checked, verdict  # noqa: E402
 
 
 def main():
@@ -88,16 +88,8 @@ def main():
         check(mesh.pids() == pids_before,
               f"services were restarted: {pids_before} -> {mesh.pids()}")
     finally:
-        rc = mesh.stop()
-        check(not mesh.sanitizer_reports(), f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
-        check(rc == 0, f"wshub exit {rc}")
-    if failures:
-        log(f"{len(failures)} failures; mesh dir {mesh.dir}")
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(mesh.dir, ignore_errors=True)
-    log("ok")
-    return 0
+        stop_checked(mesh, failures)
+    return verdict(failures, mesh, tmp)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ keeps waiting, and exits 0 with every frame stored once (coverage gap-free, stor
 import json
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mesh import MESHCTL, Mesh, gen_recordings, log  # noqa: E402
+from mesh import MESHCTL, Mesh, gen_recordings, log, stop_checked, verdict  # noqa: E402
 
 FRAMES = 30000
 
@@ -65,18 +64,8 @@ def main():
         if ing and ing.poll() is None:
             ing.kill()
             ing.wait()
-        rc = mesh.stop()
-        if rc != 0 or mesh.sanitizer_reports():
-            failures.append(f"wshub exit {rc} {mesh.sanitizer_reports()[:3]}")
-    for f in failures:
-        log("FAIL:", f)
-    if failures:
-        log(f"mesh dir kept: {mesh.dir}")
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(mesh.dir, ignore_errors=True)
-    log("ok")
-    return 0
+        stop_checked(mesh, failures)
+    return verdict(failures, mesh, tmp)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ more after a clean hub restart (sqlite store): every run must succeed and leave 
 same rows and values in the results database (keyed upserts, recording id = sha256).
 """
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mesh import Mesh, compare, dump, gen_recordings, log  # noqa: E402
+from mesh import Mesh, compare, dump, gen_recordings, log, stop_checked, verdict  # noqa: E402
 
 
 def main():
@@ -41,20 +40,8 @@ def main():
             log(f"run {run + 1}: ok={doc['ok']}, {len(d['aeb_frames'])} frame rows, "
                 f"{'identical' if not diffs else 'DIFFERENT'}")
     finally:
-        rc = mesh.stop()
-        if rc != 0:
-            failures.append(f"wshub exit {rc} after SIGTERM")
-        if mesh.sanitizer_reports():
-            failures.append(f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
-    if failures:
-        for f in failures:
-            log("FAIL:", f)
-        log(f"mesh dir kept: {mesh.dir}")
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(mesh.dir, ignore_errors=True)
-    log("ok")
-    return 0
+        stop_checked(mesh, failures)
+    return verdict(failures, mesh, tmp)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,11 @@ Checks:
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mesh import SRC, Mesh, gen_recordings, log  # noqa: E402
+from mesh import SRC, Mesh, gen_recordings, log, stop_checked, verdict  # noqa: E402
 
 import sqlite3  # noqa: E402
 
@@ -161,18 +160,10 @@ def main():
             log(f"{fname}: group {g} channel '{chan}': {n} frames stored (reference {cycles})")
         con.close()
     finally:
-        rc = mesh.stop()
-        check(not mesh.sanitizer_reports(), f"sanitizer reports: {mesh.sanitizer_reports()[:5]}")
-        check(rc == 0, f"wshub exit {rc} after SIGTERM")
+        stop_checked(mesh, failures)
         if failures:
             log("hub log tail:\n" + mesh.log_text()[-4000:])
-    if failures:
-        log(f"{len(failures)} failures")
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(mesh.dir, ignore_errors=True)
-    log("ok")
-    return 0
+    return verdict(failures, mesh, tmp)
 
 
 if __name__ == "__main__":
