@@ -9,8 +9,9 @@
 # Usage: scripts/fuzz.sh [-j N] [--merge] [--no-build] BUILD_DIR SECONDS [TARGET...]
 #   BUILD_DIR  configured with CC=clang -Dfuzz=true -Db_sanitize=address,undefined
 #   -j N       run N targets at a time (default 1; this machine has 2 cores, shared)
-#   --merge    afterwards, merge inputs that add coverage into tests/fuzz/corpus/NAME
-#              (libFuzzer -merge=1: only new features, minimised set) and report how many
+#   --merge    afterwards, merge inputs that add coverage edges into tests/fuzz/corpus/NAME
+#              (libFuzzer -merge=1 -use_counters=0: only inputs with new edges, so the repo
+#              corpus stays small) and report how many
 #   --no-build do not build the fuzz-* binaries first (ninja, only those targets)
 #   no TARGET: every fuzz target of BUILD_DIR
 set -euo pipefail
@@ -21,11 +22,11 @@ while [ $# -gt 0 ]; do
     -j) jobs=$2; shift 2;;
     --merge) merge=1; shift;;
     --no-build) build=0; shift;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0;;
     *) break;;
   esac
 done
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,17p' "$0"; exit 2; }
 dir=$1 secs=$2; shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -62,7 +63,7 @@ run_one() {
   if [ $merge -eq 1 ]; then
     local before after
     before=$(ls "$seeds" | wc -l)
-    "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$seeds" "$work" \
+    "$bin" -merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 "$seeds" "$work" \
       > "$log.merge" 2>&1 || { echo "fuzz $t: merge failed (see $log.merge)"; return 1; }
     after=$(ls "$seeds" | wc -l)
     echo "fuzz $t: merged $((after - before)) new inputs into $seeds"
