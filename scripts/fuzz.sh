@@ -22,11 +22,11 @@ while [ $# -gt 0 ]; do
     -j) jobs=$2; shift 2;;
     --merge) merge=1; shift;;
     --no-build) build=0; shift;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0;;
     *) break;;
   esac
 done
-[ $# -ge 2 ] || { sed -n '2,17p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 dir=$1 secs=$2; shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
