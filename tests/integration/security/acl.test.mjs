@@ -50,6 +50,7 @@ before(async () => {
 after(async () => {
   const r = await hub.stop();
   assert.equal(r.code, 0, hub.stderr());
+  fs.rmSync(dir, { recursive: true, force: true }); // the token file
 });
 
 /** Queue counters that a refused op must not change. */

@@ -54,6 +54,8 @@ after(async () => {
     const r = await h.stop();
     assert.equal(r.code, 0, h.stderr());
   }
+  fs.rmSync(dir, { recursive: true, force: true }); // the throwaway keys
+  for (const h of started) fs.rmSync(h.dir, { recursive: true, force: true });
 });
 
 function get(url, opts = {}) {
@@ -280,5 +282,6 @@ test('the whole pipeline over wss: mf4-reader -> aeb -> db-writer started by the
     assert.doesNotMatch(h.stderr(), /FORBIDDEN|not allowed/);
   } finally {
     admin.close();
+    fs.rmSync(work, { recursive: true, force: true });
   }
 });
