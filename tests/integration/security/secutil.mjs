@@ -45,11 +45,14 @@ function writeConfig(config, dir) {
 }
 
 /** Runs wshub to completion (start refused, --check); returns {status, stderr, stdout}. */
-export function runHubSync(config, { args = [], env = {}, dir = tmpDir() } = {}) {
+export function runHubSync(config, { args = [], env = {}, dir = null } = {}) {
+  const own = !dir;
+  dir = dir || tmpDir();
   const cfgPath = typeof config === 'string' ? config : writeConfig(config, dir);
   const r = spawnSync(exe.hub, ['--config', cfgPath, '--port', '0', ...args], {
     encoding: 'utf8', timeout: 10000, env: { ...process.env, ...env },
   });
+  if (own) fs.rmSync(dir, { recursive: true, force: true });
   return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -57,13 +60,18 @@ export function runHubSync(config, { args = [], env = {}, dir = tmpDir() } = {})
  * Starts wshub; resolves {proc, port, url, httpUrl, stderr(), stop()} once it printed
  * "listening on ws(s)://127.0.0.1:PORT/ws".
  */
-export async function startHub(config, { args = [], env = {}, dir = tmpDir(), timeoutMs = 10000 } = {}) {
+export async function startHub(config, { args = [], env = {}, dir = null, timeoutMs = 10000 } = {}) {
+  const own = !dir; // a temp dir made here is removed once the hub has exited
+  dir = dir || tmpDir();
   const cfgPath = writeConfig(config, dir);
   const proc = spawn(exe.hub, ['--config', cfgPath, '--port', '0', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env },
   });
   let err = '';
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    if (own) fs.rmSync(dir, { recursive: true, force: true });
+    resolve({ code, signal });
+  }));
   const m = await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`wshub did not start in time:\n${err}`)), timeoutMs);
     proc.stderr.on('data', (d) => {

@@ -41,12 +41,12 @@ before(async () => {
     queues: { hello: {}, work: {} },
     http: { web_root: path.join(SRCDIR, 'web') },
     tokens,
-  }), { dir: tmpDir('wsm-tls-hub-') });
+  }));
   started.push(hub);
   wrongHub = await startHub(baseConfig({
     listen: { address: '127.0.0.1', port: 0, tls: { cert: pki.wrong.cert, key: pki.wrong.key } },
     tokens,
-  }), { dir: tmpDir('wsm-tls-hub-') });
+  }));
   started.push(wrongHub);
 });
 after(async () => {
@@ -55,7 +55,6 @@ after(async () => {
     assert.equal(r.code, 0, h.stderr());
   }
   fs.rmSync(dir, { recursive: true, force: true }); // the throwaway keys
-  for (const h of started) fs.rmSync(h.dir, { recursive: true, force: true });
 });
 
 function get(url, opts = {}) {
@@ -155,7 +154,7 @@ test('refused with clear errors: no CA, an unknown CA, a wrong hostname (meshctl
 test('listen.tls.ca: only clients with a certificate from that CA get in', async () => {
   const h = await startHub(baseConfig({
     listen: { address: '127.0.0.1', port: 0, tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca } },
-  }), { dir: tmpDir('wsm-tls-hub-') });
+  }));
   started.push(h);
   const ca = fs.readFileSync(pki.ca);
   const refused = /certificate|alert|socket hang up|ECONNRESET|closed/i;
@@ -251,7 +250,6 @@ test('the whole pipeline over wss: mf4-reader -> aeb -> db-writer started by the
       svc('mf4-reader', 'mf4-reader', 'WSM_TOK_READER'),
     ],
   }), {
-    dir: tmpDir('wsm-tls-hub-'),
     env: { WSM_TEST_CA: pki.ca, WSM_TOK_ADMIN: S.admin, WSM_TOK_READER: S.reader, WSM_TOK_AEB: S.aeb, WSM_TOK_DB: S.db, WSMESH_BIN_DIR: '' },
   });
   started.push(h);
