@@ -56,6 +56,8 @@ struct acall {
     void *ud;
 };
 
+static void nowait_reply(void *ud, int code, const wsm_msg *m);
+
 /* Ends the hold of pipelined requests: the batch goes out at the end of this loop turn. */
 static void cl_release(wsm_client *cl)
 {
@@ -201,6 +203,7 @@ wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err)
     cl->c = conn_new(cl->base, &cl->o, "client", &h, cl, err);
     if (!cl->c)
         goto fail;
+    conn_light_reply(cl->c, nowait_reply); /* reads only the code of a success */
     if (conn_start(cl->c) != 0) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         goto fail;

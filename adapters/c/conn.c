@@ -52,6 +52,8 @@ struct conn {
     bool out_binary;
     struct event *flush_ev;
     bool flush_armed;
+    conn_reply_fn light[4]; /* conn_light_reply */
+    int n_light;
     bool hold; /* conn_hold: the loop does not send the batch (BATCH_MAX still does) */
     struct event *hello_timer;
 
@@ -144,6 +146,52 @@ static struct pending *tab_take(conn *c, uint64_t id)
         }
     }
     return NULL;
+}
+
+static struct pending *tab_peek(const conn *c, uint64_t id)
+{
+    if (!c->tab_size)
+        return NULL;
+    for (struct pending *p = c->tab[id & (c->tab_size - 1)]; p; p = p->next)
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+void conn_light_reply(conn *c, conn_reply_fn fn)
+{
+    if (c->n_light < (int)(sizeof c->light / sizeof c->light[0]))
+        c->light[c->n_light++] = fn;
+}
+
+/* The hub's plain success reply, exactly {"op":"ok","ref":"<digits>"} and '\n', to a request
+ * whose callback was registered with conn_light_reply: delivered without parsing the header.
+ * Returns the bytes consumed at data[0..n) (0 when the message is not one of those). */
+static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
+{
+    static const char pre[] = "{\"op\":\"ok\",\"ref\":\"";
+    const size_t pl = sizeof pre - 1;
+    if (!c->n_light || n < pl + 4 || memcmp(data, pre, pl) != 0)
+        return 0;
+    uint64_t id = 0;
+    size_t i = pl, d = 0;
+    for (; i < n && data[i] >= '0' && data[i] <= '9' && d < 19; i++, d++)
+        id = id * 10 + (uint64_t)(data[i] - '0');
+    if (!d || i + 3 > n || memcmp(data + i, "\"}\n", 3) != 0)
+        return 0;
+    struct pending *p = tab_peek(c, id);
+    if (!p || !p->fn)
+        return 0;
+    int k = 0;
+    while (k < c->n_light && c->light[k] != p->fn)
+        k++;
+    if (k == c->n_light)
+        return 0;
+    tab_take(c, id);
+    wsm_msg m = {.op = "ok", .hdr_text = (const char *)data, .hdr_len = i + 2};
+    p->fn(p->ud, 0, &m);
+    free(p);
+    return i + 3;
 }
 
 /* Fails every pending request with WSM_E_CLOSED. Callbacks may send (they get CLOSED). */
@@ -432,7 +480,15 @@ void conn_dispatch(conn *c, wsm_buf *msg)
     const unsigned char *data = msg->data ? msg->data : (const unsigned char *)"";
     size_t n = msg->len;
     bool first = true;
-    while ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) == 1) {
+    for (;;) {
+        size_t k = off < n ? fast_ok(c, data + off, n - off) : 0;
+        if (k) {
+            off += k;
+            first = false;
+            continue;
+        }
+        if ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) != 1)
+            break;
         c->cur_msg = msg;
         c->cur_m = &m;
         c->cur_single = first && off == n;

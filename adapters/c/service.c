@@ -481,15 +481,85 @@ static void release_jobs(wsm_service *s, wsm_job **list, size_t n)
     cJSON_Delete(h);
 }
 
+/* The members of a job header that on_job reads, found in one pass over the object (the
+ * first of duplicate names wins, as with cJSON_GetObjectItemCaseSensitive). */
+struct job_fields {
+    const cJSON *job_id, *queue, *attempt, *key, *parent, *root, *content_type, *deadline_at, *args,
+        *meta, *state, *payload_meta;
+};
+
+static void job_fields_scan(const cJSON *hdr, struct job_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    for (const cJSON *it = hdr ? hdr->child : NULL; it; it = it->next) {
+        const char *k = it->string;
+        const cJSON **slot = NULL;
+        if (!k)
+            continue;
+        switch (k[0]) {
+        case 'a':
+            slot = strcmp(k, "args") == 0      ? &f->args
+                   : strcmp(k, "attempt") == 0 ? &f->attempt
+                                               : NULL;
+            break;
+        case 'c':
+            slot = strcmp(k, "content_type") == 0 ? &f->content_type : NULL;
+            break;
+        case 'd':
+            slot = strcmp(k, "deadline_at") == 0 ? &f->deadline_at : NULL;
+            break;
+        case 'j':
+            slot = strcmp(k, "job_id") == 0 ? &f->job_id : NULL;
+            break;
+        case 'k':
+            slot = strcmp(k, "key") == 0 ? &f->key : NULL;
+            break;
+        case 'm':
+            slot = strcmp(k, "meta") == 0 ? &f->meta : NULL;
+            break;
+        case 'p':
+            slot = strcmp(k, "parent") == 0         ? &f->parent
+                   : strcmp(k, "payload_meta") == 0 ? &f->payload_meta
+                                                    : NULL;
+            break;
+        case 'q':
+            slot = strcmp(k, "queue") == 0 ? &f->queue : NULL;
+            break;
+        case 'r':
+            slot = strcmp(k, "root") == 0 ? &f->root : NULL;
+            break;
+        case 's':
+            slot = strcmp(k, "state") == 0 ? &f->state : NULL;
+            break;
+        default:
+            break;
+        }
+        if (slot && !*slot)
+            *slot = it;
+    }
+}
+
 static void on_job(wsm_service *s, const wsm_msg *m)
 {
-    wsm_err e;
-    const char *id = NULL, *queue = NULL;
+    struct job_fields f;
+    job_fields_scan(m->hdr, &f);
     int64_t attempt = 1;
-    if (wsm_json_str(m->hdr, "job", "job_id", true, &id, &e) < 0 ||
-        wsm_json_str(m->hdr, "job", "queue", true, &queue, &e) < 0 ||
-        wsm_json_int(m->hdr, "job", "attempt", false, 1, INT32_MAX, &attempt, &e) < 0) {
-        wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message: %s", e.msg);
+    bool ok = cJSON_IsString(f.job_id) && cJSON_IsString(f.queue);
+    if (ok && f.attempt && !cJSON_IsNull(f.attempt)) {
+        double d = cJSON_IsNumber(f.attempt) ? f.attempt->valuedouble : 0;
+        ok = d >= 1 && d <= INT32_MAX && d == (double)(int64_t)d;
+        attempt = ok ? (int64_t)d : 1;
+    }
+    if (!ok) {
+        /* the general checks name the problem */
+        wsm_err e;
+        const char *id = NULL, *queue = NULL;
+        if (wsm_json_str(m->hdr, "job", "job_id", true, &id, &e) < 0 ||
+            wsm_json_str(m->hdr, "job", "queue", true, &queue, &e) < 0 ||
+            wsm_json_int(m->hdr, "job", "attempt", false, 1, INT32_MAX, &attempt, &e) < 0)
+            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message: %s", e.msg);
+        else
+            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message");
         return;
     }
     wsm_job *j = calloc(1, sizeof *j);
@@ -497,8 +567,10 @@ static void on_job(wsm_service *s, const wsm_msg *m)
         return;
     j->s = s;
     j->hdr = conn_take_header(s->c); /* no copy: the job keeps the parsed header */
-    if (!j->hdr)
+    if (!j->hdr) {
         j->hdr = cJSON_Duplicate(m->hdr, 1);
+        job_fields_scan(j->hdr, &f); /* the members of the copy */
+    }
     if (m->len) {
         /* bulk payloads: keep the receive buffer instead of copying out of it */
         size_t cap = 0;
@@ -517,32 +589,26 @@ static void on_job(wsm_service *s, const wsm_msg *m)
         job_free(j);
         return;
     }
-    j->id = cJSON_GetObjectItemCaseSensitive(j->hdr, "job_id")->valuestring;
-    j->queue = cJSON_GetObjectItemCaseSensitive(j->hdr, "queue")->valuestring;
+    j->id = f.job_id->valuestring;
+    j->queue = f.queue->valuestring;
     j->attempt = (int)attempt;
-    const cJSON *v;
-#define STR_FIELD(f, name)                                                                         \
-    v = cJSON_GetObjectItemCaseSensitive(j->hdr, name);                                            \
-    j->f = cJSON_IsString(v) ? v->valuestring : NULL
-    STR_FIELD(key, "key");
-    STR_FIELD(parent, "parent");
-    STR_FIELD(root, "root");
-    STR_FIELD(content_type, "content_type");
-#undef STR_FIELD
+    j->key = cJSON_IsString(f.key) ? f.key->valuestring : NULL;
+    j->parent = cJSON_IsString(f.parent) ? f.parent->valuestring : NULL;
+    j->root = cJSON_IsString(f.root) ? f.root->valuestring : NULL;
+    j->content_type = cJSON_IsString(f.content_type) ? f.content_type->valuestring : NULL;
     if (!j->root)
         j->root = j->id;
     if (!j->content_type)
         j->content_type = WSM_CT_JSON;
-    v = cJSON_GetObjectItemCaseSensitive(j->hdr, "deadline_at");
-    j->deadline_at = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-    j->args = cJSON_GetObjectItemCaseSensitive(j->hdr, "args");
+    j->deadline_at = cJSON_IsNumber(f.deadline_at) ? (int64_t)f.deadline_at->valuedouble : 0;
+    j->args = f.args;
     if (!j->args || cJSON_IsNull(j->args)) {
         j->empty_args = cJSON_CreateObject();
         j->args = j->empty_args;
     }
-    j->meta = cJSON_GetObjectItemCaseSensitive(j->hdr, "meta");
-    j->state = cJSON_GetObjectItemCaseSensitive(j->hdr, "state");
-    j->payload_meta = cJSON_GetObjectItemCaseSensitive(j->hdr, "payload_meta");
+    j->meta = f.meta;
+    j->state = f.state;
+    j->payload_meta = f.payload_meta;
     j->ep = find_ep(s, j->queue);
 
     j->next = s->jobs;
@@ -906,6 +972,18 @@ static bool json_safe_id(const char *s)
     return true;
 }
 
+/* Appends the decimal digits of v. 0 or WSM_E_NOMEM. */
+static int buf_u64(wsm_buf *b, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return wsm_buf_append(b, t + i, sizeof t - i);
+}
+
 /* The common final: a result without payload, header formatted directly (no cJSON tree).
  * NULL when not applicable or out of memory (the caller then uses the general path). */
 static struct item *make_plain_result(wsm_job *j)
@@ -918,20 +996,20 @@ static struct item *make_plain_result(wsm_job *j)
     it->kind = IT_FINAL;
     it->job = j;
     it->id = conn_next_id(j->s->c);
-    wsm_buf h = WSM_BUF_INIT;
-    int rc = wsm_buf_printf(&h,
-                            "{\"op\":\"result\",\"id\":\"%" PRIu64 "\",\"job_id\":\"%s\","
-                            "\"attempt\":%d,\"value\":",
-                            it->id, j->id, j->attempt);
+    /* the header goes straight into the message: no payload, so the frame is header + '\n' */
+    wsm_buf *h = &it->msg;
+    int rc = wsm_buf_reserve(h, 96 + strlen(j->id));
     if (rc == 0)
-        rc = j->res_value ? wsm_json_append(&h, j->res_value) : wsm_buf_append_str(&h, "null");
+        rc = wsm_buf_append_str(h, "{\"op\":\"result\",\"id\":\"") || buf_u64(h, it->id) ||
+             wsm_buf_append_str(h, "\",\"job_id\":\"") || wsm_buf_append_str(h, j->id) ||
+             wsm_buf_append_str(h, "\",\"attempt\":") || buf_u64(h, (uint64_t)j->attempt) ||
+             wsm_buf_append_str(h, ",\"value\":");
+    if (rc == 0)
+        rc = j->res_value ? wsm_json_append(h, j->res_value) : wsm_buf_append_str(h, "null");
     if (rc == 0 && j->res_state)
-        rc = wsm_buf_append_str(&h, ",\"state\":") || wsm_json_append(&h, j->res_state);
+        rc = wsm_buf_append_str(h, ",\"state\":") || wsm_json_append(h, j->res_state);
     if (rc == 0)
-        rc = wsm_buf_append(&h, "}", 1);
-    if (rc == 0)
-        rc = wsm_frame_append_raw(&it->msg, (const char *)h.data, h.len, NULL, 0);
-    wsm_buf_free(&h);
+        rc = wsm_buf_append(h, "}\n", 2);
     if (rc != 0) {
         item_free(it);
         return NULL;
@@ -1361,6 +1439,10 @@ wsm_service *wsm_service_new(const wsm_options *o, wsm_err *err)
     s->c = conn_new(s->base, &s->o, "worker", &h, s, err);
     if (!s->c)
         goto fail;
+    /* these read only the code of a successful reply: plain oks skip the JSON parser */
+    conn_light_reply(s->c, emit_reply);
+    conn_light_reply(s->c, final_reply);
+    conn_light_reply(s->c, release_reply);
     s->notify_ev = event_new(s->base, -1, EV_PERSIST | EV_READ, notify_cb, s);
     s->reconnect_ev = evtimer_new(s->base, reconnect_cb, s);
     s->burst_ev = evtimer_new(s->base, burst_cb, s);
