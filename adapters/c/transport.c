@@ -23,7 +23,8 @@
  *    interleave. A close requested while data is queued is sent after it.
  *  - on_closed is delivered through an event (never re-entrantly from a wst_* call).
  *  - Reads: libevent 2.1 reads 4 KiB per call; on plain TCP t_read_more takes the rest of
- *    what the socket holds (up to 1 MiB per wake-up) into the same input buffer.
+ *    what the socket holds into t->rbuf (256 KiB, reused), read by wslay after t->in (up to
+ *    1 MiB per wake-up). Unread rbuf bytes are moved to the front of t->in before new input.
  */
 #include "transport.h"
 
@@ -108,6 +109,11 @@ struct wst {
     int close_code;
     char close_reason[300];
     bool fuzz;
+
+    /* t_read_more's receive buffer (allocated once, reused: no fresh pages per read); its
+     * bytes [rpos, rlen) follow everything in t->in */
+    unsigned char *rbuf;
+    size_t rpos, rlen;
 };
 
 /* ------------------------------------------------------------------ url, tls */
@@ -251,6 +257,16 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 {
     wst *t = ud;
     int n = t->in ? evbuffer_remove(t->in, buf, len) : 0;
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < len && t->rpos < t->rlen) {
+        size_t k = t->rlen - t->rpos;
+        if (k > len - (size_t)n)
+            k = len - (size_t)n;
+        memcpy(buf + n, t->rbuf + t->rpos, k);
+        t->rpos += k;
+        n += (int)k;
+    }
     if (n <= 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -681,52 +697,49 @@ static void t_process_input(wst *t)
 /* libevent 2.1 reads at most 4 KiB per read call whatever the bufferevent's max_single_read
  * (EVBUFFER_MAX_READ), so bulk data would cost one wake-up, one FIONREAD and one read per 4 KiB.
  * On plain TCP, after the bufferevent's read, take what else the socket holds (up to
- * READ_MORE_MAX per wake-up) straight into the input buffer. End of stream and errors are left
- * for the bufferevent's next read to report. */
-#define READ_MORE_MAX  (1u << 20)
-#define READ_MORE_STEP (256u << 10)
-static void t_read_more(wst *t)
+ * READ_MORE bytes) into t->rbuf, which wslay reads after t->in. Returns true when it got
+ * bytes. End of stream and errors are left for the bufferevent's next read to report. */
+#define READ_MORE (256u << 10)
+static bool t_recv_more(wst *t)
 {
-    /* less than one 4 KiB read in the buffer: the socket was drained, save the extra call */
-    if (t->ssl || !t->bev || !t->in || evbuffer_get_length(t->in) < 4096)
-        return;
     evutil_socket_t fd = bufferevent_getfd(t->bev);
     if (fd < 0)
-        return;
-    /* bufferevent_sock keeps the end of its input buffer frozen outside its own reads */
-    evbuffer_unfreeze(t->in, 0);
-    size_t total = 0;
-    while (total < READ_MORE_MAX) {
-        struct evbuffer_iovec v;
-        size_t want =
-            READ_MORE_MAX - total < READ_MORE_STEP ? READ_MORE_MAX - total : READ_MORE_STEP;
-        if (evbuffer_reserve_space(t->in, (ev_ssize_t)want, &v, 1) < 1)
-            break;
-        if (v.iov_len > want)
-            v.iov_len = want;
-        ssize_t r = recv(fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
-        if (r <= 0)
-            break; /* EAGAIN, end of stream or an error: the reserved space is dropped */
-        size_t got = (size_t)r;
-        bool full = got == v.iov_len;
-        v.iov_len = got;
-        if (evbuffer_commit_space(t->in, &v, 1) != 0)
-            break;
-        total += got;
-        if (!full)
-            break;
-    }
-    evbuffer_freeze(t->in, 0);
+        return false;
+    if (!t->rbuf && !(t->rbuf = malloc(READ_MORE)))
+        return false;
+    ssize_t r = recv(fd, t->rbuf, READ_MORE, MSG_DONTWAIT);
+    t->rpos = 0;
+    t->rlen = r > 0 ? (size_t)r : 0;
+    return r > 0;
+}
+
+static bool t_read_more(wst *t)
+{
+    /* less than one 4 KiB read waiting: the socket was drained, save the extra call */
+    if (t->ssl || !t->bev || !t->in || t->rpos < t->rlen || evbuffer_get_length(t->in) < 4096)
+        return false;
+    return t_recv_more(t);
 }
 
 static void t_read_cb(struct bufferevent *bev, void *arg)
 {
     wst *t = arg;
-    if (t->state == ST_OPEN)
-        t_read_more(t);
+    if (t->rpos < t->rlen) {
+        /* wslay stopped reading before the end of t->rbuf: keep the byte order */
+        evbuffer_prepend(t->in, t->rbuf + t->rpos, t->rlen - t->rpos);
+        t->rpos = t->rlen = 0;
+    }
     t->last_rx_us = wsm_mono_us();
     t->ping_sent_us = 0; /* any data answers a ping */
+    bool more = t->state == ST_OPEN && t_read_more(t);
     t_process_input(t);
+    /* the buffer came back full: a few more rounds in this wake-up (each drains what it read) */
+    for (int i = 0;
+         more && i < 3 && t->state == ST_OPEN && t->rlen == READ_MORE && t->rpos == t->rlen; i++) {
+        more = t_recv_more(t);
+        if (more)
+            t_process_input(t);
+    }
 }
 
 static void t_write_cb(struct bufferevent *bev, void *arg)
@@ -1035,6 +1048,7 @@ void wst_free(wst *t)
         free(m);
     }
     wsm_buf_free(&t->msg);
+    free(t->rbuf);
     free(t);
 }
 
