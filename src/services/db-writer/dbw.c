@@ -514,6 +514,67 @@ static int parse_recording(const cJSON *o, const char *path, const char *rec_id,
 
 /* ------------------------------------------------------------------ store */
 
+/* libresults checks its inputs call by call, and dbw_store makes several calls: whatever a later
+ * call would refuse must be refused before the first write, or an invalid job leaves part of
+ * itself behind. These are the checks of libresults (results.c) that dbw does not do anyway. */
+static int utf8_tree(const cJSON *v, dbw_error *e)
+{
+    if (v->string && !wsm_utf8_valid(v->string, strlen(v->string)))
+        return fail(e, RES_E_BAD_INPUT, "args: a member name is not valid UTF-8");
+    if (cJSON_IsString(v) && !wsm_utf8_valid(v->valuestring, strlen(v->valuestring)))
+        return fail(e, RES_E_BAD_INPUT, "args%s%.60s: not valid UTF-8", v->string ? "." : "",
+                    v->string ? v->string : "");
+    for (const cJSON *c = v->child; c; c = c->next)
+        if (utf8_tree(c, e))
+            return e->code;
+    return RES_OK;
+}
+
+static int stage_ok(const char *what, const char *st, dbw_error *e)
+{
+    if (!st)
+        return RES_OK;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(st, state_names[i]) == 0)
+            return RES_OK;
+    return fail(e, RES_E_BAD_INPUT, "%s: \"%.40s\" is not one of NONE FCW PB1 PB2 FB", what, st);
+}
+
+static int text_ok(const char *what, const char *t, size_t max, dbw_error *e)
+{
+    if (t && strlen(t) > max)
+        return fail(e, RES_E_BAD_INPUT, "%s: %zu bytes, at most %zu allowed", what, strlen(t), max);
+    return RES_OK;
+}
+
+static int prevalidate(const dbw_job *job, const char *rec, const res_event *evs, size_t n_ev,
+                       const res_summary *sum, bool summary, const res_recording *r, bool meta,
+                       dbw_error *e)
+{
+    size_t n = strlen(rec);
+    if (n > 256 || !wsm_utf8_valid(rec, n))
+        return fail(e, RES_E_BAD_INPUT, "recording id: expected 1..256 bytes of UTF-8");
+    if (job->root && *job->root && strcmp(job->root, rec) != 0) {
+        n = strlen(job->root);
+        if (n > 256 || !wsm_utf8_valid(job->root, n))
+            return fail(e, RES_E_BAD_INPUT, "root: expected 1..256 bytes of UTF-8");
+    }
+    if (utf8_tree(job->args, e))
+        return e->code;
+    for (size_t i = 0; i < n_ev; i++)
+        if (stage_ok("args.events[].stage", evs[i].stage, e))
+            return e->code;
+    if (summary && (stage_ok("args.summary.max_stage", sum->max_stage, e) ||
+                    text_ok("args.summary.params", sum->params_json, 1 << 20, e)))
+        return e->code;
+    if (meta && (text_ok("recording.path", r->path, 4096, e) ||
+                 text_ok("recording.sha256", r->sha256, 128, e) ||
+                 text_ok("recording.status", r->status, 64, e) ||
+                 text_ok("recording.created_at", r->created_at, 64, e)))
+        return e->code;
+    return RES_OK;
+}
+
 int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e)
 {
     *result = NULL;
@@ -568,6 +629,8 @@ int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e)
     if (summary && (rc = parse_summary(summary, args, &sum, &params, e)))
         goto out;
     if (meta && (rc = parse_recording(meta, recobj ? "args.recording" : "args", rec, &r, e)))
+        goto out;
+    if ((rc = prevalidate(job, rec, evs, n_ev, &sum, summary != NULL, &r, meta != NULL, e)))
         goto out;
 
     res_err re;
