@@ -715,6 +715,10 @@ static int read_channels(mf4_file *f, uint64_t link, long parent, int depth, con
             if (c->bit_count > (uint64_t)g->data_bytes * 8 + 8)
                 return mf4__err(err, MF4_E_CORRUPT, link, "CN '%s': %u bits in a %u-byte record",
                                 c->name, c->bit_count, g->data_bytes);
+            if (c->bit_offset > 7) /* cn_bit_offset is 0..7 (MDF 4.1); more shifts beyond
+                                      the 128-bit extraction word */
+                return mf4__err(err, MF4_E_CORRUPT, link, "CN '%s': bit offset %u, expected 0..7",
+                                c->name, (unsigned)c->bit_offset);
             uint64_t nbits = (uint64_t)c->bit_offset + c->bit_count;
             x->nbytes = (unsigned)((nbits + 7) / 8);
             if ((uint64_t)c->byte_offset + x->nbytes > g->data_bytes)
