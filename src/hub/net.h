@@ -70,6 +70,10 @@ struct conn {
     bool hello_done;
     bool is_consumer;
     const hubcfg_token *tok; /* NULL with no tokens configured (= admin) */
+    /* ACL: the last job dispatched to this connection and its queue (the emit check of a
+     * producer that emits many outputs of one job needs no broker look-up) */
+    char acl_job[BROKER_MAX_ID + 1];
+    char acl_queue[72];
     char role[64];
     int64_t connected_at, last_rx_ms, last_ping_ms;
     int64_t start_ms; /* uv_now at ESTABLISHED (limits.hello_timeout) */

@@ -212,11 +212,16 @@ static bool acl_check(conn *c, int cat, const char *what, const char *name, cons
 
 /* The queue of job `job_id` (copied into out), for a token restricted in cat; returns 1 when
  * found, 0 when the check is not needed (unrestricted) or the job is unknown (the broker
- * then answers NO_SUCH_JOB itself). */
-static int job_queue(conn *c, int cat, const char *job_id, char *out, size_t n)
+ * then answers NO_SUCH_JOB itself). leased: the job must be leased to c (emit), so the queue
+ * noted at its dispatch to c is authoritative and the broker is not asked. */
+static int job_queue(conn *c, int cat, const char *job_id, bool leased, char *out, size_t n)
 {
     if (hubcfg_token_unrestricted(c->tok, cat) || !job_id)
         return 0;
+    if (leased && c->acl_job[0] && strcmp(c->acl_job, job_id) == 0) {
+        snprintf(out, n, "%s", c->acl_queue); /* set by the job's dispatch to c */
+        return 1;
+    }
     wsm_err e;
     cJSON *j = broker_query_job(c->h->b, job_id, &e);
     const cJSON *q = j ? cJSON_GetObjectItemCaseSensitive(j, "queue") : NULL;
@@ -233,7 +238,7 @@ static int job_queue(conn *c, int cat, const char *job_id, char *out, size_t n)
 static bool acl_check_job(conn *c, int cat, const char *what, const char *job_id, const char *ref)
 {
     char q[128];
-    if (job_queue(c, cat, job_id, q, sizeof q) != 1)
+    if (job_queue(c, cat, job_id, false, q, sizeof q) != 1)
         return true;
     return acl_check(c, cat, what, q, ref);
 }
@@ -650,7 +655,7 @@ static void op_emit(conn *c, const wsm_msg *m, const char *ref)
         return;
     }
     char pq[128];
-    if (job_queue(c, HUBCFG_ACL_PRODUCE, job, pq, sizeof pq) == 1) {
+    if (job_queue(c, HUBCFG_ACL_PRODUCE, job, true, pq, sizeof pq) == 1) {
         const hubcfg_route *rt = hubcfg_route_find(h->cfg, pq, output);
         if (rt && !acl_check(c, HUBCFG_ACL_PRODUCE, "emit", rt->to_queue, ref)) {
             texts_free(&t);
@@ -1151,6 +1156,12 @@ void ops_on_dispatch(void *user, void *conn_user, const broker_dispatch *j)
     conn *c = conn_user;
     if (!c || !c->h)
         return;
+    size_t il = strlen(j->job_id), ql = strlen(j->queue);
+    if (c->tok && c->tok->has_acl && il < sizeof c->acl_job && ql < sizeof c->acl_queue) {
+        /* the queue of the job leased last: the emit ACL check needs no broker look-up */
+        memcpy(c->acl_job, j->job_id, il + 1);
+        memcpy(c->acl_queue, j->queue, ql + 1);
+    }
     wsm_buf *s = &h->scratch;
     wsm_buf_reset(s);
     int rc = wsm_buf_append_str(s, "{\"op\":\"job\",\"job_id\":") || json_quote(s, j->job_id) ||
