@@ -8,11 +8,12 @@
  * in `outstanding`/`failed`; events that arrive while no one waits for them are queued (up to
  * EVENTS_MAX, oldest dropped) for wsm_next_event.
  *
- * Pipelined requests are batched Nagle-style: a *_nowait request goes out at once when no
- * earlier one is unanswered (nw_inflight == 0); otherwise it is held in the conn's batch
- * (nw_held) until the replies to the earlier ones have all arrived, NOWAIT_BATCH requests are
- * held, or any other call is made. So a fast producer sends one WebSocket message per round
- * trip instead of one per request, and a paced one still sends each request at once.
+ * Pipelined requests are batched Nagle-style: a *_nowait request goes out at once while fewer
+ * than NOWAIT_FREE earlier ones are unanswered (nw_inflight); otherwise it is held in the
+ * conn's batch (nw_held) until the replies to the earlier ones have come back below that,
+ * NOWAIT_BATCH requests are held, or any other call is made. So a fast producer sends one WebSocket
+ * message per round trip instead of one per request, and a paced one still sends each request at
+ * once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 
 #define EVENTS_MAX   10000
 #define NOWAIT_BATCH 256
+#define NOWAIT_FREE  8 /* fewer unanswered requests than this: no holding */
 
 struct evq {
     cJSON *ev;
@@ -430,8 +432,8 @@ static void nowait_reply(void *ud, int code, const wsm_msg *m)
 {
     wsm_client *cl = ud;
     cl->outstanding--;
-    if (cl->nw_inflight && --cl->nw_inflight == 0)
-        cl_release(cl); /* every sent request is answered: send the held ones */
+    if (cl->nw_inflight && --cl->nw_inflight < NOWAIT_FREE)
+        cl_release(cl); /* (almost) every sent request is answered: send the held ones */
     if (code != 0) {
         cl->failed++;
         if (m) {
@@ -462,7 +464,7 @@ int wsm_enqueue_nowait(wsm_client *cl, const char *queue, const cJSON *args,
     if (rc == 0) {
         cl->outstanding++;
         cl->nw_held++;
-        if (cl->nw_inflight == 0 || cl->nw_held >= NOWAIT_BATCH)
+        if (cl->nw_inflight < NOWAIT_FREE || cl->nw_held >= NOWAIT_BATCH)
             cl_release(cl);
         else
             conn_hold(cl->c, true);

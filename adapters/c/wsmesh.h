@@ -269,9 +269,9 @@ int wsm_enqueue(wsm_client *c, const char *queue, const cJSON *args, const wsm_e
                 char *job_id);
 /* Pipelined enqueue: sends without waiting for the reply. Replies are collected by
  * wsm_client_sync. Consecutive pipelined requests are batched into one WebSocket message: a
- * request is sent at once when every earlier one has been answered, otherwise it is held until
- * those replies arrive (read during later calls on this client), 256 requests are held, or any
- * other call on this client (wsm_client_sync sends everything at once).
+ * request is sent at once while fewer than 8 earlier ones are unanswered, otherwise it is held
+ * until enough replies arrive (read during later calls on this client), 256 requests are held,
+ * or any other call on this client (wsm_client_sync sends everything at once).
  * Returns 0 (queued for sending), WSM_E_CLOSED, WSM_E_NOMEM, WSM_E_USAGE. */
 int wsm_enqueue_nowait(wsm_client *c, const char *queue, const cJSON *args,
                        const wsm_enqueue_opts *o);
