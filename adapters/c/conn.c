@@ -164,9 +164,10 @@ void conn_light_reply(conn *c, conn_reply_fn fn)
         c->light[c->n_light++] = fn;
 }
 
-/* The hub's plain success reply, exactly {"op":"ok","ref":"<digits>"} and '\n', to a request
- * whose callback was registered with conn_light_reply: delivered without parsing the header.
- * Returns the bytes consumed at data[0..n) (0 when the message is not one of those). */
+/* The hub's success reply {"op":"ok","ref":"<digits>"...} (any further members, no payload)
+ * to a request whose callback was registered with conn_light_reply: delivered without parsing
+ * the header. Returns the bytes consumed at data[0..n) (0 when the message is not one of
+ * those: it then takes the general path). */
 static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
 {
     static const char pre[] = "{\"op\":\"ok\",\"ref\":\"";
@@ -177,7 +178,14 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
     size_t i = pl, d = 0;
     for (; i < n && data[i] >= '0' && data[i] <= '9' && d < 19; i++, d++)
         id = id * 10 + (uint64_t)(data[i] - '0');
-    if (!d || i + 3 > n || memcmp(data + i, "\"}\n", 3) != 0)
+    if (!d || i + 3 > n || data[i] != '"' || (data[i + 1] != '}' && data[i + 1] != ','))
+        return 0;
+    const unsigned char *nl = memchr(data + i, '\n', n - i);
+    if (!nl || nl[-1] != '}')
+        return 0;
+    size_t line = (size_t)(nl - data);
+    /* a payload ("len") needs the general path; so does anything that merely looks like one */
+    if (data[i + 1] == ',' && memmem(data + i, line - i, "\"len\"", 5))
         return 0;
     struct pending *p = tab_peek(c, id);
     if (!p || !p->fn)
@@ -188,10 +196,10 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
     if (k == c->n_light)
         return 0;
     tab_take(c, id);
-    wsm_msg m = {.op = "ok", .hdr_text = (const char *)data, .hdr_len = i + 2};
+    wsm_msg m = {.op = "ok", .hdr_text = (const char *)data, .hdr_len = line};
     p->fn(p->ud, 0, &m);
     free(p);
-    return i + 3;
+    return line + 1;
 }
 
 /* Fails every pending request with WSM_E_CLOSED. Callbacks may send (they get CLOSED). */

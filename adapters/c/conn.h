@@ -55,7 +55,7 @@ int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const ch
  * client to batch pipelined requests while replies to earlier ones are outstanding. */
 void conn_hold(conn *c, bool hold);
 /* Registers a reply callback (at most 4 per conn) that reads nothing of a successful reply
- * but its code: the hub's plain {"op":"ok","ref":...} replies to requests with that callback
+ * but its code: the hub's ok replies without payload to requests with that callback
  * are then delivered without parsing the header (msg->hdr is NULL, msg->op is "ok"). */
 void conn_light_reply(conn *c, conn_reply_fn fn);
 /* Bytes queued and not yet written (batch + transport). */
