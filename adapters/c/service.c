@@ -335,8 +335,9 @@ static void svc_send_item(wsm_service *s, struct item *it)
         wsm_log(WSM_LOG_WARN, "wsmesh", "cannot send: %s", wsm_strerror(rc));
 }
 
-/* Builds a fail message replacing a final whose emits were refused. */
-static struct item *make_emit_fail(wsm_service *s, wsm_job *j)
+/* Builds a fail message (for good: retrying cannot help) that replaces a final the hub would
+ * refuse: one whose emits were refused, or whose header is larger than the hub takes. */
+static struct item *make_fail(wsm_service *s, wsm_job *j, const char *type, const char *message)
 {
     struct item *it = calloc(1, sizeof *it);
     cJSON *h = cJSON_CreateObject();
@@ -357,9 +358,10 @@ static struct item *make_emit_fail(wsm_service *s, wsm_job *j)
     cJSON_AddStringToObject(h, "id", ids);
     cJSON_AddStringToObject(h, "job_id", j->id);
     cJSON_AddNumberToObject(h, "attempt", j->attempt);
-    cJSON_AddStringToObject(e, "type", "emit_failed");
-    cJSON_AddStringToObject(e, "message", j->emit_errmsg);
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddStringToObject(e, "message", message);
     cJSON_AddItemToObject(h, "error", e);
+    cJSON_AddBoolToObject(h, "retry", 0);
     if (wsm_frame_append(&it->msg, h, NULL, 0) != 0) {
         cJSON_Delete(h);
         item_free(it);
@@ -369,16 +371,42 @@ static struct item *make_emit_fail(wsm_service *s, wsm_job *j)
     return it;
 }
 
+/* The hub's limit on one header line (welcome.max_header_bytes). */
+static size_t hub_max_header(wsm_service *s)
+{
+    const cJSON *w = conn_welcome(s->c);
+    const cJSON *m = w ? cJSON_GetObjectItemCaseSensitive(w, "max_header_bytes") : NULL;
+    return cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble
+                                                    : WSM_MAX_HEADER_DEFAULT;
+}
+
 static void send_final(wsm_service *s, wsm_job *j)
 {
     struct item *it = j->parked;
     j->parked = NULL;
+    struct item *f = NULL;
     if (__atomic_load_n(&j->emit_err, __ATOMIC_ACQUIRE)) {
-        struct item *f = make_emit_fail(s, j);
-        if (f) {
-            item_free(it);
-            it = f;
+        f = make_fail(s, j, "emit_failed", j->emit_errmsg);
+    } else {
+        /* a result whose header (value + state) the hub would refuse as TOO_LARGE without
+         * knowing which request it was: fail the attempt with the reason instead of letting it
+         * time out */
+        const unsigned char *nl = memchr(it->msg.data, '\n', it->msg.len);
+        size_t hlen = nl ? (size_t)(nl - it->msg.data) : it->msg.len;
+        size_t max = hub_max_header(s);
+        if (hlen > max) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "the result header is %zu bytes, more than the hub's max_header_bytes %zu: "
+                     "send large results as a payload",
+                     hlen, max);
+            wsm_log(WSM_LOG_WARN, "wsmesh", "job %s: %s", j->id, why);
+            f = make_fail(s, j, "result_too_large", why);
         }
+    }
+    if (f) {
+        item_free(it);
+        it = f;
     }
     un_append(s, it);
     svc_send_item(s, it);

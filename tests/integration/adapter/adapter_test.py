@@ -38,6 +38,7 @@ MESH = {
         'slow': {'max_length': 100, 'defaults': {'timeout': 60}},
         'echo': {'max_length': 1000},
         'state': {'max_length': 1000},
+        'big': {'max_length': 10},
     },
     'routes': {'emit:out': 'slow'},
     'limits': {'emit_window': 8},
@@ -332,6 +333,18 @@ def t_failing_handler(env):
     check(job['error'].get('detail') in ({'why': 'test'}, None) or True, 'detail')
     rc, out, err = env.meshctl('--json', 'jobs', 'fail', '--registry', 'failed')
     check(rc == 0 and jid in [j['job_id'] for j in json.loads(out)['jobs']], 'failed registry: ' + out + err)
+
+
+def t_result_too_large(env):
+    # a result value beyond the hub's max_header_bytes: the adapter fails the attempt for good
+    # with the reason (the hub could not tell which request an oversize header was)
+    env.start_hub()
+    env.service('--queues', 'big')
+    jid = env.submit('big', {'bytes': 100000})
+    job = env.wait_job(jid, ('failed',))
+    err = job.get('error') or {}
+    check(err.get('type') == 'result_too_large' and 'max_header_bytes' in err.get('message', ''),
+          'error recorded: %s' % err)
 
 
 def t_kill9_redelivery(env):

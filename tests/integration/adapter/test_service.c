@@ -140,6 +140,25 @@ static int h_slow(wsm_job *j, void *u)
     return 0;
 }
 
+/* A result value larger than the hub takes in one header (args.bytes characters). */
+static int h_big(wsm_job *j, void *u)
+{
+    start(u, j);
+    size_t n = (size_t)wsm_job_arg_num(j, "bytes", 100000);
+    char *big = malloc(n + 1);
+    if (!big)
+        return -1;
+    memset(big, 'x', n);
+    big[n] = 0;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "big", big);
+    wsm_job_set_result(j, r);
+    cJSON_Delete(r);
+    free(big);
+    done(u, j);
+    return 0;
+}
+
 static int h_echo(wsm_job *j, void *u)
 {
     start(u, j);
@@ -193,8 +212,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *q;
         wsm_handler fn;
-    } all[] = {{"sleep", h_sleep}, {"fail", h_fail}, {"emit", h_emit},
-               {"slow", h_slow},   {"echo", h_echo}, {"state", h_state}};
+    } all[] = {{"sleep", h_sleep}, {"fail", h_fail},   {"emit", h_emit}, {"slow", h_slow},
+               {"echo", h_echo},   {"state", h_state}, {"big", h_big}};
     wsm_endpoint eps[8];
     size_t n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
