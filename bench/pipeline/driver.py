@@ -470,8 +470,8 @@ def main():
     ap.add_argument("--mesh-frames", type=int, help="frames per mesh/backpressure run")
     ap.add_argument("--instances", default="1,2", help="instances per stage for the mesh runs")
     ap.add_argument("--encodings", default="json,binary")
-    ap.add_argument("--queue-len", default="256,1024",
-                    help="max_length of the hub queues aeb,db (mesh.json)")
+    ap.add_argument("--queue-len", default="256,256",
+                    help="max_length of the hub queues aeb,db (default: the shipped config/mesh.json values)")
     ap.add_argument("--retention", default="60,10000",
                     help="emitted_result_ttl (s),registry_cap of the hub (mesh.json retention; "
                          "default: the shipped config/mesh.json values)")
