@@ -11,6 +11,7 @@
 #include "supervisor.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    /* Payloads (frame batches of 100 KB+) are allocated and freed at a high rate. glibc's
+     * dynamic mmap threshold would move them onto the brk heap, where freed blocks between live
+     * ones are never returned: RSS then shows the peak, not what is held. A fixed threshold
+     * keeps every large payload in its own mapping, returned to the OS when the job ends. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     const char *config = getenv("WSM_CONFIG");
     const char *level = NULL;
     int port = -1;
