@@ -18,56 +18,55 @@ static int wsm_test_checks;
 static const char *wsm_test_current;
 
 #define TEST(name) static void name(void)
-#define RUN(name)                                                                              \
-    do {                                                                                       \
-        int before_ = wsm_test_failures;                                                       \
-        wsm_test_current = #name;                                                              \
-        name();                                                                                \
-        printf("%s %s\n", wsm_test_failures == before_ ? "ok  " : "FAIL", #name);              \
+#define RUN(name)                                                                                  \
+    do {                                                                                           \
+        int before_ = wsm_test_failures;                                                           \
+        wsm_test_current = #name;                                                                  \
+        name();                                                                                    \
+        printf("%s %s\n", wsm_test_failures == before_ ? "ok  " : "FAIL", #name);                  \
     } while (0)
-#define TEST_DONE()                                                                            \
-    (printf("%d checks, %d failed\n", wsm_test_checks, wsm_test_failures),                     \
+#define TEST_DONE()                                                                                \
+    (printf("%d checks, %d failed\n", wsm_test_checks, wsm_test_failures),                         \
      wsm_test_failures ? 1 : 0)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        wsm_test_checks++;                                                                     \
-        if (!(cond)) {                                                                         \
-            wsm_test_failures++;                                                               \
-            fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__,              \
-                    wsm_test_current, #cond);                                                  \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        wsm_test_checks++;                                                                         \
+        if (!(cond)) {                                                                             \
+            wsm_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: [%s] CHECK(%s) failed\n", __FILE__, __LINE__,                  \
+                    wsm_test_current, #cond);                                                      \
+        }                                                                                          \
     } while (0)
-#define CHECK_EQ_INT(a, b)                                                                     \
-    do {                                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
-        wsm_test_checks++;                                                                     \
-        if (a_ != b_) {                                                                        \
-            wsm_test_failures++;                                                               \
-            fprintf(stderr, "%s:%d: [%s] %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, \
-                    wsm_test_current, #a, #b, a_, b_);                                         \
-        }                                                                                      \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        wsm_test_checks++;                                                                         \
+        if (a_ != b_) {                                                                            \
+            wsm_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: [%s] %s == %s failed: %lld != %lld\n", __FILE__, __LINE__,     \
+                    wsm_test_current, #a, #b, a_, b_);                                             \
+        }                                                                                          \
     } while (0)
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        const char *a_ = (a), *b_ = (b);                                                       \
-        wsm_test_checks++;                                                                     \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                               \
-            wsm_test_failures++;                                                               \
-            fprintf(stderr, "%s:%d: [%s] %s == %s failed: \"%s\" != \"%s\"\n", __FILE__,       \
-                    __LINE__, wsm_test_current, #a, #b, a_ ? a_ : "(null)",                    \
-                    b_ ? b_ : "(null)");                                                       \
-        }                                                                                      \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        wsm_test_checks++;                                                                         \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            wsm_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: [%s] %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
+                    wsm_test_current, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");             \
+        }                                                                                          \
     } while (0)
-#define CHECK_NEAR(a, b, tol)                                                                  \
-    do {                                                                                       \
-        double a_ = (double)(a), b_ = (double)(b);                                             \
-        wsm_test_checks++;                                                                     \
-        if (!(fabs(a_ - b_) <= (tol))) {                                                       \
-            wsm_test_failures++;                                                               \
-            fprintf(stderr, "%s:%d: [%s] %s ~ %s failed: %.12g vs %.12g (tol %g)\n", __FILE__, \
-                    __LINE__, wsm_test_current, #a, #b, a_, b_, (double)(tol));                \
-        }                                                                                      \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        wsm_test_checks++;                                                                         \
+        if (!(fabs(a_ - b_) <= (tol))) {                                                           \
+            wsm_test_failures++;                                                                   \
+            fprintf(stderr, "%s:%d: [%s] %s ~ %s failed: %.12g vs %.12g (tol %g)\n", __FILE__,     \
+                    __LINE__, wsm_test_current, #a, #b, a_, b_, (double)(tol));                    \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -143,8 +143,8 @@ void wsm_format_iso8601(int64_t wall_ms, char out[32])
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
-             (tm.tm_mon + 1) % 100,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+             (tm.tm_mon + 1) % 100, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(wall_ms % 1000));
 }
 
 /* ---------------------------------------------------------------- ids */

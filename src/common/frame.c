@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_header,
-                   wsm_msg *out, wsm_err *err)
+int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_header, wsm_msg *out,
+                   wsm_err *err)
 {
     memset(out, 0, sizeof *out);
     size_t at = *off;
@@ -29,11 +29,10 @@ int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_h
     if (!nl) {
         *off = n;
         if (scan > max_header)
-            return -wsm_err_set(err, WSM_E_TOO_LARGE,
-                                "header at offset %zu: longer than %zu bytes", at, max_header);
+            return -wsm_err_set(err, WSM_E_TOO_LARGE, "header at offset %zu: longer than %zu bytes",
+                                at, max_header);
         return -wsm_err_set(err, WSM_E_BAD_FRAME,
-                            "header at offset %zu: no newline before the end of the message",
-                            at);
+                            "header at offset %zu: no newline before the end of the message", at);
     }
     size_t hlen = (size_t)(nl - (buf + at));
     const char *end = NULL;
@@ -63,8 +62,7 @@ int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_h
     if (!cJSON_IsString(op)) {
         cJSON_Delete(hdr);
         *off = n;
-        return -wsm_err_set(err, WSM_E_BAD_FIELD, "header at offset %zu: op: expected string",
-                            at);
+        return -wsm_err_set(err, WSM_E_BAD_FIELD, "header at offset %zu: op: expected string", at);
     }
     size_t len = 0;
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(hdr, "len");

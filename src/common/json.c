@@ -24,16 +24,16 @@ static const cJSON *member(const cJSON *obj, const char *path, const char *key, 
     *rc = 0;
     if (!v || cJSON_IsNull(v)) {
         if (required)
-            *rc = -1, wsm_err_set(err, WSM_E_BAD_FIELD, "%s%s%s: required", path ? path : "",
-                                  sep(path), key);
+            *rc = -1,
+            wsm_err_set(err, WSM_E_BAD_FIELD, "%s%s%s: required", path ? path : "", sep(path), key);
         return NULL;
     }
     return v;
 }
 
-#define BAD(expect)                                                                            \
-    (wsm_err_set(err, WSM_E_BAD_FIELD, "%s%s%s: expected %s", path ? path : "", sep(path), key, \
-                 expect),                                                                       \
+#define BAD(expect)                                                                                \
+    (wsm_err_set(err, WSM_E_BAD_FIELD, "%s%s%s: expected %s", path ? path : "", sep(path), key,    \
+                 expect),                                                                          \
      -1)
 
 int wsm_json_str(const cJSON *obj, const char *path, const char *key, bool required,
@@ -75,8 +75,7 @@ int wsm_json_int(const cJSON *obj, const char *path, const char *key, bool requi
         if (max == INT64_MAX)
             snprintf(what, sizeof what, "integer >= %lld", (long long)min);
         else
-            snprintf(what, sizeof what, "integer in [%lld, %lld]", (long long)min,
-                     (long long)max);
+            snprintf(what, sizeof what, "integer in [%lld, %lld]", (long long)min, (long long)max);
         return BAD(what);
     }
     *out = (int64_t)d;
@@ -126,8 +125,7 @@ int wsm_json_arr(const cJSON *obj, const char *path, const char *key, bool requi
     return 1;
 }
 
-int wsm_json_no_unknown(const cJSON *obj, const char *path, const char *const *known,
-                        wsm_err *err)
+int wsm_json_no_unknown(const cJSON *obj, const char *path, const char *const *known, wsm_err *err)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, obj)

@@ -95,7 +95,10 @@ typedef struct wsm_buf {
     size_t cap;
 } wsm_buf;
 
-#define WSM_BUF_INIT {NULL, 0, 0}
+#define WSM_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 int wsm_buf_reserve(wsm_buf *b, size_t extra);
 int wsm_buf_append(wsm_buf *b, const void *p, size_t n);
 int wsm_buf_append_str(wsm_buf *b, const char *s);
@@ -145,8 +148,7 @@ int wsm_json_arr(const cJSON *obj, const char *path, const char *key, bool requi
                  const cJSON **out, wsm_err *err);
 /* Reports the first member of obj whose name is not in the NULL-terminated list `known`
  * as BAD_FIELD ("path.name: unknown key"). Returns 0 if all are known, -1 otherwise. */
-int wsm_json_no_unknown(const cJSON *obj, const char *path, const char *const *known,
-                        wsm_err *err);
+int wsm_json_no_unknown(const cJSON *obj, const char *path, const char *const *known, wsm_err *err);
 
 /* Prints a cJSON value compactly into b (no trailing newline). 0 or WSM_E_NOMEM. */
 int wsm_json_append(wsm_buf *b, const cJSON *v);

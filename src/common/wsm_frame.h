@@ -15,11 +15,11 @@
 extern "C" {
 #endif
 
-#define WSM_PROTOCOL_VERSION 1
-#define WSM_SUBPROTOCOL "wsmesh.v1"
-#define WSM_WS_PATH "/ws"
-#define WSM_CT_JSON "application/json"
-#define WSM_CT_COLUMNS "application/vnd.wsmesh.columns"
+#define WSM_PROTOCOL_VERSION   1
+#define WSM_SUBPROTOCOL        "wsmesh.v1"
+#define WSM_WS_PATH            "/ws"
+#define WSM_CT_JSON            "application/json"
+#define WSM_CT_COLUMNS         "application/vnd.wsmesh.columns"
 #define WSM_MAX_HEADER_DEFAULT (64 * 1024)
 
 /* One decoded protocol message. `hdr` is owned by the message (free with wsm_msg_clear);
@@ -45,8 +45,8 @@ typedef struct wsm_msg {
  *      string, `len` not a non-negative integer, `content_type` not a string), TOO_LARGE
  *      (header over max_header). err names the offset. After an error the rest of this
  *      WebSocket message cannot be trusted: *off is set to n. */
-int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_header,
-                   wsm_msg *out, wsm_err *err);
+int wsm_frame_next(const unsigned char *buf, size_t n, size_t *off, size_t max_header, wsm_msg *out,
+                   wsm_err *err);
 
 /* Frees out->hdr and zeroes *m. Accepts NULL. */
 void wsm_msg_clear(wsm_msg *m);

@@ -251,7 +251,8 @@ typedef struct btree {
     blink pdirty_link;
     double prog_done, prog_total;
     char *prog_msg;
-    /* keys used by jobs of this tree (each lists this tree in bkey.trees while the tree is in memory) */
+    /* keys used by jobs of this tree (each lists this tree in bkey.trees while the tree is in
+     * memory) */
     bkey **keys;
     size_t n_keys, cap_keys;
 } btree;

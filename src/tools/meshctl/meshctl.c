@@ -750,8 +750,9 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     const char *cmd = rest[0];
-    static const char *const cmds[] = {"submit", "info",  "workers", "job",    "jobs", "requeue",
-                                       "cancel", "empty", "pause",   "resume", "tail", "ingest", NULL};
+    static const char *const cmds[] = {"submit",  "info",   "workers", "job",   "jobs",
+                                       "requeue", "cancel", "empty",   "pause", "resume",
+                                       "tail",    "ingest", NULL};
     bool known = false;
     for (size_t i = 0; cmds[i]; i++)
         known |= strcmp(cmds[i], cmd) == 0;
