@@ -164,7 +164,7 @@ static void bufs_free(bufs *b)
 }
 
 /* Appends the events of one frame output as res_event rows keyed like the db-writer
- * (seq = frame * 5 + kind index). */
+ * (res_event_seq). */
 static int add_events(bufs *b, size_t *n_ev, const aeb_output *out)
 {
     for (int k = 0; k < out->n_events; k++) {
@@ -177,7 +177,7 @@ static int add_events(bufs *b, size_t *n_ev, const aeb_output *out)
         }
         const aeb_event *e = &out->events[k];
         res_event *r = &b->ev[(*n_ev)++];
-        r->seq = (int64_t)e->frame * 5 + (int64_t)e->type;
+        r->seq = res_event_seq((int64_t)e->frame, aeb_event_name(e->type));
         r->t = e->t;
         r->kind = aeb_event_name(e->type);
         r->ttc = e->ttc;

@@ -42,8 +42,24 @@ static const char *const code_texts[RES_CODE_COUNT] = {
 
 const char *const res_states[5] = {"NONE", "FCW", "PB1", "PB2", "FB"};
 
-static const char *const event_kinds[] = {"fcw_onset", "brake_onset", "stage_change", "collision",
-                                          "aeb_release"};
+const char *const res_event_kinds[RES_EVENT_KINDS] = {"fcw_onset", "brake_onset", "stage_change",
+                                                      "collision", "aeb_release"};
+
+int res_event_kind_index(const char *kind)
+{
+    for (int k = 0; kind && k < RES_EVENT_KINDS; k++)
+        if (strcmp(kind, res_event_kinds[k]) == 0)
+            return k;
+    return -1;
+}
+
+int64_t res_event_seq(int64_t frame, const char *kind)
+{
+    int k = res_event_kind_index(kind);
+    if (k < 0 || frame < 0 || frame > (INT64_MAX - k) / RES_EVENT_KINDS)
+        return -1;
+    return frame * RES_EVENT_KINDS + k;
+}
 
 const char *const res_migration_desc[RES_SCHEMA_VERSION] = {
     "tables recordings, aeb_frames, aeb_events, aeb_summary",
@@ -463,10 +479,7 @@ int res_write_events(res_db *db, const char *recording_id, const res_event *ev, 
         if (e->seq < 0)
             return res_err_set(err, RES_E_BAD_INPUT, "events[%zu].seq: %lld, expected >= 0", i,
                                (long long)e->seq);
-        bool known = false;
-        for (size_t k = 0; e->kind && k < sizeof event_kinds / sizeof event_kinds[0]; k++)
-            known = known || strcmp(e->kind, event_kinds[k]) == 0;
-        if (!known)
+        if (res_event_kind_index(e->kind) < 0)
             return res_err_set(err, RES_E_BAD_INPUT,
                                "events[%zu].kind: \"%.40s\" is not one of fcw_onset brake_onset "
                                "stage_change collision aeb_release",

@@ -117,7 +117,18 @@ typedef struct res_frames {
  * RES_E_CONNECT (connection lost and not restored), RES_E_DB, RES_E_NOMEM. */
 int res_write_frames(res_db *db, const res_frames *f, res_err *err);
 
-/* An AEB event (kind: fcw_onset brake_onset stage_change collision aeb_release). */
+/* The event kinds, in the order of their index: fcw_onset brake_onset stage_change collision
+ * aeb_release (the order of libaeb's event types). */
+#define RES_EVENT_KINDS 5
+extern const char *const res_event_kinds[RES_EVENT_KINDS];
+/* The index of kind in res_event_kinds; -1 for NULL or an unknown kind. */
+int res_event_kind_index(const char *kind);
+/* The key of an event that has no seq of its own: frame * RES_EVENT_KINDS + the kind's index
+ * (there is at most one event of each kind per frame). Returns -1 for an unknown kind or a
+ * negative frame. The db-writer and the in-process benchmark both key events this way. */
+int64_t res_event_seq(int64_t frame, const char *kind);
+
+/* An AEB event (kind: one of res_event_kinds). */
 typedef struct res_event {
     int64_t seq;             /* >= 0, the key within the recording */
     double t;                /* s; NaN = NULL */

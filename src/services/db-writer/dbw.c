@@ -8,7 +8,7 @@
  *    naming the field. Database failures (busy, I/O, lost connection) fail with retry = true.
  *  - Every write is an idempotent keyed upsert, so a redelivered job (at-least-once delivery)
  *    leaves exactly the same rows. Event keys are derived deterministically when the producer
- *    gives no seq: seq = frame * 5 + kind index (at most one event of each kind per frame).
+ *    gives no seq: res_event_seq(frame, kind) (at most one event of each kind per frame).
  *  - A handle is used by one thread at a time: handlers borrow one from the pool.
  *  - The root job id of every stored job becomes an alias of its recording, so the dashboard's
  *    link from a pipeline (root job) to its results works whatever recording id the reader
@@ -363,9 +363,6 @@ out:
 
 /* ------------------------------------------------------------------ events */
 
-static const char *const kinds[5] = {"fcw_onset", "brake_onset", "stage_change", "collision",
-                                     "aeb_release"};
-
 static int parse_events(const cJSON *arr, res_event **out, size_t *n, dbw_error *e)
 {
     *n = (size_t)cJSON_GetArraySize(arr);
@@ -386,16 +383,13 @@ static int parse_events(const cJSON *arr, res_event **out, size_t *n, dbw_error 
             return e->code;
         if (!kind && opt_str(ev, path, "event", &kind, e) < 0)
             return e->code;
-        int k = -1;
-        for (int j = 0; kind && j < 5; j++)
-            if (strcmp(kind, kinds[j]) == 0)
-                k = j;
+        int k = res_event_kind_index(kind);
         if (k < 0)
             return fail(e, RES_E_BAD_INPUT,
                         "%s.kind: %s%.40s%s is not one of fcw_onset brake_onset stage_change "
                         "collision aeb_release",
                         path, kind ? "\"" : "", kind ? kind : "missing", kind ? "\"" : "");
-        r->kind = kinds[k];
+        r->kind = res_event_kinds[k];
         int64_t seq, frame;
         int hs = opt_int(ev, path, "seq", 0, INT64_MAX / 8, -1, &seq, e);
         int hf = opt_int(ev, path, "frame", 0, INT64_MAX / 8, -1, &frame, e);
@@ -404,7 +398,7 @@ static int parse_events(const cJSON *arr, res_event **out, size_t *n, dbw_error 
         if (!hs && !hf)
             return fail(e, RES_E_BAD_INPUT, "%s: needs \"seq\" or \"frame\" (the event's key)",
                         path);
-        r->seq = hs ? seq : frame * 5 + k;
+        r->seq = hs ? seq : res_event_seq(frame, r->kind);
         if (opt_num(ev, path, "t", &r->t, e) < 0 || opt_num(ev, path, "ttc", &r->ttc, e) < 0 ||
             opt_num(ev, path, "ego_v", &r->ego_v, e) < 0 ||
             opt_num(ev, path, "range", &r->range, e) < 0 ||

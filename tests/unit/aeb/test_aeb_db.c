@@ -6,6 +6,7 @@
  */
 #include "aeb_scenario.h"
 #include "aebsvc.h"
+#include "results.h"
 #include "dbw.h"
 #include "wsm_frame.h"
 #include "../../wsm_test.h"
@@ -135,6 +136,20 @@ static cJSON *query(res_db *db, const char *q)
     return out;
 }
 
+TEST(event_keys_follow_the_aeb_event_types)
+{
+    /* the db-writer keys an event without seq as frame * 5 + kind index; the in-process
+     * benchmark keys libaeb's events the same way only if both orders agree */
+    for (int k = 0; k < AEB_EV_COUNT; k++) {
+        CHECK_EQ_INT(res_event_kind_index(aeb_event_name((aeb_event_type)k)), k);
+        CHECK_EQ_INT(res_event_seq(10, aeb_event_name((aeb_event_type)k)), 50 + k);
+    }
+    CHECK_EQ_INT(RES_EVENT_KINDS, AEB_EV_COUNT);
+    CHECK_EQ_INT(res_event_seq(10, "summary"), -1);
+    CHECK_EQ_INT(res_event_seq(-1, "collision"), -1);
+    CHECK_EQ_INT(res_event_kind_index(NULL), -1);
+}
+
 TEST(db_accepts_the_aeb_outputs)
 {
     char url[128];
@@ -200,6 +215,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    RUN(event_keys_follow_the_aeb_event_types);
     RUN(db_accepts_the_aeb_outputs);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
