@@ -183,18 +183,9 @@ wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err)
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
-    if (o)
-        cl->o = *o;
-    conn_options_defaults(&cl->o);
-    if (cl->o.log_level) {
-        wsm_log_level lv;
-        if (wsm_log_parse_level(cl->o.log_level, &lv) != 0) {
-            wsm_err_set(err, WSM_E_USAGE, "log-level %s: expected error|warn|info|debug|trace",
-                        cl->o.log_level);
-            free(cl);
-            return NULL;
-        }
-        wsm_log_set_level(lv);
+    if (conn_options_take(&cl->o, o, err) != 0) {
+        free(cl);
+        return NULL;
     }
     cl->base = event_base_new();
     conn_handlers h = {.on_ready = cl_on_ready, .on_msg = cl_on_msg, .on_down = cl_on_down};

@@ -99,6 +99,22 @@ void conn_options_defaults(wsm_options *o)
         o->max_unsent_bytes = 64u << 20;
 }
 
+int conn_options_take(wsm_options *dst, const wsm_options *src, wsm_err *err)
+{
+    if (src)
+        *dst = *src;
+    conn_options_defaults(dst);
+    if (dst->log_level) {
+        wsm_log_level lv;
+        if (wsm_log_parse_level(dst->log_level, &lv) != 0)
+            return wsm_err_set(err, WSM_E_USAGE,
+                               "log-level %s: expected error|warn|info|debug|trace",
+                               dst->log_level);
+        wsm_log_set_level(lv);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ reply table */
 
 static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)

@@ -1441,18 +1441,9 @@ wsm_service *wsm_service_new(const wsm_options *o, wsm_err *err)
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
-    if (o)
-        s->o = *o;
-    conn_options_defaults(&s->o);
-    if (s->o.log_level) {
-        wsm_log_level lv;
-        if (wsm_log_parse_level(s->o.log_level, &lv) != 0) {
-            wsm_err_set(err, WSM_E_USAGE, "log-level %s: expected error|warn|info|debug|trace",
-                        s->o.log_level);
-            free(s);
-            return NULL;
-        }
-        wsm_log_set_level(lv);
+    if (conn_options_take(&s->o, o, err) != 0) {
+        free(s);
+        return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
