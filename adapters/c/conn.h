@@ -32,7 +32,8 @@ typedef struct conn_handlers {
 void conn_options_defaults(wsm_options *o);
 
 /* The options of a new client or service: *dst = *src (dst left as is, e.g. zeroed, for a NULL
- * src), then the defaults, then the log level applied. Returns 0, or WSM_E_USAGE (err says why) for a bad log_level. */
+ * src), then the defaults, then the log level applied. Returns 0, or WSM_E_USAGE (err says
+ * why) for a bad log_level. */
 int conn_options_take(wsm_options *dst, const wsm_options *src, wsm_err *err);
 
 /* o must already carry defaults (conn_options_defaults); strings must outlive the conn.
