@@ -500,7 +500,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
     size_t off = 0;
     wsm_msg m;
     wsm_err err;
-    int rc;
+    int rc = 0;
     const unsigned char *data = msg->data ? msg->data : (const unsigned char *)"";
     size_t n = msg->len;
     bool first = true;
@@ -509,6 +509,19 @@ void conn_dispatch(conn *c, wsm_buf *msg)
         if (k) {
             off += k;
             first = false;
+            continue;
+        }
+        jobscan js;
+        if (c->h.on_job && off < n && jobscan_parse(data + off, n - off, 0, &js)) {
+            /* the service's hot path: no cJSON tree for the header */
+            c->cur_msg = msg;
+            c->cur_single = first && off + js.total == n;
+            c->h.on_job(c->ud, &js, data + off);
+            c->cur_msg = NULL;
+            off += js.total;
+            first = false;
+            if (!msg->data) /* taken: it held only this message */
+                break;
             continue;
         }
         if ((rc = wsm_frame_next(data, n, &off, 0, &m, &err)) != 1)

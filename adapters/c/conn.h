@@ -12,6 +12,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "jobscan.h"
 #include "wsm_frame.h"
 #include "wsmesh.h"
 
@@ -26,6 +27,10 @@ typedef struct conn_handlers {
     void (*on_ready)(void *ud);                 /* welcome received */
     void (*on_msg)(void *ud, const wsm_msg *m); /* anything that is not a reply or a ping */
     void (*on_down)(void *ud, int code, const char *why); /* the attempt/connection ended */
+    /* Optional: a `job` message that jobscan_parse read without building a cJSON tree
+     * (others still come to on_msg). msg points at its header line, js says where the members
+     * are; valid during the call (conn_take_message works as in on_msg). */
+    void (*on_job)(void *ud, const jobscan *js, const unsigned char *msg);
 } conn_handlers;
 
 /* Fills the defaults of wsm_options (env, timeouts, sizes) into *o. */

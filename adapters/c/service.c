@@ -53,18 +53,28 @@ struct ep {
     void *user;
 };
 
+/* The JSON values of a job, in this order in wsm_job's val/span/tree arrays. */
+enum { V_ARGS, V_META, V_STATE, V_PMETA, V_N };
+
 struct wsm_job {
     wsm_service *s;
-    cJSON *hdr;                   /* the job message (owned) */
-    unsigned char *payload;       /* points into payload_block */
-    unsigned char *payload_block; /* owned allocation holding the payload */
+    cJSON *hdr;                   /* general path: the parsed job message (owned) */
+    char *text;                   /* fast path: the header line, copied after this struct;
+                                     its fixed string members are NUL-terminated in place */
+    unsigned char *payload;       /* in payload_block, or after text for small payloads */
+    unsigned char *payload_block; /* owned allocation holding the payload, or NULL */
     size_t payload_cap;           /* its size when it is a receive buffer (recycled) */
     size_t len;
     const char *id, *queue, *key, *parent, *root, *content_type;
     int attempt;
     int64_t deadline_at;
-    const cJSON *args, *meta, *state, *payload_meta;
-    cJSON *empty_args;
+    /* args, meta, state, payload_meta: the general path sets val[] at once; the fast path
+     * parses span[k] of text into tree[k] when the handler first asks (handler thread) */
+    const cJSON *val[V_N];
+    js_span span[V_N];
+    cJSON *tree[V_N];
+    unsigned val_done; /* bit k: val[k] is final */
+    bool lazy_nomem;   /* a lazy parse ran out of memory: the attempt fails (retried) */
     const struct ep *ep;
 
     int stop; /* atomic */
@@ -106,6 +116,7 @@ struct wsm_service {
     wsm_job *rq_head, *rq_tail;
     struct item *ob_head, *ob_tail;
     int inflight, window;
+    size_t max_header; /* loop: the hub's welcome.max_header_bytes */
     bool quit;
     int n_running;
     wsm_service_stats stats;
@@ -154,7 +165,8 @@ static void job_free(wsm_job *j)
     if (!j)
         return;
     cJSON_Delete(j->hdr);
-    cJSON_Delete(j->empty_args);
+    for (int k = 0; k < V_N; k++)
+        cJSON_Delete(j->tree[k]);
     free(j->payload_block);
     cJSON_Delete(j->res_value);
     free(j->res_payload);
@@ -371,13 +383,16 @@ static struct item *make_fail(wsm_service *s, wsm_job *j, const char *type, cons
     return it;
 }
 
-/* The hub's limit on one header line (welcome.max_header_bytes). */
+/* The hub's limit on one header line (welcome.max_header_bytes), read once per welcome. */
 static size_t hub_max_header(wsm_service *s)
 {
-    const cJSON *w = conn_welcome(s->c);
-    const cJSON *m = w ? cJSON_GetObjectItemCaseSensitive(w, "max_header_bytes") : NULL;
-    return cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble
-                                                    : WSM_MAX_HEADER_DEFAULT;
+    if (!s->max_header) {
+        const cJSON *w = conn_welcome(s->c);
+        const cJSON *m = w ? cJSON_GetObjectItemCaseSensitive(w, "max_header_bytes") : NULL;
+        s->max_header = cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble
+                                                                 : WSM_MAX_HEADER_DEFAULT;
+    }
+    return s->max_header;
 }
 
 static void send_final(wsm_service *s, wsm_job *j)
@@ -457,14 +472,16 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 
 static void outbox_push(wsm_service *s, struct item *it)
 {
-    /* caller holds s->mu */
+    /* caller holds s->mu. Only the first item of an empty outbox wakes the loop: notify_cb
+     * takes the whole list under s->mu, so later items ride on that wake-up. */
     it->next = NULL;
-    if (s->ob_tail)
+    if (s->ob_tail) {
         s->ob_tail->next = it;
-    else
+    } else {
         s->ob_head = it;
+        event_active(s->notify_ev, EV_READ, 0);
+    }
     s->ob_tail = it;
-    event_active(s->notify_ev, EV_READ, 0);
 }
 
 /* ------------------------------------------------------------------ jobs from the hub (loop) */
@@ -567,76 +584,17 @@ static void job_fields_scan(const cJSON *hdr, struct job_fields *f)
     }
 }
 
-static void on_job(wsm_service *s, const wsm_msg *m)
+/* Args of a job without args (or with args null): an empty object that is never freed. */
+static cJSON empty_args = {.type = cJSON_Object};
+
+/* A received job (either path) enters the service: the list, then the runq (or back to the
+ * hub when draining or past max_jobs). */
+static void job_accept(wsm_service *s, wsm_job *j)
 {
-    struct job_fields f;
-    job_fields_scan(m->hdr, &f);
-    int64_t attempt = 1;
-    bool ok = cJSON_IsString(f.job_id) && cJSON_IsString(f.queue);
-    if (ok && f.attempt && !cJSON_IsNull(f.attempt)) {
-        double d = cJSON_IsNumber(f.attempt) ? f.attempt->valuedouble : 0;
-        ok = d >= 1 && d <= INT32_MAX && d == (double)(int64_t)d;
-        attempt = ok ? (int64_t)d : 1;
-    }
-    if (!ok) {
-        /* the general checks name the problem */
-        wsm_err e;
-        const char *id = NULL, *queue = NULL;
-        if (wsm_json_str(m->hdr, "job", "job_id", true, &id, &e) < 0 ||
-            wsm_json_str(m->hdr, "job", "queue", true, &queue, &e) < 0 ||
-            wsm_json_int(m->hdr, "job", "attempt", false, 1, INT32_MAX, &attempt, &e) < 0)
-            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message: %s", e.msg);
-        else
-            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message");
-        return;
-    }
-    wsm_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return;
-    j->s = s;
-    j->hdr = conn_take_header(s->c); /* no copy: the job keeps the parsed header */
-    if (!j->hdr) {
-        j->hdr = cJSON_Duplicate(m->hdr, 1);
-        job_fields_scan(j->hdr, &f); /* the members of the copy */
-    }
-    if (m->len) {
-        /* bulk payloads: keep the receive buffer instead of copying out of it */
-        size_t cap = 0;
-        unsigned char *whole = m->len >= 4096 ? conn_take_message(s->c, &cap) : NULL;
-        if (whole) {
-            j->payload_block = whole;
-            j->payload_cap = cap;
-            j->payload = (unsigned char *)m->payload; /* inside whole */
-        } else if ((j->payload = malloc(m->len)) != NULL) {
-            memcpy(j->payload, m->payload, m->len);
-            j->payload_block = j->payload;
-        }
-        j->len = m->len;
-    }
-    if (!j->hdr || (m->len && !j->payload)) {
-        job_free(j);
-        return;
-    }
-    j->id = f.job_id->valuestring;
-    j->queue = f.queue->valuestring;
-    j->attempt = (int)attempt;
-    j->key = cJSON_IsString(f.key) ? f.key->valuestring : NULL;
-    j->parent = cJSON_IsString(f.parent) ? f.parent->valuestring : NULL;
-    j->root = cJSON_IsString(f.root) ? f.root->valuestring : NULL;
-    j->content_type = cJSON_IsString(f.content_type) ? f.content_type->valuestring : NULL;
     if (!j->root)
         j->root = j->id;
     if (!j->content_type)
         j->content_type = WSM_CT_JSON;
-    j->deadline_at = cJSON_IsNumber(f.deadline_at) ? (int64_t)f.deadline_at->valuedouble : 0;
-    j->args = f.args;
-    if (!j->args || cJSON_IsNull(j->args)) {
-        j->empty_args = cJSON_CreateObject();
-        j->args = j->empty_args;
-    }
-    j->meta = f.meta;
-    j->state = f.state;
-    j->payload_meta = f.payload_meta;
     j->ep = find_ep(s, j->queue);
 
     j->next = s->jobs;
@@ -672,6 +630,122 @@ static void on_job(wsm_service *s, const wsm_msg *m)
     s->rq_tail = j;
     pthread_cond_signal(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* The payload of a job: a bulk payload that is the whole WebSocket message keeps the receive
+ * buffer (no copy); others are copied into their own block. 0 or WSM_E_NOMEM. */
+static int job_take_payload(wsm_service *s, wsm_job *j, const unsigned char *p, size_t len)
+{
+    size_t cap = 0;
+    unsigned char *whole = len >= 4096 ? conn_take_message(s->c, &cap) : NULL;
+    if (whole) {
+        j->payload_block = whole;
+        j->payload_cap = cap;
+        j->payload = (unsigned char *)p; /* inside whole */
+    } else if ((j->payload = malloc(len)) != NULL) {
+        memcpy(j->payload, p, len);
+        j->payload_block = j->payload;
+    } else {
+        return WSM_E_NOMEM;
+    }
+    j->len = len;
+    return 0;
+}
+
+/* The hot path: a job header read by jobscan (conn's on_job). One allocation holds the job,
+ * its header text and a small payload; args/meta/state/payload_meta stay text until asked. */
+static void on_job_fast(void *ud, const jobscan *js, const unsigned char *msg)
+{
+    wsm_service *s = ud;
+    const unsigned char *payload = msg + js->hdr_len + 1;
+    size_t inl = js->len && js->len < 4096 ? js->len : 0;
+    size_t text_at = sizeof(wsm_job);
+    size_t pay_at = (text_at + js->hdr_len + 1 + 15) & ~(size_t)15; /* payload 16-aligned */
+    wsm_job *j = calloc(1, pay_at + inl);
+    if (!j)
+        return;
+    j->s = s;
+    j->text = (char *)j + text_at;
+    memcpy(j->text, msg, js->hdr_len);
+    j->text[js->hdr_len] = 0;
+    if (inl) {
+        j->payload = (unsigned char *)j + pay_at;
+        memcpy(j->payload, payload, inl);
+        j->len = inl;
+    } else if (js->len && job_take_payload(s, j, payload, js->len) != 0) {
+        free(j);
+        return;
+    }
+    /* the fixed string members have no escapes: NUL-terminate them in place */
+    const js_span *str[] = {&js->job_id, &js->queue, &js->key,
+                            &js->parent, &js->root,  &js->content_type};
+    const char **dst[] = {&j->id, &j->queue, &j->key, &j->parent, &j->root, &j->content_type};
+    for (size_t k = 0; k < sizeof str / sizeof str[0]; k++) {
+        if (str[k]->off) {
+            j->text[str[k]->off + str[k]->len] = 0;
+            *dst[k] = j->text + str[k]->off;
+        }
+    }
+    j->attempt = js->attempt;
+    j->deadline_at = js->deadline_at;
+    j->span[V_ARGS] = js->args;
+    j->span[V_META] = js->meta;
+    j->span[V_STATE] = js->state;
+    j->span[V_PMETA] = js->payload_meta;
+    job_accept(s, j);
+}
+
+/* The general path: any other job message (parsed into m->hdr by wsm_frame_next). */
+static void on_job(wsm_service *s, const wsm_msg *m)
+{
+    struct job_fields f;
+    job_fields_scan(m->hdr, &f);
+    int64_t attempt = 1;
+    bool ok = cJSON_IsString(f.job_id) && cJSON_IsString(f.queue);
+    if (ok && f.attempt && !cJSON_IsNull(f.attempt)) {
+        double d = cJSON_IsNumber(f.attempt) ? f.attempt->valuedouble : 0;
+        ok = d >= 1 && d <= INT32_MAX && d == (double)(int64_t)d;
+        attempt = ok ? (int64_t)d : 1;
+    }
+    if (!ok) {
+        /* the general checks name the problem */
+        wsm_err e;
+        const char *id = NULL, *queue = NULL;
+        if (wsm_json_str(m->hdr, "job", "job_id", true, &id, &e) < 0 ||
+            wsm_json_str(m->hdr, "job", "queue", true, &queue, &e) < 0 ||
+            wsm_json_int(m->hdr, "job", "attempt", false, 1, INT32_MAX, &attempt, &e) < 0)
+            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message: %s", e.msg);
+        else
+            wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message");
+        return;
+    }
+    wsm_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->s = s;
+    j->hdr = conn_take_header(s->c); /* no copy: the job keeps the parsed header */
+    if (!j->hdr) {
+        j->hdr = cJSON_Duplicate(m->hdr, 1);
+        job_fields_scan(j->hdr, &f); /* the members of the copy */
+    }
+    if (!j->hdr || (m->len && job_take_payload(s, j, m->payload, m->len) != 0)) {
+        job_free(j);
+        return;
+    }
+    j->id = f.job_id->valuestring;
+    j->queue = f.queue->valuestring;
+    j->attempt = (int)attempt;
+    j->key = cJSON_IsString(f.key) ? f.key->valuestring : NULL;
+    j->parent = cJSON_IsString(f.parent) ? f.parent->valuestring : NULL;
+    j->root = cJSON_IsString(f.root) ? f.root->valuestring : NULL;
+    j->content_type = cJSON_IsString(f.content_type) ? f.content_type->valuestring : NULL;
+    j->deadline_at = cJSON_IsNumber(f.deadline_at) ? (int64_t)f.deadline_at->valuedouble : 0;
+    j->val[V_ARGS] = f.args && !cJSON_IsNull(f.args) ? f.args : &empty_args;
+    j->val[V_META] = f.meta;
+    j->val[V_STATE] = f.state;
+    j->val[V_PMETA] = f.payload_meta;
+    j->val_done = (1u << V_N) - 1;
+    job_accept(s, j);
 }
 
 static void on_stop(wsm_service *s, const wsm_msg *m)
@@ -795,6 +869,7 @@ static void on_ready(void *ud)
     }
     s->ever_ready = true;
     s->backoff = 0;
+    s->max_header = 0; /* this welcome's value: read on first use */
     pthread_mutex_lock(&s->mu);
     s->window = conn_emit_window(s->c);
     pthread_cond_broadcast(&s->credit_cv);
@@ -1000,8 +1075,8 @@ static bool json_safe_id(const char *s)
     return true;
 }
 
-/* Appends the decimal digits of v. 0 or WSM_E_NOMEM. */
-static int buf_u64(wsm_buf *b, uint64_t v)
+/* Writes the decimal digits of v to o (at most 20). Returns their number. */
+static size_t u64_text(char *o, uint64_t v)
 {
     char t[24];
     size_t i = sizeof t;
@@ -1009,7 +1084,8 @@ static int buf_u64(wsm_buf *b, uint64_t v)
         t[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    return wsm_buf_append(b, t + i, sizeof t - i);
+    memcpy(o, t + i, sizeof t - i);
+    return sizeof t - i;
 }
 
 /* The common final: a result without payload, header formatted directly (no cJSON tree).
@@ -1026,16 +1102,30 @@ static struct item *make_plain_result(wsm_job *j)
     it->id = conn_next_id(j->s->c);
     /* the header goes straight into the message: no payload, so the frame is header + '\n' */
     wsm_buf *h = &it->msg;
-    int rc = wsm_buf_reserve(h, 96 + strlen(j->id));
+    size_t idn = strlen(j->id);
+    int rc = wsm_buf_reserve(h, 96 + idn);
+    if (rc == 0) {
+        static const char p1[] = "{\"op\":\"result\",\"id\":\"", p2[] = "\",\"job_id\":\"",
+                          p3[] = "\",\"attempt\":", p4[] = ",\"value\":";
+        char *o = (char *)h->data;
+        memcpy(o, p1, sizeof p1 - 1);
+        o += sizeof p1 - 1;
+        o += u64_text(o, it->id);
+        memcpy(o, p2, sizeof p2 - 1);
+        o += sizeof p2 - 1;
+        memcpy(o, j->id, idn);
+        o += idn;
+        memcpy(o, p3, sizeof p3 - 1);
+        o += sizeof p3 - 1;
+        o += u64_text(o, (uint64_t)j->attempt);
+        memcpy(o, p4, sizeof p4 - 1);
+        o += sizeof p4 - 1;
+        h->len = (size_t)(o - (char *)h->data);
+    }
     if (rc == 0)
-        rc = wsm_buf_append_str(h, "{\"op\":\"result\",\"id\":\"") || buf_u64(h, it->id) ||
-             wsm_buf_append_str(h, "\",\"job_id\":\"") || wsm_buf_append_str(h, j->id) ||
-             wsm_buf_append_str(h, "\",\"attempt\":") || buf_u64(h, (uint64_t)j->attempt) ||
-             wsm_buf_append_str(h, ",\"value\":");
-    if (rc == 0)
-        rc = j->res_value ? wsm_json_append(h, j->res_value) : wsm_buf_append_str(h, "null");
+        rc = j->res_value ? wsm_json_append(h, j->res_value) : wsm_buf_append(h, "null", 4);
     if (rc == 0 && j->res_state)
-        rc = wsm_buf_append_str(h, ",\"state\":") || wsm_json_append(h, j->res_state);
+        rc = wsm_buf_append(h, ",\"state\":", 9) || wsm_json_append(h, j->res_state);
     if (rc == 0)
         rc = wsm_buf_append(h, "}\n", 2);
     if (rc != 0) {
@@ -1147,6 +1237,11 @@ static void *worker_main(void *arg)
                          true);
             hrc = 1;
         }
+        if (j->lazy_nomem) { /* the handler saw an absent value that was not absent */
+            wsm_job_fail(j, "out_of_memory", "cannot parse the job's JSON values: out of memory",
+                         NULL, true);
+            hrc = 1;
+        }
         struct item *fin = make_final(j, hrc);
         for (int tries = 0; !fin && tries < 100; tries++)
             fin = make_final(j, hrc); /* out of memory: the result must still go out */
@@ -1188,17 +1283,39 @@ int64_t wsm_job_deadline_at(const wsm_job *j)
 {
     return j ? j->deadline_at : 0;
 }
+/* val[k] of the job, parsing its text on first use (fast-path jobs; handler thread only).
+ * The text was checked by jobscan, so a parse fails only for want of memory: the value is
+ * then absent (args: {}) and the attempt fails with a retry (worker_main). */
+static const cJSON *job_value(const wsm_job *cj, int k)
+{
+    if (!cj)
+        return NULL;
+    wsm_job *j = (wsm_job *)cj; /* the cache is not part of the job's observable state */
+    if (!(j->val_done & (1u << k))) {
+        j->val_done |= 1u << k;
+        if (j->span[k].off) {
+            j->tree[k] = cJSON_ParseWithLength(j->text + j->span[k].off, j->span[k].len);
+            if (!j->tree[k])
+                j->lazy_nomem = true;
+            j->val[k] = j->tree[k];
+        }
+        if (k == V_ARGS && (!j->val[k] || cJSON_IsNull(j->val[k])))
+            j->val[k] = &empty_args;
+    }
+    return j->val[k];
+}
+
 const cJSON *wsm_job_args(const wsm_job *j)
 {
-    return j ? j->args : NULL;
+    return job_value(j, V_ARGS);
 }
 const cJSON *wsm_job_meta(const wsm_job *j)
 {
-    return j ? j->meta : NULL;
+    return job_value(j, V_META);
 }
 const cJSON *wsm_job_state(const wsm_job *j)
 {
-    return j ? j->state : NULL;
+    return job_value(j, V_STATE);
 }
 const void *wsm_job_payload(const wsm_job *j, size_t *len)
 {
@@ -1212,18 +1329,18 @@ const char *wsm_job_content_type(const wsm_job *j)
 }
 const cJSON *wsm_job_payload_meta(const wsm_job *j)
 {
-    return j ? j->payload_meta : NULL;
+    return job_value(j, V_PMETA);
 }
 
 const char *wsm_job_arg_str(const wsm_job *j, const char *name, const char *dflt)
 {
-    const cJSON *v = j && name ? cJSON_GetObjectItemCaseSensitive(j->args, name) : NULL;
+    const cJSON *v = j && name ? cJSON_GetObjectItemCaseSensitive(wsm_job_args(j), name) : NULL;
     return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
 double wsm_job_arg_num(const wsm_job *j, const char *name, double dflt)
 {
-    const cJSON *v = j && name ? cJSON_GetObjectItemCaseSensitive(j->args, name) : NULL;
+    const cJSON *v = j && name ? cJSON_GetObjectItemCaseSensitive(wsm_job_args(j), name) : NULL;
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
@@ -1450,7 +1567,8 @@ wsm_service *wsm_service_new(const wsm_options *o, wsm_err *err)
     pthread_cond_init(&s->credit_cv, NULL);
     s->window = 64;
     s->base = event_base_new();
-    conn_handlers h = {.on_ready = on_ready, .on_msg = on_msg, .on_down = on_down};
+    conn_handlers h = {
+        .on_ready = on_ready, .on_msg = on_msg, .on_down = on_down, .on_job = on_job_fast};
     if (!s->base) {
         wsm_err_set(err, WSM_E_NOMEM, "cannot create an event loop");
         goto fail;

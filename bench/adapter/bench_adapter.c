@@ -2,9 +2,11 @@
  * bench_adapter.c - the pieces of the adapter benchmark (bench/adapter/run_bench.py drives them
  * against a wshub on loopback). Every mode prints one JSON object on stdout.
  *
- *   bench-adapter serve URL QUEUE N      a service with a no-op handler (prefetch 256) that
+ *   bench-adapter serve URL QUEUE N [args]
+ *                                        a service with a no-op handler (prefetch 256) that
  *                                        exits after N jobs: jobs, payload bytes, wall seconds
- *                                        from the first to the last job, process CPU seconds
+ *                                        from the first to the last job, process CPU seconds;
+ *                                        `args`: the handler reads args.i (parses the args)
  *   bench-adapter produce URL QUEUE N B  pipelined enqueue of N jobs with B payload bytes each
  *                                        (binary): wall and CPU seconds
  *   bench-adapter rawtcp MB              baseline: MB bytes through a loopback TCP socket in
@@ -33,6 +35,7 @@ static double cpu_s(void)
 struct counters {
     int64_t first_us, last_us;
     uint64_t jobs, bytes;
+    bool read_args;
     pthread_mutex_t mu;
 };
 
@@ -41,6 +44,8 @@ static int noop(wsm_job *j, void *u)
     struct counters *c = u;
     size_t n;
     wsm_job_payload(j, &n);
+    if (c->read_args && wsm_job_arg_num(j, "i", -1) < 0)
+        return 1;
     int64_t now = wsm_mono_us();
     pthread_mutex_lock(&c->mu);
     if (!c->jobs)
@@ -52,9 +57,9 @@ static int noop(wsm_job *j, void *u)
     return 0;
 }
 
-static int serve(const char *url, const char *queue, long n)
+static int serve(const char *url, const char *queue, long n, bool read_args)
 {
-    struct counters c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct counters c = {.read_args = read_args, .mu = PTHREAD_MUTEX_INITIALIZER};
     wsm_options o = {
         .url = url, .name = "bench-serve", .prefetch = 256, .max_jobs = n, .log_level = "warn"};
     wsm_err e;
@@ -162,12 +167,12 @@ static int rawtcp(long mb)
 int main(int argc, char **argv)
 {
     if (argc >= 5 && strcmp(argv[1], "serve") == 0)
-        return serve(argv[2], argv[3], atol(argv[4]));
+        return serve(argv[2], argv[3], atol(argv[4]), argc >= 6 && strcmp(argv[5], "args") == 0);
     if (argc >= 6 && strcmp(argv[1], "produce") == 0)
         return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]));
     if (argc >= 3 && strcmp(argv[1], "rawtcp") == 0)
         return rawtcp(atol(argv[2]));
-    fprintf(stderr, "usage: bench-adapter serve URL QUEUE N | produce URL QUEUE N BYTES | "
+    fprintf(stderr, "usage: bench-adapter serve URL QUEUE N [args] | produce URL QUEUE N BYTES | "
                     "rawtcp MB\n");
     return 2;
 }

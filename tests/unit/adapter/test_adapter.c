@@ -2,8 +2,10 @@
  * test_adapter.c - unit tests of libwsmesh's pure parts: URL parsing, the shared command line,
  * the transport's handshake check and frame assembly (fed from memory through wst_feed_raw:
  * fragmentation, interleaved control frames, oversize, masked and reserved-bit frames), the
- * session's dispatch of batched protocol messages and reply routing, and wsm_strerror.
+ * session's dispatch of batched protocol messages and reply routing, the one-pass job header
+ * scanner (jobscan: what it reads, what it leaves to the general path), and wsm_strerror.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,6 +345,119 @@ TEST(conn_dispatch_batches)
     conn_free(c);
 }
 
+static bool scan(const char *text, jobscan *js)
+{
+    return jobscan_parse((const unsigned char *)text, strlen(text), 0, js);
+}
+
+static bool span_is(const char *text, js_span sp, const char *want)
+{
+    return sp.off && sp.len == strlen(want) && memcmp(text + sp.off, want, sp.len) == 0;
+}
+
+TEST(jobscan_shapes)
+{
+    jobscan js;
+    /* the hub's compact form: every member read, values kept as their text */
+    const char *h =
+        "{\"op\":\"job\",\"job_id\":\"a1.0\",\"queue\":\"q\",\"attempt\":3,"
+        "\"deadline_at\":1700000000123,\"args\":{\"i\":[1,-2.5e3,\"x\\\"y\"],\"t\":true},"
+        "\"meta\":null,\"key\":\"k\",\"state\":{\"n\":1},\"parent\":\"a1\",\"root\":\"a\","
+        "\"enqueued_at\":5,\"content_type\":\"application/octet-stream\","
+        "\"payload_meta\":{},\"len\":3,\"future\":[{}]}\nxyz";
+    CHECK(scan(h, &js));
+    CHECK(span_is(h, js.job_id, "a1.0"));
+    CHECK(span_is(h, js.queue, "q"));
+    CHECK(span_is(h, js.key, "k"));
+    CHECK(span_is(h, js.parent, "a1"));
+    CHECK(span_is(h, js.root, "a"));
+    CHECK(span_is(h, js.content_type, "application/octet-stream"));
+    CHECK(span_is(h, js.args, "{\"i\":[1,-2.5e3,\"x\\\"y\"],\"t\":true}"));
+    CHECK(span_is(h, js.meta, "null"));
+    CHECK(span_is(h, js.state, "{\"n\":1}"));
+    CHECK(span_is(h, js.payload_meta, "{}"));
+    CHECK_EQ_INT(js.attempt, 3);
+    CHECK(js.deadline_at == 1700000000123LL);
+    CHECK_EQ_INT(js.len, 3);
+    CHECK_EQ_INT(js.total, strlen(h));
+    /* minimal: attempt defaults to 1, absent members are absent */
+    CHECK(scan("{\"op\":\"job\",\"job_id\":\"\",\"queue\":\"q\"}\n", &js));
+    CHECK_EQ_INT(js.attempt, 1);
+    CHECK(js.args.off == 0 && js.key.off == 0 && js.len == 0 && js.job_id.len == 0);
+
+    /* everything else goes to the general path (which gives the same result or the error) */
+    static const char *const general[] = {
+        "{\"op\":\"stop\",\"job_id\":\"a\",\"queue\":\"q\"}\n",       /* another op */
+        "{\"op\":\"job\", \"job_id\":\"a\",\"queue\":\"q\"}\n",       /* whitespace */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\"} \n",       /* trailing */
+        "{\"op\":\"job\",\"job_id\":\"a\\u0062\",\"queue\":\"q\"}\n", /* escape */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":\"\\u0000\"}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"job_id\":\"b\",\"queue\":\"q\"}\n", /* dup */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"ref\":\"1\"}\n",    /* a reply? */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"op\":\"x\"}\n",
+        "{\"op\":\"job\",\"job_id\":1,\"queue\":\"q\"}\n", /* type */
+        "{\"op\":\"job\",\"queue\":\"q\"}\n",              /* required */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"attempt\":0}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"attempt\":1.0}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"attempt\":null}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"len\":-1}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"len\":4}\nxyz", /* short */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":{\"a\":01}}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":[1,]}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":tru}\n",
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"key\":\"a\tb\"}\n", /* raw tab */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\"}",                    /* no newline */
+        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":1111111111111111111111111"
+        "111111111111111111111111111111111111111111111111111}\n", /* cJSON reads 63 chars */
+    };
+    for (size_t i = 0; i < sizeof general / sizeof general[0]; i++) {
+        if (scan(general[i], &js)) {
+            fprintf(stderr, "jobscan accepted %s\n", general[i]);
+            CHECK(0);
+        }
+    }
+    char deep[400] = "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":";
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "]");
+    strcat(deep, "}\n");
+    CHECK(!scan(deep, &js));
+    /* the header bound applies as in wsm_frame_next */
+    const char *small = "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\"}\n";
+    CHECK(!jobscan_parse((const unsigned char *)small, strlen(small), 10, &js));
+}
+
+struct jobs_seen {
+    int fast, general;
+};
+
+static void js_on_job(void *ud, const jobscan *js, const unsigned char *msg)
+{
+    ((struct jobs_seen *)ud)->fast++;
+}
+
+static void js_on_msg(void *ud, const wsm_msg *m)
+{
+    if (strcmp(m->op, "job") == 0)
+        ((struct jobs_seen *)ud)->general++;
+}
+
+TEST(conn_dispatch_jobscan)
+{
+    struct jobs_seen s = {0};
+    conn_handlers h = {.on_msg = js_on_msg, .on_job = js_on_job};
+    conn *c = conn_new_detached(&h, &s);
+    CHECK(c != NULL);
+    const char batch[] = "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"len\":2}\nxy"
+                         "{\"op\":\"job\", \"job_id\":\"b\",\"queue\":\"q\"}\n"
+                         "{\"op\":\"job\",\"job_id\":\"c\",\"queue\":\"q\"}\n";
+    dispatch(c, batch, sizeof batch - 1);
+    CHECK_EQ_INT(s.fast, 2);
+    CHECK_EQ_INT(s.general, 1);
+    conn_free(c);
+}
+
 TEST(strerror_all)
 {
     for (int c = 0; c < WSM_CODE_COUNT; c++)
@@ -375,6 +490,8 @@ int main(void)
     RUN(transport_frames);
     RUN(transport_handshake);
     RUN(conn_dispatch_batches);
+    RUN(jobscan_shapes);
+    RUN(conn_dispatch_jobscan);
     RUN(strerror_all);
     return TEST_DONE();
 }
