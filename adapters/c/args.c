@@ -24,6 +24,10 @@ static const char common_help[] =
     "  --max-jobs N         exit 0 after N jobs\n"
     "  --log-level LEVEL    error|warn|info|debug|trace (default info)\n"
     "  --ca-file FILE       PEM CA certificates to verify a wss:// hub\n"
+    "  --cert-file FILE     PEM client certificate for a hub that requires one (mutual TLS;\n"
+    "                       env WSMESH_CERT_FILE)\n"
+    "  --key-file FILE      PEM private key of the client certificate (env WSMESH_KEY_FILE;\n"
+    "                       default: read from --cert-file)\n"
     "  --help               this text\n";
 
 static int parse_long(const char *opt, const char *v, long min, long *out)
@@ -43,9 +47,9 @@ int wsm_options_parse(wsm_options *o, int *argc, char **argv, const char *help_e
 {
     int n = argc ? *argc : 0;
     int w = n > 0 ? 1 : 0;
-    static const char *const with_value[] = {"--url",         "--token",     "--name",
-                                             "--concurrency", "--log-level", "--ca-file",
-                                             "--max-jobs",    NULL};
+    static const char *const with_value[] = {
+        "--url",     "--token",    "--name",      "--concurrency", "--log-level",
+        "--ca-file", "--max-jobs", "--cert-file", "--key-file",    NULL};
     for (int i = 1; i < n; i++) {
         char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -92,6 +96,10 @@ int wsm_options_parse(wsm_options *o, int *argc, char **argv, const char *help_e
             o->name = val;
         } else if (strcmp(name, "--ca-file") == 0) {
             o->ca_file = val;
+        } else if (strcmp(name, "--cert-file") == 0) {
+            o->cert_file = val;
+        } else if (strcmp(name, "--key-file") == 0) {
+            o->key_file = val;
         } else if (strcmp(name, "--log-level") == 0) {
             wsm_log_level lv;
             if (wsm_log_parse_level(val, &lv) != 0) {

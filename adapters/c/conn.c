@@ -79,6 +79,14 @@ void conn_options_defaults(wsm_options *o)
         o->url = WSM_DEFAULT_URL;
     if (!o->token)
         o->token = getenv("WSMESH_TOKEN");
+    if (!o->cert_file || !*o->cert_file)
+        o->cert_file = getenv("WSMESH_CERT_FILE");
+    if (!o->key_file || !*o->key_file)
+        o->key_file = getenv("WSMESH_KEY_FILE");
+    if (o->cert_file && !*o->cert_file)
+        o->cert_file = NULL;
+    if (o->key_file && !*o->key_file)
+        o->key_file = NULL;
     if (!o->name)
         o->name = "wsmesh";
     if (o->concurrency <= 0)
@@ -604,8 +612,11 @@ conn *conn_new(struct event_base *base, const wsm_options *o, const char *kind,
     c->emit_window = 64;
     if (wst_parse_url(o->url, &c->url, err) != 0)
         goto fail;
-    if (c->url.tls && !(c->ssl = wst_ssl_ctx_new(o->ca_file, err)))
+    if (c->url.tls && !(c->ssl = wst_ssl_ctx_new(o->ca_file, o->cert_file, o->key_file, err)))
         goto fail;
+    if (!c->url.tls && (o->cert_file || o->key_file))
+        wsm_log(WSM_LOG_DEBUG, "wsmesh", "%s is ws://: the client certificate is not used",
+                c->url.text);
     c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (!c->dns) /* no resolv.conf: IP literals still work */
         c->dns = evdns_base_new(base, 0);

@@ -172,7 +172,41 @@ int wst_parse_url(const char *url, wst_url *out, wsm_err *err)
     return 0;
 }
 
-SSL_CTX *wst_ssl_ctx_new(const char *ca_file, wsm_err *err)
+/* The reason of the last OpenSSL error (queue cleared). */
+static const char *ssl_err_text(char *buf, size_t n)
+{
+    unsigned long e = ERR_peek_last_error();
+    ERR_error_string_n(e, buf, n);
+    ERR_clear_error();
+    return e ? buf : "unknown error";
+}
+
+/* Loads the client certificate and key for mutual TLS. 0 or WSM_E_USAGE (err set). */
+static int ssl_ctx_client_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+                               wsm_err *err)
+{
+    char buf[200];
+    if (!cert_file)
+        return wsm_err_set(err, WSM_E_USAGE,
+                           "key-file %s: given without a client certificate (cert-file)", key_file);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+        return wsm_err_set(err, WSM_E_USAGE,
+                           "cert-file %s: cannot load a PEM client certificate (%s)", cert_file,
+                           ssl_err_text(buf, sizeof buf));
+    const char *kf = key_file ? key_file : cert_file;
+    if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1 &&
+        ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
+        return wsm_err_set(err, WSM_E_USAGE, "key-file %s: cannot load a PEM private key (%s)", kf,
+                           ssl_err_text(buf, sizeof buf));
+    if (ERR_peek_last_error() || SSL_CTX_check_private_key(ctx) != 1)
+        return wsm_err_set(err, WSM_E_USAGE,
+                           "key-file %s does not match the client certificate %s (%s)", kf,
+                           cert_file, ssl_err_text(buf, sizeof buf));
+    return 0;
+}
+
+SSL_CTX *wst_ssl_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
+                         wsm_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -190,6 +224,10 @@ SSL_CTX *wst_ssl_ctx_new(const char *ca_file, wsm_err *err)
         wsm_err_set(err, WSM_E_USAGE, "ca-file %s: cannot load CA certificates (%s)",
                     ca_file ? ca_file : "(system default)", buf);
         ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if ((cert_file || key_file) && ssl_ctx_client_cert(ctx, cert_file, key_file, err) != 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -749,6 +787,25 @@ static void t_write_cb(struct bufferevent *bev, void *arg)
     t_after_io(t);
 }
 
+/* The hub closed the connection after the TLS handshake, before answering the upgrade
+ * request. With TLS 1.3 a hub checks the client certificate only after the client finished
+ * its handshake, and its alert can be lost when it closes the socket at once (the upgrade
+ * request is unread: the close becomes a reset). Names the likely cause. */
+static const char *t_tls_closed(wst *t, char *buf, size_t n)
+{
+    bool have_cert = t->ssl && SSL_get_certificate(t->ssl) != NULL;
+    if (have_cert)
+        snprintf(buf, n,
+                 "the hub closed the connection right after the TLS handshake (it probably "
+                 "does not accept the client certificate)");
+    else
+        snprintf(buf, n,
+                 "the hub closed the connection right after the TLS handshake (it probably "
+                 "requires a client certificate: --cert-file and --key-file, or "
+                 "WSMESH_CERT_FILE and WSMESH_KEY_FILE)");
+    return buf;
+}
+
 static const char *t_tls_reason(wst *t, char *buf, size_t n)
 {
     if (t->ssl) {
@@ -759,13 +816,39 @@ static const char *t_tls_reason(wst *t, char *buf, size_t n)
             return buf;
         }
     }
-    unsigned long e = t->bev ? bufferevent_get_openssl_error(t->bev) : 0;
+    /* the first error of the SSL library, else the first error */
+    unsigned long e = 0, x;
+    while (t->bev && (x = bufferevent_get_openssl_error(t->bev)) != 0)
+        if (!e || (ERR_GET_LIB(e) != ERR_LIB_SSL && ERR_GET_LIB(x) == ERR_LIB_SSL))
+            e = x;
     if (e) {
-        char es[200];
+        char es[120];
         ERR_error_string_n(e, es, sizeof es);
-        snprintf(buf, n, "TLS handshake failed: %s", es);
-        while (bufferevent_get_openssl_error(t->bev))
-            ;
+        /* the hub's alerts about the client certificate (mutual TLS) */
+        int r = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+        bool have_cert = t->ssl && SSL_get_certificate(t->ssl) != NULL;
+        const char *rs = ERR_reason_error_string(e);
+        if (!have_cert && (r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
+                           r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE))
+            snprintf(buf, n,
+                     "TLS handshake failed: the hub requires a client certificate "
+                     "(--cert-file and --key-file, or WSMESH_CERT_FILE and WSMESH_KEY_FILE): %.80s",
+                     rs ? rs : es);
+        else if (have_cert &&
+                 (r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
+                  r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE ||
+                  r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+                  r == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE ||
+                  r == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED ||
+                  r == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
+                  r == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN || r == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
+                  r == SSL_R_TLSV1_ALERT_ACCESS_DENIED || r == SSL_R_TLSV1_ALERT_DECRYPT_ERROR))
+            snprintf(buf, n, "TLS handshake failed: the hub refused the client certificate: %.80s",
+                     rs ? rs : es);
+        else if (e == SSL_ERROR_SYSCALL) /* libevent's code for a socket error, not OpenSSL's */
+            return t->state == ST_HANDSHAKE ? t_tls_closed(t, buf, n) : NULL;
+        else
+            snprintf(buf, n, "TLS handshake failed: %s", es);
         return buf;
     }
     return NULL;
@@ -801,6 +884,8 @@ static void t_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_EOF) {
         if (t->state == ST_CONNECTING || t->state == ST_HANDSHAKE) {
             const char *tls = t->url.tls ? t_tls_reason(t, buf, sizeof buf) : NULL;
+            if (!tls && t->url.tls && t->state == ST_HANDSHAKE)
+                tls = t_tls_closed(t, buf, sizeof buf);
             t_set_close(t, WSM_E_CONNECT, "cannot connect to %s: %s", t->url.text,
                         tls ? tls : "the server closed the connection during the handshake");
         } else if (t->state == ST_CLOSING) {

@@ -32,9 +32,13 @@ typedef struct wst_url {
 /* Parses ws://host[:port][/path] or wss://...; path default /ws. 0 or WSM_E_USAGE (err set). */
 int wst_parse_url(const char *url, wst_url *out, wsm_err *err);
 
-/* A TLS client context that verifies peers against ca_file (PEM; NULL: system default CAs).
- * NULL with err set (WSM_E_USAGE naming the file) on failure. Free with SSL_CTX_free. */
-SSL_CTX *wst_ssl_ctx_new(const char *ca_file, wsm_err *err);
+/* A TLS client context that verifies peers against ca_file (PEM; NULL: system default CAs) and,
+ * when cert_file is not NULL, presents that PEM certificate (chain) with the private key from
+ * key_file (NULL: from cert_file) for mutual TLS. NULL with err set on failure: WSM_E_USAGE
+ * naming the file and the reason (unreadable, not PEM, key not matching the certificate, a key
+ * without a certificate), WSM_E_NOMEM. Free with SSL_CTX_free. */
+SSL_CTX *wst_ssl_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
+                         wsm_err *err);
 
 typedef struct wst_config {
     double connect_timeout;   /* seconds for TCP + TLS + handshake */

@@ -76,6 +76,11 @@ typedef struct wsm_options {
     const char *token;        /* NULL: $WSMESH_TOKEN (may be unset: no token sent) */
     const char *name;         /* shown in worker lists; NULL: "wsmesh" */
     const char *ca_file;      /* PEM CA bundle for wss://; NULL: the system's default CAs */
+    const char *cert_file;    /* PEM client certificate (chain) presented to a wss:// hub that
+                                 requires one (mutual TLS: mesh.json listen.tls.ca); NULL:
+                                 $WSMESH_CERT_FILE, else none. Ignored for ws:// */
+    const char *key_file;     /* PEM private key of cert_file; NULL: $WSMESH_KEY_FILE, else
+                                 the key is read from cert_file */
     const char *log_level;    /* error|warn|info|debug|trace; NULL: leave the process level */
     int concurrency;          /* handler threads; 0: 1 */
     int prefetch;             /* jobs leased at once; 0: concurrency */
@@ -93,7 +98,8 @@ typedef struct wsm_options {
 
 /* Parses the options every wsmesh program accepts, from argv, into *o (strings point into
  * argv): --url URL --token T --name N --concurrency N --burst --log-level L --ca-file F
- * --max-jobs N --help (also --opt=value). Unset url/token fall back to WSMESH_URL/WSMESH_TOKEN.
+ * --cert-file F --key-file F --max-jobs N --help (also --opt=value). Unset url/token/cert
+ * file/key file fall back to WSMESH_URL/WSMESH_TOKEN/WSMESH_CERT_FILE/WSMESH_KEY_FILE.
  * Recognised options are removed from argv and *argc is updated, so that a program can parse
  * its own options from what is left (argv[0] stays).
  * `help_extra` (may be NULL) is printed after the common options on --help.
@@ -132,7 +138,8 @@ typedef struct wsm_service_config {
 int wsm_service_main(const wsm_service_config *cfg, int argc, char **argv);
 
 /* Creates a service (no connection yet). Returns NULL and fills err (if not NULL) on bad options
- * (WSM_E_USAGE: unparsable url, bad log level) or WSM_E_NOMEM. *o is copied. */
+ * (WSM_E_USAGE: unparsable url, bad log level, unusable ca/cert/key file) or WSM_E_NOMEM. *o is
+ * copied. */
 wsm_service *wsm_service_new(const wsm_options *o, wsm_err *err);
 /* Registers a handler for a queue before wsm_service_run. queue is copied.
  * Returns 0, WSM_E_USAGE (NULL queue/handler, duplicate queue, service running), WSM_E_NOMEM. */
@@ -232,8 +239,10 @@ typedef struct wsm_client wsm_client;
 /* Connects, performs the WebSocket handshake and hello (kind "client"), and returns the client;
  * or NULL with err filled (WSM_E_CONNECT with "cannot connect to URL: reason" -- refused, DNS,
  * TLS verification, handshake, "timed out after Ns" --, WSM_E_UNAUTHORIZED / _FORBIDDEN /
- * _UNSUPPORTED_VERSION when hello is refused, WSM_E_USAGE for a bad url, ca file or log level,
- * WSM_E_NOMEM). Never reconnects. */
+ * _UNSUPPORTED_VERSION when hello is refused, WSM_E_USAGE for a bad url, ca file, client
+ * certificate or key (unreadable, not PEM, key not matching) or log level, WSM_E_NOMEM). A hub
+ * that requires a client certificate and gets none, or one it does not trust, is WSM_E_CONNECT
+ * with a sentence saying so. Never reconnects. */
 wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err);
 void wsm_client_free(wsm_client *c);
 int wsm_client_err(const wsm_client *c);

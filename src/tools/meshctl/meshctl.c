@@ -30,7 +30,8 @@ enum {
 };
 
 static const char usage[] =
-    "Usage: meshctl [--url URL] [--token T] [--ca-file F] [--json] COMMAND ...\n"
+    "Usage: meshctl [--url URL] [--token T] [--ca-file F] [--cert-file F [--key-file F]]\n"
+    "               [--json] COMMAND ...\n"
     "\n"
     "Commands:\n"
     "  submit QUEUE ARGS_JSON [job options] [--wait [--wait-timeout S]]\n"
@@ -49,8 +50,9 @@ static const char usage[] =
     "                                     (meshctl ingest --help)\n"
     "\n"
     "Common options: --url (env WSMESH_URL, default " WSM_DEFAULT_URL "), --token (env\n"
-    "WSMESH_TOKEN), --ca-file PEM, --json (stable JSON output, docs/meshctl.md),\n"
-    "--connect-timeout S.\n"
+    "WSMESH_TOKEN), --ca-file PEM, --cert-file PEM and --key-file PEM (client certificate\n"
+    "for a hub that requires one; env WSMESH_CERT_FILE, WSMESH_KEY_FILE), --json (stable\n"
+    "JSON output, docs/meshctl.md), --connect-timeout S.\n"
     "Exit status: 0 ok, 1 job failed, 2 usage, 3 cannot connect, 4 refused by the hub,\n"
     "5 unauthorised, 6 timed out.\n";
 
@@ -724,7 +726,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--json") == 0) {
             x.json = true;
         } else if (strcmp(a, "--url") == 0 || strcmp(a, "--token") == 0 ||
-                   strcmp(a, "--ca-file") == 0 || strcmp(a, "--connect-timeout") == 0) {
+                   strcmp(a, "--ca-file") == 0 || strcmp(a, "--connect-timeout") == 0 ||
+                   strcmp(a, "--cert-file") == 0 || strcmp(a, "--key-file") == 0) {
             if (!v) {
                 free(rest);
                 return die_usage("%s needs a value", a);
@@ -736,6 +739,10 @@ int main(int argc, char **argv)
                 x.o.token = v;
             else if (a[2] == 'c' && a[3] == 'a')
                 x.o.ca_file = v;
+            else if (strcmp(a, "--cert-file") == 0)
+                x.o.cert_file = v;
+            else if (strcmp(a, "--key-file") == 0)
+                x.o.key_file = v;
             else if (!parse_num(v, &x.o.connect_timeout) || x.o.connect_timeout <= 0) {
                 free(rest);
                 return die_usage("--connect-timeout %s: expected seconds > 0", v);

@@ -345,6 +345,39 @@ TEST(conn_dispatch_batches)
     conn_free(c);
 }
 
+TEST(options_client_cert)
+{
+    char a0[] = "svc", a1[] = "--cert-file", a2[] = "c.pem", a3[] = "--key-file=k.pem";
+    char *argv[] = {a0, a1, a2, a3, NULL};
+    int argc = 4;
+    wsm_options o = {0};
+    CHECK_EQ_INT(wsm_options_parse(&o, &argc, argv, NULL), 0);
+    CHECK_STR(o.cert_file, "c.pem");
+    CHECK_STR(o.key_file, "k.pem");
+    CHECK_EQ_INT(argc, 1);
+    /* the environment fills what the options leave unset; empty means unset */
+    setenv("WSMESH_CERT_FILE", "env-c.pem", 1);
+    setenv("WSMESH_KEY_FILE", "", 1);
+    wsm_options d = {0};
+    conn_options_defaults(&d);
+    CHECK_STR(d.cert_file, "env-c.pem");
+    CHECK(d.key_file == NULL);
+    conn_options_defaults(&o);
+    CHECK_STR(o.cert_file, "c.pem");
+    unsetenv("WSMESH_CERT_FILE");
+    unsetenv("WSMESH_KEY_FILE");
+    /* bad files are usage errors naming the file (no connection attempted) */
+    wsm_err e = {0};
+    wsm_options m = {.url = "wss://127.0.0.1:1/ws", .cert_file = "/nonexistent/c.pem"};
+    CHECK(wsm_client_connect(&m, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_USAGE);
+    CHECK(strstr(e.msg, "/nonexistent/c.pem") != NULL);
+    wsm_options k = {.url = "wss://127.0.0.1:1/ws", .key_file = "k.pem"};
+    CHECK(wsm_service_new(&k, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_USAGE);
+    CHECK(strstr(e.msg, "without a client certificate") != NULL);
+}
+
 static bool scan(const char *text, jobscan *js)
 {
     return jobscan_parse((const unsigned char *)text, strlen(text), 0, js);
@@ -487,6 +520,7 @@ int main(void)
 {
     RUN(url_parsing);
     RUN(options_parse);
+    RUN(options_client_cert);
     RUN(transport_frames);
     RUN(transport_handshake);
     RUN(conn_dispatch_batches);
