@@ -89,6 +89,10 @@ void conn_options_defaults(wsm_options *o)
         o->key_file = NULL;
     if (!o->name)
         o->name = "wsmesh";
+    if (!o->instance || !*o->instance)
+        o->instance = getenv("WSMESH_INSTANCE");
+    if (o->instance && !*o->instance)
+        o->instance = NULL;
     if (o->concurrency <= 0)
         o->concurrency = 1;
     if (o->prefetch <= 0)
@@ -413,8 +417,12 @@ static void t_on_open(void *ud)
     cJSON *h = cJSON_CreateObject();
     cJSON *vers = cJSON_CreateArray();
     char inst[300], host[256] = "";
-    gethostname(host, sizeof host - 1);
-    snprintf(inst, sizeof inst, "%s:%d", host, (int)getpid());
+    if (c->o.instance) {
+        snprintf(inst, sizeof inst, "%s", c->o.instance);
+    } else {
+        gethostname(host, sizeof host - 1);
+        snprintf(inst, sizeof inst, "%s:%d", host, (int)getpid());
+    }
     if (!h || !vers || !cJSON_AddStringToObject(h, "op", "hello") ||
         !cJSON_AddItemToArray(vers, cJSON_CreateNumber(WSM_PROTOCOL_VERSION)) ||
         !cJSON_AddItemToObject(h, "versions", vers) ||
