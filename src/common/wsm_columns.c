@@ -10,9 +10,18 @@
  *    malloc), its bitmap, its enum-name pointer array and its strings.
  *  - Binary encode and decode of a column are one memcpy on little-endian hosts plus the
  *    validation loops (padding, bitmap tail, bool/enum ranges): this is the pipeline's hot
- *    path; JSON is the readable path and favours exactness (shortest round-trip numbers).
+ *    path.
+ *  - JSON is the readable path, exact both ways: doubles print as the shortest text that reads
+ *    back bit for bit (wsm_dtoa), written in place into room reserved once per column; numbers
+ *    parse with wsm_atod_json (equal to strtod). Decoding runs a scanner straight into the
+ *    columns for the common shape; anything it does not take (every error, and valid JSON
+ *    outside its subset) goes to the reference decoder (a cJSON tree), whose answer is the
+ *    decoder's definition - the unit tests and the fuzz target compare the two.
  */
 #include "wsm_columns.h"
+#include "wsm_atod.h"
+#include "wsm_columns_int.h"
+#include "wsm_dtoa.h"
 #include "wsm_frame.h"
 
 #include <float.h>
@@ -306,9 +315,7 @@ static void encode_binary(const wsm_col *cols, size_t ncols, size_t rows, unsign
     }
 }
 
-/* Integers (|v| < 2^53) print as integers; other doubles as %.15g when that reads back
- * exactly, else %.17g (always exact). One or two conversions, never three: this is the
- * JSON encoder's hot spot. */
+/* Decimal digits of x (|x| <= 2^63) into buf; returns the length. No NUL. */
 static int fmt_int(char *buf, long long x)
 {
     char tmp[24];
@@ -323,22 +330,10 @@ static int fmt_int(char *buf, long long x)
         buf[len++] = '-';
     while (n)
         buf[len++] = tmp[--n];
-    buf[len] = 0;
     return len;
 }
 
-static int fmt_f64(char *buf, size_t n, double v)
-{
-    if (v == 0)
-        return snprintf(buf, n, signbit(v) ? "-0" : "0");
-    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
-        return fmt_int(buf, (long long)v);
-    int len = snprintf(buf, n, "%.15g", v);
-    if (strtod(buf, NULL) == v)
-        return len;
-    return snprintf(buf, n, "%.17g", v);
-}
-
+/* The shortest of %.6g .. %.9g that reads back as v (f32 columns are not on the hot path). */
 static int fmt_f32(char *buf, size_t n, float v)
 {
     int len = 0;
@@ -361,6 +356,86 @@ static int append_json_string(wsm_buf *b, const char *s)
     return rc;
 }
 
+/* Most bytes one value of a non-enum column takes in JSON ("null" included). */
+static size_t json_value_max(wsm_col_type t)
+{
+    switch (t) {
+    case WSM_COL_F64:
+        return 24; /* "-1.2345678901234567e-308"; its NUL goes where the next comma goes */
+    case WSM_COL_F32:
+        return 16; /* "-1.17549435e-38" */
+    case WSM_COL_I64:
+        return 20;
+    case WSM_COL_I32:
+        return 11;
+    case WSM_COL_I16:
+        return 6;
+    default:
+        return 5; /* u8 "255", bool "false", "null" */
+    }
+}
+
+/* One column's values as "v,v,...": the buffer holds room for rows * (max + 1) bytes, so the
+ * values are written in place without a size check or a call per value. */
+static char *encode_json_values(const wsm_col *c, size_t rows, const wsm_buf *names,
+                                const size_t *name_off, char *p)
+{
+    for (size_t r = 0; r < rows; r++) {
+        if (r)
+            *p++ = ',';
+        if (!wsm_col_valid(c, r)) {
+            memcpy(p, "null", 4);
+            p += 4;
+            continue;
+        }
+        if (c->enum_names) {
+            size_t k = (size_t)wsm_col_get(c, r); /* checked < n_enum */
+            size_t l = name_off[k + 1] - name_off[k];
+            memcpy(p, names->data + name_off[k], l);
+            p += l;
+            continue;
+        }
+        switch (c->type) {
+        case WSM_COL_F64:
+            /* non-finite (no JSON number) is "null", an invalid row */
+            p += wsm_dtoa(((const double *)c->values)[r], p);
+            break;
+        case WSM_COL_F32: {
+            float v = ((const float *)c->values)[r];
+            char num[48];
+            int len = isfinite(v) ? fmt_f32(num, sizeof num, v) : 4;
+            memcpy(p, isfinite(v) ? num : "null", (size_t)len);
+            p += len;
+            break;
+        }
+        case WSM_COL_I64:
+            p += fmt_int(p, (long long)((const int64_t *)c->values)[r]);
+            break;
+        case WSM_COL_I32:
+            p += fmt_int(p, ((const int32_t *)c->values)[r]);
+            break;
+        case WSM_COL_I16:
+            p += fmt_int(p, ((const int16_t *)c->values)[r]);
+            break;
+        case WSM_COL_U8:
+            p += fmt_int(p, ((const uint8_t *)c->values)[r]);
+            break;
+        case WSM_COL_BOOL:
+            if (((const uint8_t *)c->values)[r]) {
+                memcpy(p, "true", 4);
+                p += 4;
+            } else {
+                memcpy(p, "false", 5);
+                p += 5;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return p;
+}
+
 static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *b)
 {
     wsm_buf names = WSM_BUF_INIT;
@@ -376,61 +451,26 @@ static int encode_json(const wsm_col *cols, size_t ncols, size_t rows, wsm_buf *
             rc = wsm_buf_append(b, ":[", 2);
         /* enum names as JSON string literals, once per column */
         wsm_buf_reset(&names);
+        size_t vmax = c->enum_names ? 4 : json_value_max(c->type);
         for (size_t k = 0; c->enum_names && k < c->n_enum && rc == WSM_OK; k++) {
             name_off[k] = names.len;
             rc = append_json_string(&names, c->enum_names[k]);
             name_off[k + 1] = names.len;
+            if (names.len - name_off[k] > vmax)
+                vmax = names.len - name_off[k];
         }
-        for (size_t r = 0; r < rows && rc == WSM_OK; r++) {
-            char num[48];
-            int len = 0;
-            if (r)
-                rc = wsm_buf_append(b, ",", 1);
-            if (rc != WSM_OK)
-                break;
-            if (!wsm_col_valid(c, r)) {
-                rc = wsm_buf_append(b, "null", 4);
-                continue;
-            }
-            if (c->enum_names) {
-                size_t k = (size_t)wsm_col_get(c, r); /* checked < n_enum */
-                rc = wsm_buf_append(b, names.data + name_off[k], name_off[k + 1] - name_off[k]);
-                continue;
-            }
-            switch (c->type) {
-            case WSM_COL_F64: {
-                double v = ((const double *)c->values)[r];
-                len = isfinite(v) ? fmt_f64(num, sizeof num, v) : snprintf(num, sizeof num, "null");
-                break;
-            }
-            case WSM_COL_F32: {
-                float v = ((const float *)c->values)[r];
-                len = isfinite(v) ? fmt_f32(num, sizeof num, v) : snprintf(num, sizeof num, "null");
-                break;
-            }
-            case WSM_COL_I64:
-                len = fmt_int(num, (long long)((const int64_t *)c->values)[r]);
-                break;
-            case WSM_COL_I32:
-                len = fmt_int(num, ((const int32_t *)c->values)[r]);
-                break;
-            case WSM_COL_I16:
-                len = fmt_int(num, ((const int16_t *)c->values)[r]);
-                break;
-            case WSM_COL_U8:
-                len = fmt_int(num, ((const uint8_t *)c->values)[r]);
-                break;
-            case WSM_COL_BOOL:
-                len = ((const uint8_t *)c->values)[r] ? 4 : 5;
-                memcpy(num, len == 4 ? "true" : "false", (size_t)len);
-                break;
-            default:
-                break;
-            }
-            rc = wsm_buf_append(b, num, (size_t)len);
+        if (rc != WSM_OK)
+            break;
+        if (rows > (SIZE_MAX / 4) / (vmax + 1)) {
+            rc = WSM_E_NOMEM;
+            break;
         }
-        if (rc == WSM_OK)
-            rc = wsm_buf_append(b, "]", 1);
+        if ((rc = wsm_buf_reserve(b, rows * (vmax + 1) + 2)) != WSM_OK)
+            break;
+        char *start = (char *)b->data + b->len;
+        char *p = encode_json_values(c, rows, &names, name_off, start);
+        *p++ = ']';
+        b->len += (size_t)(p - start);
     }
     if (rc == WSM_OK)
         rc = wsm_buf_append(b, "}", 1);
@@ -801,7 +841,10 @@ static int json_element(const wsm_col *c, col_block *blk, size_t r, const cJSON 
     return WSM_OK;
 }
 
-static int decode_json(struct batch *b, const char *p, size_t len, wsm_err *err)
+/* The reference decoder: cJSON's tree of the whole payload, then the checks in their order of
+ * priority (syntax, members, then column by column). It defines every answer of the JSON
+ * decoder; the scanner below only takes the common case faster. */
+static int decode_json_tree(struct batch *b, const char *p, size_t len, wsm_err *err)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
@@ -868,8 +911,205 @@ static int decode_json(struct batch *b, const char *p, size_t len, wsm_err *err)
     return rc;
 }
 
-int wsm_columns_decode(const char *content_type, const cJSON *meta, const void *payload, size_t len,
-                       size_t max_rows, wsm_columns **out, wsm_err *err)
+/* The JSON scanner: decodes the common case {"col": [v, ...], ...} straight into the columns,
+ * without a tree. It accepts a strict subset of what decode_json_tree accepts and stores the
+ * same values (numbers through wsm_atod_json, which equals the strtod cJSON uses): plain
+ * JSON whitespace, keys and enum strings without escapes or control bytes, numbers of the JSON
+ * grammar, each described column once. Anything else - every error,
+ * but also valid JSON outside that subset - returns false, and the caller runs the reference
+ * decoder on the same bytes, which gives the answer (the same error code and message as
+ * before the scanner existed). */
+typedef struct scan {
+    const char *s, *end;
+} scan;
+
+static inline void scan_ws(scan *sc)
+{
+    while (sc->s < sc->end && (*sc->s == ' ' || *sc->s == '\n' || *sc->s == '\r' || *sc->s == '\t'))
+        sc->s++;
+}
+
+/* A string without escapes or control bytes at sc->s (the opening quote): its bytes. */
+static bool scan_plain_string(scan *sc, const char **str, size_t *n)
+{
+    if (sc->s >= sc->end || *sc->s != '"')
+        return false;
+    const char *q = ++sc->s;
+    while (q < sc->end && *q != '"') {
+        if (*q == '\\' || (unsigned char)*q < 0x20)
+            return false;
+        q++;
+    }
+    if (q >= sc->end)
+        return false;
+    *str = sc->s;
+    *n = (size_t)(q - sc->s);
+    sc->s = q + 1;
+    return true;
+}
+
+static bool scan_literal(scan *sc, const char *lit, size_t n)
+{
+    if ((size_t)(sc->end - sc->s) < n || memcmp(sc->s, lit, n) != 0)
+        return false;
+    sc->s += n;
+    return true;
+}
+
+/* One element of column c (row r); false if it is not in the scanner's subset or not valid. */
+static bool scan_element(scan *sc, const wsm_col *c, col_block *blk, size_t r,
+                         const size_t *enum_len)
+{
+    if (*sc->s == 'n') {
+        if (!c->nullable || !scan_literal(sc, "null", 4))
+            return false;
+        blk->validity[r >> 3] &= (uint8_t) ~(1u << (r & 7));
+        memset((char *)blk->values + r * type_sizes[c->type], 0, type_sizes[c->type]);
+        return true;
+    }
+    if (c->type == WSM_COL_BOOL) {
+        if (scan_literal(sc, "true", 4))
+            ((uint8_t *)blk->values)[r] = 1;
+        else if (scan_literal(sc, "false", 5))
+            ((uint8_t *)blk->values)[r] = 0;
+        else
+            return false;
+        return true;
+    }
+    if (c->enum_names) {
+        const char *str;
+        size_t n;
+        if (!scan_plain_string(sc, &str, &n))
+            return false;
+        for (size_t k = 0; k < c->n_enum; k++)
+            if (enum_len[k] == n && memcmp(c->enum_names[k], str, n) == 0) {
+                store_int(c->type, blk, r, (int64_t)k);
+                return true;
+            }
+        return false;
+    }
+    double v;
+    const char *q = wsm_atod_json(sc->s, sc->end, &v);
+    if (!q)
+        return false;
+    sc->s = q;
+    switch (c->type) {
+    case WSM_COL_F64:
+        if (!isfinite(v))
+            return false;
+        ((double *)blk->values)[r] = v;
+        return true;
+    case WSM_COL_F32:
+        if (!(fabs(v) <= FLT_MAX))
+            return false;
+        ((float *)blk->values)[r] = (float)v;
+        return true;
+    case WSM_COL_I64:
+        if (!(v >= -9007199254740992.0 && v <= 9007199254740992.0))
+            return false;
+        break;
+    case WSM_COL_I32:
+        if (!(v >= INT32_MIN && v <= INT32_MAX))
+            return false;
+        break;
+    case WSM_COL_I16:
+        if (!(v >= INT16_MIN && v <= INT16_MAX))
+            return false;
+        break;
+    default: /* u8 */
+        if (!(v >= 0 && v <= 255))
+            return false;
+        break;
+    }
+    if (v != floor(v))
+        return false;
+    store_int(c->type, blk, r, (int64_t)v);
+    return true;
+}
+
+/* The array of column c at sc->s (its '['), exactly rows elements. */
+static bool scan_column(scan *sc, const wsm_col *c, col_block *blk, size_t rows)
+{
+    size_t enum_len[WSM_COLUMNS_MAX_ENUM];
+    for (size_t k = 0; c->enum_names && k < c->n_enum; k++)
+        enum_len[k] = strlen(c->enum_names[k]);
+    if (blk->validity) {
+        size_t nb = bitmap_bytes(rows);
+        memset(blk->validity, 0xff, nb);
+        if (rows & 7)
+            blk->validity[nb - 1] = (uint8_t)((1u << (rows & 7)) - 1u);
+    }
+    if (sc->s >= sc->end || *sc->s != '[')
+        return false;
+    sc->s++;
+    scan_ws(sc);
+    if (sc->s < sc->end && *sc->s == ']') {
+        sc->s++;
+        return rows == 0;
+    }
+    for (size_t r = 0;; r++) {
+        if (r >= rows || sc->s >= sc->end || !scan_element(sc, c, blk, r, enum_len))
+            return false;
+        scan_ws(sc);
+        if (sc->s >= sc->end)
+            return false;
+        char d = *sc->s++;
+        if (d == ']')
+            return r + 1 == rows;
+        if (d != ',')
+            return false;
+        scan_ws(sc);
+    }
+}
+
+static bool decode_json_scan(struct batch *b, const char *p, size_t len)
+{
+    scan sc = {p, p + len};
+    size_t ncols = b->pub.ncols, seen_n = 0;
+    uint64_t seen[(WSM_COLUMNS_MAX_COLS + 63) / 64] = {0};
+    size_t name_len[WSM_COLUMNS_MAX_COLS];
+    for (size_t i = 0; i < ncols; i++)
+        name_len[i] = strlen(b->pub.cols[i].name);
+    scan_ws(&sc);
+    if (sc.s >= sc.end || *sc.s++ != '{')
+        return false;
+    for (;;) {
+        scan_ws(&sc);
+        const char *key;
+        size_t kn;
+        if (!scan_plain_string(&sc, &key, &kn))
+            return false;
+        /* payloads usually list the columns in descriptor order: try that one first */
+        size_t i = seen_n < ncols ? seen_n : 0, tries = 0;
+        while (tries < ncols && !(name_len[i] == kn && memcmp(b->pub.cols[i].name, key, kn) == 0)) {
+            i = i + 1 < ncols ? i + 1 : 0;
+            tries++;
+        }
+        if (tries == ncols || (seen[i / 64] >> (i % 64)) & 1)
+            return false;
+        seen[i / 64] |= UINT64_C(1) << (i % 64);
+        seen_n++;
+        scan_ws(&sc);
+        if (sc.s >= sc.end || *sc.s++ != ':')
+            return false;
+        scan_ws(&sc);
+        if (!scan_column(&sc, &b->pub.cols[i], &b->blocks[i], b->pub.rows))
+            return false;
+        scan_ws(&sc);
+        if (sc.s >= sc.end)
+            return false;
+        char d = *sc.s++;
+        if (d == '}')
+            break;
+        if (d != ',')
+            return false;
+    }
+    scan_ws(&sc);
+    return sc.s == sc.end && seen_n == ncols;
+}
+
+static int decode_common(const char *content_type, const cJSON *meta, const void *payload,
+                         size_t len, size_t max_rows, bool scanner, wsm_columns **out, wsm_err *err)
 {
     *out = NULL;
     bool binary;
@@ -895,12 +1135,26 @@ int wsm_columns_decode(const char *content_type, const cJSON *meta, const void *
         return rc;
     if (binary)
         rc = decode_binary(b, payload, len, err);
+    else if (scanner && decode_json_scan(b, payload, len))
+        rc = WSM_OK;
     else
-        rc = decode_json(b, payload, len, err);
+        rc = decode_json_tree(b, payload, len, err);
     if (rc != WSM_OK) {
         wsm_columns_free(&b->pub);
         return rc;
     }
     *out = &b->pub;
     return WSM_OK;
+}
+
+int wsm_columns_decode(const char *content_type, const cJSON *meta, const void *payload, size_t len,
+                       size_t max_rows, wsm_columns **out, wsm_err *err)
+{
+    return decode_common(content_type, meta, payload, len, max_rows, true, out, err);
+}
+
+int wsm_columns_decode_json_reference(const cJSON *meta, const void *payload, size_t len,
+                                      size_t max_rows, wsm_columns **out, wsm_err *err)
+{
+    return decode_common(WSM_CT_JSON, meta, payload, len, max_rows, false, out, err);
 }

@@ -3,9 +3,12 @@
  * the payload_meta JSON text up to the first NUL byte, then the payload. Each input is
  * decoded as binary and as JSON; whatever decodes must re-encode in both encodings and
  * decode again to the same values (bit for bit on valid rows), and nothing may read outside
- * the input (ASan) or crash.
+ * the input (ASan) or crash. Every JSON decode (of the input and of each re-encoding) is also
+ * run through the reference decoder (wsm_columns_int.h): the scanner must give the same code,
+ * message and values.
  */
 #include "wsm_columns.h"
+#include "wsm_columns_int.h"
 #include "wsm_frame.h"
 
 #include <math.h>
@@ -41,6 +44,44 @@ static void same_or_abort(const wsm_columns *a, const wsm_columns *b)
     }
 }
 
+/* wsm_columns_decode, and for JSON the same decode through the reference decoder: aborts
+ * unless both give the same answer. */
+static int decode_checked(const char *ct, const cJSON *meta, const void *p, size_t n,
+                          size_t max_rows, wsm_columns **out, wsm_err *err)
+{
+    int rc = wsm_columns_decode(ct, meta, p, n, max_rows, out, err);
+    if (strcmp(ct, WSM_CT_JSON) != 0)
+        return rc;
+    wsm_columns *ref = NULL;
+    wsm_err rerr;
+    int rrc = wsm_columns_decode_json_reference(meta, p, n, max_rows, &ref, &rerr);
+    if (rrc != rc)
+        abort();
+    if (rc == WSM_OK) {
+        if (!*out || !ref)
+            abort();
+        /* bit for bit, valid and invalid rows (both zero the values of invalid rows) */
+        const wsm_columns *a = *out;
+        if (a->rows != ref->rows || a->ncols != ref->ncols)
+            abort();
+        for (size_t i = 0; i < ref->ncols; i++) {
+            const wsm_col *x = &a->cols[i], *y = &ref->cols[i];
+            size_t sz = wsm_col_type_size(y->type);
+            if (strcmp(x->name, y->name) || x->type != y->type || x->nullable != y->nullable ||
+                x->n_enum != y->n_enum ||
+                (ref->rows && memcmp(x->values, y->values, ref->rows * sz) != 0))
+                abort();
+            for (size_t r = 0; r < ref->rows; r++)
+                if (wsm_col_valid(x, r) != wsm_col_valid(y, r))
+                    abort();
+        }
+    } else if (strcmp(err->msg, rerr.msg) != 0) {
+        abort();
+    }
+    wsm_columns_free(ref);
+    return rc;
+}
+
 static void reencode(const wsm_columns *b, const char *ct)
 {
     cJSON *meta = NULL;
@@ -53,7 +94,7 @@ static void reencode(const wsm_columns *b, const char *ct)
         return;
     }
     wsm_columns *again = NULL;
-    if (wsm_columns_decode(ct, meta, buf.data, buf.len, b->rows + 1, &again, &err) != WSM_OK) {
+    if (decode_checked(ct, meta, buf.data, buf.len, b->rows + 1, &again, &err) != WSM_OK) {
         /* JSON cannot carry NaN in a non-nullable float column: that is the only refusal */
         if (strcmp(ct, WSM_CT_JSON) != 0 || err.code != WSM_E_BAD_FIELD)
             abort();
@@ -82,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         if (plen)
             memcpy(copy, payload, plen);
-        int rc = wsm_columns_decode(cts[k], meta, plen ? copy : NULL, plen, 4096, &b, &err);
+        int rc = decode_checked(cts[k], meta, plen ? copy : NULL, plen, 4096, &b, &err);
         if (rc == WSM_OK) {
             if (!b)
                 abort();

@@ -1,9 +1,13 @@
 /*
  * test_columns.c - the columnar batch codec (wsm_columns.h): the exact binary layout of
  * docs/protocol.md §8, the JSON twin, round trips between both for every type, unaligned
- * payloads, and a clear BAD_FIELD / BAD_JSON / TOO_LARGE for every kind of malformed batch.
+ * payloads, and a clear BAD_FIELD / BAD_JSON / TOO_LARGE for every kind of malformed batch; the
+ * JSON scanner gives exactly the reference (cJSON tree) decoder's answer on valid, unusual and
+ * mutated payloads.
  */
 #include "wsm_columns.h"
+#include "wsm_columns_int.h"
+#include "wsm_dtoa.h"
 #include "wsm_frame.h"
 #include "../../wsm_test.h"
 
@@ -270,6 +274,11 @@ TEST(random_round_trips)
         wsm_columns *db = NULL, *dj = NULL;
         CHECK_EQ_INT(wsm_columns_decode(WSM_CT_COLUMNS, mb, bb.data, bb.len, 0, &db, &err), WSM_OK);
         CHECK_EQ_INT(wsm_columns_decode(WSM_CT_JSON, mj, bj.data, bj.len, 0, &dj, &err), WSM_OK);
+        wsm_columns *dr = NULL;
+        CHECK_EQ_INT(wsm_columns_decode_json_reference(mj, bj.data, bj.len, 0, &dr, &err), WSM_OK);
+        if (dj && dr)
+            CHECK(same_batch(dj, dr));
+        wsm_columns_free(dr);
         if (db && dj) {
             CHECK(same_batch(db, dj));
             /* re-encoding the decoded batch gives the same bytes */
@@ -315,7 +324,8 @@ TEST(json_special_values)
     wsm_err err;
     CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, &c, 1, 4, &meta, &b, &err), WSM_OK);
     wsm_buf_append(&b, "", 1);
-    CHECK_STR((char *)b.data, "{\"x\":[0.1,null,0.33333333333333331,null]}");
+    /* the shortest text that reads back exactly (16 digits; %.17g wrote 0.33333333333333331) */
+    CHECK_STR((char *)b.data, "{\"x\":[0.1,null,0.3333333333333333,null]}");
     wsm_columns *d = NULL;
     CHECK_EQ_INT(wsm_columns_decode(NULL, meta, b.data, b.len - 1, 0, &d, &err), WSM_OK);
     if (d) {
@@ -397,6 +407,110 @@ TEST(enum_on_wider_integers)
                              "\"enum\":[\"A\",\"B\"]}]}",
                              p, 8, 0, &err),
                  WSM_E_BAD_FIELD);
+}
+
+/* Decodes p with the scanner and with the reference decoder: same code, message and batch. */
+static bool same_answer(const cJSON *meta, const char *p, size_t n)
+{
+    wsm_columns *a = NULL, *b = NULL;
+    wsm_err ea, eb;
+    memset(&ea, 0, sizeof ea);
+    memset(&eb, 0, sizeof eb);
+    int ra = wsm_columns_decode(WSM_CT_JSON, meta, p, n, 0, &a, &ea);
+    int rb = wsm_columns_decode_json_reference(meta, p, n, 0, &b, &eb);
+    bool same = ra == rb && (ra != WSM_OK || (a && b && same_batch(a, b))) &&
+                (ra == WSM_OK || (strcmp(ea.msg, eb.msg) == 0 && !a && !b));
+    if (!same)
+        fprintf(stderr, "scanner %d '%s' vs reference %d '%s' on '%.*s'\n", ra, ea.msg, rb, eb.msg,
+                (int)n, p);
+    wsm_columns_free(a);
+    wsm_columns_free(b);
+    return same;
+}
+
+TEST(json_scanner_matches_reference)
+{
+    /* a batch of every type with the values the printer finds hard */
+    static const double d[] = {0.0,       -0.0, 5e-324,         1.7976931348623157e308,   0.1,
+                               1.0 / 3.0, 1e-7, 123456789012.5, -2.2250738585072014e-308, 1e16};
+    static const float f[] = {0.0f, -1.5f, 3.4028235e38f, 1e-45f, 0.1f,
+                              7.0f, 1e10f, -0.0f,         2.5f,   1.17549435e-38f};
+    static const int64_t l[] = {0, -1, 9007199254740992, -9007199254740992, 42, 7, 8, 9, 10, 11};
+    static const int32_t i32[] = {INT32_MIN, INT32_MAX, 0, -7, 1, 2, 3, 4, 5, 6};
+    static const int16_t i16[] = {INT16_MIN, INT16_MAX, 0, -7, 1, 2, 3, 4, 5, 6};
+    static const uint8_t u8[] = {0, 255, 1, 2, 3, 4, 5, 6, 7, 8};
+    static const uint8_t st[] = {0, 1, 2, 3, 4, 4, 3, 2, 1, 0};
+    static const uint8_t bo[] = {1, 0, 1, 1, 0, 0, 1, 0, 1, 0};
+    static const uint8_t valid[] = {0xaf, 0x02};
+    wsm_col cols[] = {
+        {.name = "d", .type = WSM_COL_F64, .values = d},
+        {.name = "dn", .type = WSM_COL_F64, .nullable = true, .values = d, .validity = valid},
+        {.name = "f", .type = WSM_COL_F32, .values = f},
+        {.name = "l", .type = WSM_COL_I64, .values = l},
+        {.name = "i", .type = WSM_COL_I32, .values = i32},
+        {.name = "h", .type = WSM_COL_I16, .nullable = true, .values = i16, .validity = valid},
+        {.name = "u", .type = WSM_COL_U8, .values = u8},
+        {.name = "s", .type = WSM_COL_U8, .enum_names = stages, .n_enum = 5, .values = st},
+        {.name = "b", .type = WSM_COL_BOOL, .nullable = true, .values = bo, .validity = valid},
+    };
+    cJSON *meta;
+    wsm_buf b = WSM_BUF_INIT;
+    wsm_err err;
+    CHECK_EQ_INT(wsm_columns_encode(WSM_CT_JSON, cols, 9, 10, &meta, &b, &err), WSM_OK);
+    CHECK(same_answer(meta, (const char *)b.data, b.len));
+    /* long numbers (some cJSON versions cut them at 63 characters), unusual but valid texts */
+    const char *m1 = "{\"rows\":1,\"columns\":[{\"name\":\"d\",\"type\":\"f64\"}]}";
+    cJSON *meta1 = cJSON_Parse(m1);
+    for (int len = 60; len <= 66; len++) {
+        char txt[128] = "{\"d\":[1.";
+        size_t o = strlen(txt);
+        memset(txt + o, '0', (size_t)len - 3);
+        txt[o + (size_t)len - 3] = '1';
+        strcpy(txt + o + (size_t)len - 2, "]}");
+        CHECK(same_answer(meta1, txt, strlen(txt)));
+    }
+    const char *odd[] = {"{\"d\":[1E+2]}",       "{\"d\":[-0.0e-0]}", "{ \"d\" : [ 5e-324 ] }",
+                         "{\"d\":[0.1]} \r\n\t", "{\"d\":[\"1\"]}",   "{\"d\":[1]}\x01"};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        CHECK(same_answer(meta1, odd[i], strlen(odd[i])));
+    cJSON_Delete(meta1);
+    /* mutations: replaced, deleted and inserted bytes (from the JSON alphabet), swapped spans */
+    static const char alphabet[] = "{}[],:\"-+.eE0123456789 \t\n\\nultrfaseu\x01\x0b\x7f\xc3";
+    char *m = malloc(b.len + 16);
+    long mismatches = 0;
+    for (int trial = 0; trial < 60000 && m; trial++) {
+        size_t n = b.len;
+        memcpy(m, b.data, n);
+        int edits = 1 + (int)(rnd() % 3);
+        for (int k = 0; k < edits && n > 2; k++) {
+            size_t at = rnd() % n;
+            char ch = alphabet[rnd() % (sizeof alphabet - 1)];
+            switch (rnd() % 4) {
+            case 0:
+                m[at] = ch;
+                break;
+            case 1:
+                memmove(m + at, m + at + 1, n - at - 1);
+                n--;
+                break;
+            case 2:
+                memmove(m + at + 1, m + at, n - at);
+                m[at] = ch;
+                n++;
+                break;
+            default: { /* truncate */
+                n = at + 1;
+                break;
+            }
+            }
+        }
+        if (!same_answer(meta, m, n) && mismatches++ > 5)
+            break;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    free(m);
+    cJSON_Delete(meta);
+    wsm_buf_free(&b);
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -559,6 +673,76 @@ TEST(json_errors)
             CHECK(0);
         }
     }
+    /* f64 and wider integer columns */
+    const char *meta2 =
+        "{\"rows\":1,\"columns\":[{\"name\":\"d\",\"type\":\"f64\"},{\"name\":"
+        "\"l\",\"type\":\"i64\"},{\"name\":\"h\",\"type\":\"i16\"},{\"name\":"
+        "\"u\",\"type\":\"u8\"},{\"name\":\"n\",\"type\":\"f64\",\"nullable\":true}]}";
+    struct {
+        const char *payload;
+        int code;
+        const char *needle;
+    } cases2[] = {
+        {"{\"d\":[1.5],\"l\":[-9007199254740992],\"h\":[-32768],\"u\":[255],\"n\":[null]}", WSM_OK,
+         NULL},
+        {"{\"d\":[1e999],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d[0]: not a finite number"},
+        {"{\"d\":[-1e400],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d[0]: not a finite number"},
+        {"{\"d\":[null],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d[0]: null in a non-nullable column"},
+        {"{\"d\":[true],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d[0]: expected a number"},
+        {"{\"d\":[[1]],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d[0]: expected a number"},
+        {"{\"d\":[1],\"l\":[9007199254740994],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.l[0]: expected an integer in i64 range"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[32768],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.h[0]: expected an integer in i16 range"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[-1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.u[0]: expected an integer in u8 range"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[256],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.u[0]: expected an integer in u8 range"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1e999]}", WSM_E_BAD_FIELD,
+         "payload.n[0]: not a finite number"},
+        /* the first failing column in descriptor order is named, not the first in the text */
+        {"{\"n\":[\"x\"],\"u\":[1],\"h\":[1],\"l\":[1],\"d\":[true]}", WSM_E_BAD_FIELD,
+         "payload.d[0]"},
+        /* syntax errors anywhere come before any column error */
+        {"{\"d\":[true],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1,]}", WSM_E_BAD_JSON, "payload"},
+        /* not JSON, but cJSON (the reference) reads "1." and "01": the scanner defers to it */
+        {"{\"d\":[1.],\"l\":[01],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_OK, NULL},
+        /* escapes and whitespace outside the scanner's subset decode the same */
+        {"{\x0b\"\\u0064\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_OK, NULL},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}\x0b", WSM_E_BAD_JSON, "trailing"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[-]}", WSM_E_BAD_JSON, "payload"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[nul]}", WSM_E_BAD_JSON, "payload"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]", WSM_E_BAD_JSON, "payload"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}}", WSM_E_BAD_JSON, "trailing"},
+        {"{\"d\":[1],\"x\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.x: not a described column"},
+        {"{}", WSM_E_BAD_FIELD, "payload: 0 members for 5 described columns"},
+        {"{\"d\":[1],\"l\":[1],\"h\":[1],\"u\":[1],\"d\":[1]}", WSM_E_BAD_FIELD,
+         "payload.n: expected an array"}, /* d repeated, n missing */
+        {"{\"d\":[],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d: expected 1 elements, got 0"},
+        {"{\"d\":[1,2,3],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d: expected 1 elements, got more than 1"},
+        {"{\"d\":1,\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
+         "payload.d: expected an array"},
+        {"\"x\"", WSM_E_BAD_FIELD, "payload: expected an object of column arrays"},
+    };
+    for (size_t i = 0; i < sizeof cases2 / sizeof cases2[0]; i++) {
+        int rc =
+            decode_text(WSM_CT_JSON, meta2, cases2[i].payload, strlen(cases2[i].payload), 0, &err);
+        if (rc != cases2[i].code)
+            fprintf(stderr, "case2 %zu: rc %d (%s)\n", i, rc, err.msg);
+        CHECK_EQ_INT(rc, cases2[i].code);
+        if (cases2[i].needle && !strstr(err.msg, cases2[i].needle)) {
+            fprintf(stderr, "case2 %zu: message '%s' lacks '%s'\n", i, err.msg, cases2[i].needle);
+            CHECK(0);
+        }
+    }
     /* the JSON payload need not be NUL-terminated: decode a prefix of a longer buffer */
     const char *ok = "{\"a\":[1,2],\"s\":[\"X\",null],\"b\":[true,false],\"f\":[1.5,2]}GARBAGE";
     CHECK_EQ_INT(decode_text(WSM_CT_JSON, meta, ok, strlen(ok) - 7, 0, &err), WSM_OK);
@@ -608,6 +792,7 @@ int main(void)
     RUN(decode_both);
     RUN(random_round_trips);
     RUN(json_special_values);
+    RUN(json_scanner_matches_reference);
     RUN(enum_on_wider_integers);
     RUN(binary_errors);
     RUN(meta_errors);
