@@ -284,7 +284,8 @@ typedef struct mf4_column {
     const uint8_t *bytes;    /* MF4_VAL_BYTES: value i is bytes[offsets[i] .. offsets[i+1]) */
     const size_t *offsets;   /* n + 1 entries */
     const double *phys;      /* physical value (conversion applied); NaN when the value
-                                converts to text or is bytes */
+                                converts to text or is bytes. For a float channel without
+                                conversion this is the f64 array itself */
     const char *const *text; /* per value: conversion text result, or NULL; NULL array if the
                                 channel's conversion never yields text */
     const uint8_t *valid;    /* 1 valid, 0 invalid (invalidation bit set / all invalid) */

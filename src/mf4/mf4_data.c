@@ -4,6 +4,15 @@
  * of one channel group (sorted: fixed stride; unsorted: by record id) in batches and decodes
  * the selected channels into columns.
  *
+ * Decoding: a batch is taken as segments of whole records in one data block: row-major
+ * records (DT in the mapped file, or an inflated DZ), one record copied because it spans two
+ * blocks, or - for a transposed DZ block whose rows are the group's records - the block's byte
+ * planes as inflated, never un-transposed. Numeric columns are decoded CHUNK records at a time,
+ * every column of a chunk in turn (its bytes stay in cache), by kernels specialised for whole
+ * 1/2/4/8-byte words in either byte order with identity or linear conversions; other shapes
+ * (bit fields, 3/5/6/7/9-byte values, other conversions) take a shift-and-mask path or go value
+ * by value. Strings, byte arrays and VLSD values are read from row-major records only.
+ *
  * Invariants:
  *  - A cursor never hands out a pointer past the end of its current fragment; a read that
  *    crosses fragments is copied. Inflated data lives in one buffer per cursor, grown only as
@@ -111,8 +120,39 @@ static void untranspose(unsigned char *dst, const unsigned char *src, size_t row
     }
 }
 
-static int inflate_frag(mf4__cursor *c, size_t i, mf4_error *err)
+/* Un-transposes the planes in zbuf (fragment zfrag) into row-major records. */
+static int to_rows(mf4__cursor *c, mf4_error *err)
 {
+    const mf4__frag *fr = &c->def->frags[c->zfrag];
+    size_t want = (size_t)fr->len, cols = fr->zip_param, rows = want / cols;
+    if (c->tcap < want) {
+        unsigned char *nt = realloc(c->tmp, want);
+        if (!nt) {
+            c->zfrag = -1;
+            return mf4__err(err, MF4_E_NOMEM, fr->blk_off, "out of memory");
+        }
+        c->tmp = nt;
+        c->tcap = want;
+    }
+    untranspose(c->tmp, c->zbuf, rows, cols);
+    /* the bytes after the last whole record are stored as they are */
+    memcpy(c->tmp + rows * cols, c->zbuf + rows * cols, want - rows * cols);
+    unsigned char *sw = c->zbuf;
+    size_t swcap = c->zcap;
+    c->zbuf = c->tmp;
+    c->zcap = c->tcap;
+    c->tmp = sw;
+    c->tcap = swcap;
+    c->zplanes = 0;
+    return MF4_OK;
+}
+
+/* Inflates fragment i into zbuf. A transposed block is left as byte planes when keep_planes
+ * is set (c->zplanes tells), else un-transposed. */
+static int inflate_frag(mf4__cursor *c, size_t i, int keep_planes, mf4_error *err)
+{
+    c->zfrag = -1;
+    c->zplanes = 0;
     const mf4__frag *fr = &c->def->frags[i];
     const mf4_file *f = c->f;
     if (fr->file_off > f->size || f->size - fr->file_off < fr->clen)
@@ -186,30 +226,11 @@ static int inflate_frag(mf4__cursor *c, size_t i, mf4_error *err)
                         "DZ at %llu inflates to %zu bytes, %llu declared",
                         (unsigned long long)fr->blk_off, have, (unsigned long long)fr->len);
     }
-    if (fr->zip_type == 1) {
-        size_t cols = fr->zip_param, rows = want / cols;
-        if (rows > 1 && cols > 1) {
-            if (c->tcap < want) {
-                unsigned char *nt = realloc(c->tmp, want);
-                if (!nt) {
-                    c->zfrag = -1;
-                    return mf4__err(err, MF4_E_NOMEM, fr->blk_off, "out of memory");
-                }
-                c->tmp = nt;
-                c->tcap = want;
-            }
-            untranspose(c->tmp, c->zbuf, rows, cols);
-            /* the bytes after the last whole record are stored as they are */
-            memcpy(c->tmp + rows * cols, c->zbuf + rows * cols, want - rows * cols);
-            unsigned char *sw = c->zbuf;
-            size_t swcap = c->zcap;
-            c->zbuf = c->tmp;
-            c->zcap = c->tcap;
-            c->tmp = sw;
-            c->tcap = swcap;
-        }
-    }
     c->zfrag = (long)i;
+    /* transposed data stays as byte planes until someone asks for row-major bytes */
+    c->zplanes = fr->zip_type == 1 && fr->zip_param > 1 && want / fr->zip_param > 1;
+    if (c->zplanes && !keep_planes)
+        return to_rows(c, err);
     return MF4_OK;
 }
 
@@ -227,11 +248,13 @@ int mf4__cursor_peek(mf4__cursor *c, size_t want, const unsigned char **p, size_
     uint64_t off = c->pos - fr->start;
     const unsigned char *base;
     if (fr->clen) {
-        if (c->zfrag != (long)c->frag) {
-            int rc = inflate_frag(c, c->frag, err);
-            if (rc)
-                return rc;
-        }
+        int rc = MF4_OK;
+        if (c->zfrag != (long)c->frag)
+            rc = inflate_frag(c, c->frag, 0, err);
+        else if (c->zplanes && off < fr->len / fr->zip_param * fr->zip_param)
+            rc = to_rows(c, err); /* the tail after the last whole row is not transposed */
+        if (rc)
+            return rc;
         base = c->zbuf;
     } else {
         if (fr->file_off > c->f->size || c->f->size - fr->file_off < fr->len)
@@ -242,6 +265,31 @@ int mf4__cursor_peek(mf4__cursor *c, size_t want, const unsigned char **p, size_
     uint64_t avail = fr->len - off;
     *got = avail < want ? (size_t)avail : want;
     *p = base + off;
+    return MF4_OK;
+}
+
+int mf4__cursor_planes(mf4__cursor *c, const unsigned char **planes, const mf4__frag **frag,
+                       mf4_error *err)
+{
+    const mf4__stream_def *d = c->def;
+    *planes = NULL;
+    *frag = NULL;
+    while (c->frag < d->n && c->pos >= d->frags[c->frag].start + d->frags[c->frag].len)
+        c->frag++;
+    if (c->frag >= d->n)
+        return MF4_OK;
+    const mf4__frag *fr = &d->frags[c->frag];
+    if (!fr->clen || fr->zip_type != 1 || fr->zip_param < 2 || fr->len / fr->zip_param < 2)
+        return MF4_OK;
+    if (c->zfrag != (long)c->frag) {
+        int rc = inflate_frag(c, c->frag, 1, err);
+        if (rc)
+            return rc;
+    }
+    if (c->zplanes) {
+        *planes = c->zbuf;
+        *frag = fr;
+    }
     return MF4_OK;
 }
 
@@ -275,6 +323,14 @@ int mf4__cursor_skip(mf4__cursor *c, uint64_t n, mf4_error *err)
 }
 
 /* ------------------------------------------------------------------ reader */
+/* How a column's physical values are made from its raw values. */
+enum {
+    PH_ALIAS,   /* float without conversion: phys is the f64 array itself */
+    PH_IDENT,   /* integer without conversion: (double)raw */
+    PH_LINEAR,  /* a * raw + b */
+    PH_GENERAL, /* any other conversion, value by value (may yield text) */
+};
+
 typedef struct colbuf {
     mf4_column pub;
     uint64_t *u64;
@@ -292,7 +348,33 @@ typedef struct colbuf {
     mf4__cursor vc;
     uint64_t vlog;       /* VLSD group: logical offset of the record at vc.pos */
     const mf4_group *vg; /* VLSD group */
+    /* decoding plan of a numeric channel, fixed at open */
+    int virt;               /* virtual master/data channel: the record index */
+    unsigned off;           /* byte offset in the record (after the record id) */
+    unsigned nb;            /* bytes the value spans */
+    unsigned wb;            /* nb rounded up to a word of 1, 2, 4 or 8 bytes; 0 if nb > 8 */
+    int be;                 /* big-endian bytes */
+    int full;               /* the value is the whole word: bit offset 0, 8 * nb bits, nb == wb */
+    unsigned bo;            /* bit offset */
+    unsigned bits;          /* bit count */
+    int pm;                 /* PH_* */
+    double pa, pb;          /* PH_LINEAR: phys = pa * raw + pb */
+    int vmode;              /* 0 all valid, 1 all invalid, 2 an invalidation bit */
+    unsigned vbyte, vshift; /* vmode 2: byte (after the record id) and bit of it */
 } colbuf;
+
+/* Where the records of a segment are: byte b (after the record id) of record i is at
+ * p[i * is + b * bs]. Row-major records: is = the record size, bs = 1; the byte planes of a
+ * transposed DZ block (planes = 1): is = 1, bs = the block's row count. */
+typedef struct recsrc {
+    const unsigned char *p;
+    size_t is, bs;
+    int planes;
+} recsrc;
+
+/* Values are decoded CHUNK at a time through a scratch buffer of CHUNK words, so that a
+ * chunk's raw values are still in L1 when its physical values are computed. */
+#define CHUNK 1024
 
 struct mf4_reader {
     const mf4_file *f;
@@ -305,18 +387,58 @@ struct mf4_reader {
     mf4__cursor cur;
     unsigned rec_len; /* data + invalidation bytes */
     unsigned idsize;
-    unsigned char *recbuf;
-    uint64_t dropped; /* mapped file: pages below this offset were released */
+    unsigned char *recbuf; /* unsorted: a batch of records; sorted: one record */
+    uint64_t dropped;      /* mapped file: pages below this offset were released */
+    int planes_ok;         /* every column can be decoded from byte planes */
+    int generic;           /* mf4__reader_generic: value-by-value reference decoding */
+    uint64_t scratch[CHUNK];
+    uint64_t scratch2[CHUNK];
     int failed;
     mf4_error saved;
 };
 
+/* Fixes how column c is decoded (see colbuf). */
+static void col_plan(colbuf *c, const mf4_group *g)
+{
+    const mf4_channel *ch = c->pub.ch;
+    int dt = ch->data_type;
+    c->virt = ch->channel_type == MF4_CN_VIRTUAL_MASTER || ch->channel_type == MF4_CN_VIRTUAL_DATA;
+    c->off = ch->byte_offset;
+    c->nb = c->x->nbytes;
+    c->wb = c->nb <= 1 ? 1 : c->nb <= 2 ? 2 : c->nb <= 4 ? 4 : c->nb <= 8 ? 8 : 0;
+    c->be = dt == MF4_DT_UINT_BE || dt == MF4_DT_INT_BE || dt == MF4_DT_FLOAT_BE;
+    c->bo = ch->bit_offset;
+    c->bits = ch->bit_count;
+    c->full = c->bo == 0 && c->bits == 8 * c->nb && c->nb == c->wb;
+    const mf4_conversion *cv = ch->conv;
+    if (!cv)
+        c->pm = ch->kind == MF4_VAL_FLOAT ? PH_ALIAS : PH_IDENT;
+    else if (cv->type == MF4_CONV_LINEAR)
+        c->pm = PH_LINEAR;
+    else
+        c->pm = PH_GENERAL;
+    if (c->pm == PH_LINEAR) {
+        c->pa = cv->params[1];
+        c->pb = cv->params[0];
+    }
+    if (ch->all_invalid) {
+        c->vmode = 1;
+    } else if (ch->has_invalidation && g->inval_bytes) {
+        c->vmode = 2;
+        c->vbyte = g->data_bytes + (ch->inval_bit_pos >> 3);
+        c->vshift = ch->inval_bit_pos & 7;
+    } else {
+        c->vmode = 0;
+    }
+}
+
 static int col_alloc(colbuf *c, size_t batch)
 {
     const mf4_channel *ch = c->pub.ch;
-    c->phys = malloc(batch * sizeof(double));
+    /* a float without conversion is its own physical value */
+    c->phys = c->pm == PH_ALIAS ? NULL : malloc(batch * sizeof(double));
     c->valid = malloc(batch);
-    if (!c->phys || !c->valid)
+    if ((c->pm != PH_ALIAS && !c->phys) || !c->valid)
         return -1;
     switch (ch->kind) {
     case MF4_VAL_UINT:
@@ -350,7 +472,7 @@ static int col_alloc(colbuf *c, size_t batch)
     c->pub.u64 = c->u64;
     c->pub.i64 = c->i64;
     c->pub.f64 = c->f64;
-    c->pub.phys = c->phys;
+    c->pub.phys = c->pm == PH_ALIAS ? c->f64 : c->phys;
     c->pub.valid = c->valid;
     c->pub.text = c->text;
     c->pub.offsets = c->offsets;
@@ -394,15 +516,21 @@ int mf4_reader_open(mf4_reader **out, const mf4_file *f, size_t group, const siz
     size_t rb = (size_t)r->rec_len + r->idsize;
     if (rb && batch > SIZE_MAX / rb)
         goto oom;
-    r->recbuf = malloc(rb * batch + 1);
+    /* sorted data needs room for one record that spans data blocks, unsorted data for a
+     * batch of this group's records picked out of the stream */
+    r->recbuf = malloc((r->dg->unsorted ? rb * batch : rb) + 1);
     if (!r->cols || !r->recbuf)
         goto oom;
     r->ncols = n_channels;
+    r->planes_ok = 1;
     for (size_t i = 0; i < n_channels; i++) {
         colbuf *c = &r->cols[i];
         c->pub.channel = channels[i];
         c->pub.ch = &g->channels[channels[i]];
         c->x = &f->gchan[group][channels[i]];
+        col_plan(c, g);
+        if (c->pub.ch->kind == MF4_VAL_BYTES)
+            r->planes_ok = 0; /* strings, byte arrays and VLSD are read from records */
         if (col_alloc(c, batch))
             goto oom;
         if (c->pub.ch->channel_type == MF4_CN_VLSD) {
@@ -457,16 +585,18 @@ uint64_t mf4_reader_position(const mf4_reader *r)
 }
 
 /* ---- value extraction */
-static uint64_t extract_bits(const unsigned char *p, unsigned nbytes, int be, unsigned bitoff,
-                             unsigned bits)
+/* Value of nbytes bytes at p, p + bs, p + 2 bs ... (record order), shifted right by bitoff
+ * and cut to bits: the reference extraction, for any width up to 9 bytes. */
+static uint64_t extract_bits(const unsigned char *p, size_t bs, unsigned nbytes, int be,
+                             unsigned bitoff, unsigned bits)
 {
     unsigned __int128 v = 0;
     if (be)
         for (unsigned i = 0; i < nbytes; i++)
-            v = (v << 8) | p[i];
+            v = (v << 8) | p[i * bs];
     else
         for (unsigned i = nbytes; i-- > 0;)
-            v = (v << 8) | p[i];
+            v = (v << 8) | p[i * bs];
     v >>= bitoff;
     uint64_t u = (uint64_t)v;
     if (bits < 64)
@@ -697,187 +827,462 @@ static int vlsd_fetch(mf4_reader *r, colbuf *c, uint64_t off, mf4_error *err)
                     (unsigned long long)off, c->vg->index);
 }
 
-/* Decodes column c from n records at recs (stride bytes apart, record id already skipped). */
-static int decode(mf4_reader *r, colbuf *c, const unsigned char *recs, size_t stride, size_t n,
-                  mf4_error *err)
+/* ---- numeric decoding kernels
+ * A numeric value is decoded in three steps, CHUNK values at a time: its nb bytes are
+ * gathered into little-endian words of wb bytes (from row-major records or straight from
+ * the byte planes of a transposed DZ block), the words become raw values (a cast for whole
+ * words, shift + mask + sign extension otherwise), and the raw values become physical ones.
+ * The common shapes (whole 1/2/4/8-byte words, identity or linear conversion) run as tight
+ * loops without per-value branches or calls, which the compiler vectorises. */
+
+/* Words of values i (0..m-1) from byte pointers pk[0..nb-1] (least significant first), the
+ * bytes of value i at pk[k][i * is]; any nb <= 8, zero-extended to wb bytes. */
+static void words_scalar(const unsigned char *const *pk, unsigned nb, unsigned wb, size_t is,
+                         size_t i, size_t m, unsigned char *o)
+{
+    for (; i < m; i++) {
+        uint64_t v = 0;
+        for (unsigned k = 0; k < nb; k++)
+            v |= (uint64_t)pk[k][i * is] << (8 * k);
+        mf4__put_le(o + i * wb, v, wb);
+    }
+}
+
+/* Interleaves nb byte planes into m words of nb bytes (nb = 2, 4, 8): an un-transposition of
+ * just the planes of one value, with SSE2 16 values at a time. */
+static void interleave(const unsigned char *const *pk, unsigned nb, size_t m, unsigned char *o)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+#define LD(k)    _mm_loadu_si128((const __m128i *)(pk[k] + i))
+#define ST(j, v) _mm_storeu_si128((__m128i *)(o + i * nb + 16 * (j)), v)
+    if (nb == 2) {
+        for (; i + 16 <= m; i += 16) {
+            __m128i a = LD(0), b = LD(1);
+            ST(0, _mm_unpacklo_epi8(a, b));
+            ST(1, _mm_unpackhi_epi8(a, b));
+        }
+    } else if (nb == 4) {
+        for (; i + 16 <= m; i += 16) {
+            __m128i a0 = LD(0), a1 = LD(1), a2 = LD(2), a3 = LD(3);
+            __m128i t0 = _mm_unpacklo_epi8(a0, a1), t1 = _mm_unpackhi_epi8(a0, a1);
+            __m128i t2 = _mm_unpacklo_epi8(a2, a3), t3 = _mm_unpackhi_epi8(a2, a3);
+            ST(0, _mm_unpacklo_epi16(t0, t2));
+            ST(1, _mm_unpackhi_epi16(t0, t2));
+            ST(2, _mm_unpacklo_epi16(t1, t3));
+            ST(3, _mm_unpackhi_epi16(t1, t3));
+        }
+    } else if (nb == 8) {
+        for (; i + 16 <= m; i += 16) {
+            __m128i a0 = LD(0), a1 = LD(1), a2 = LD(2), a3 = LD(3);
+            __m128i a4 = LD(4), a5 = LD(5), a6 = LD(6), a7 = LD(7);
+            /* bytes (0,1), (2,3), (4,5), (6,7) of values 0-7 (lo) and 8-15 (hi) */
+            __m128i b0 = _mm_unpacklo_epi8(a0, a1), b1 = _mm_unpackhi_epi8(a0, a1);
+            __m128i b2 = _mm_unpacklo_epi8(a2, a3), b3 = _mm_unpackhi_epi8(a2, a3);
+            __m128i b4 = _mm_unpacklo_epi8(a4, a5), b5 = _mm_unpackhi_epi8(a4, a5);
+            __m128i b6 = _mm_unpacklo_epi8(a6, a7), b7 = _mm_unpackhi_epi8(a6, a7);
+            /* bytes 0-3 and 4-7 of values 0-3, 4-7, 8-11, 12-15 */
+            __m128i c0 = _mm_unpacklo_epi16(b0, b2), c1 = _mm_unpackhi_epi16(b0, b2);
+            __m128i c2 = _mm_unpacklo_epi16(b1, b3), c3 = _mm_unpackhi_epi16(b1, b3);
+            __m128i d0 = _mm_unpacklo_epi16(b4, b6), d1 = _mm_unpackhi_epi16(b4, b6);
+            __m128i d2 = _mm_unpacklo_epi16(b5, b7), d3 = _mm_unpackhi_epi16(b5, b7);
+            ST(0, _mm_unpacklo_epi32(c0, d0));
+            ST(1, _mm_unpackhi_epi32(c0, d0));
+            ST(2, _mm_unpacklo_epi32(c1, d1));
+            ST(3, _mm_unpackhi_epi32(c1, d1));
+            ST(4, _mm_unpacklo_epi32(c2, d2));
+            ST(5, _mm_unpackhi_epi32(c2, d2));
+            ST(6, _mm_unpacklo_epi32(c3, d3));
+            ST(7, _mm_unpackhi_epi32(c3, d3));
+        }
+    }
+#undef LD
+#undef ST
+#endif
+    words_scalar(pk, nb, nb, 1, i, m, o);
+}
+
+/* Gathers the words of values i0..i0+m-1 of column c from s into w (m words of c->wb
+ * bytes); returns w, or the plane itself for one-byte values in byte planes. */
+static const void *gather(const colbuf *c, const recsrc *s, size_t i0, size_t m, void *w)
+{
+    unsigned nb = c->nb, wb = c->wb;
+    const unsigned char *pk[8];
+    for (unsigned k = 0; k < nb; k++)
+        pk[k] = s->p + (size_t)(c->be ? c->off + nb - 1 - k : c->off + k) * s->bs + i0 * s->is;
+    if (s->planes) {
+        if (nb == 1)
+            return pk[0];
+        if (nb == wb)
+            interleave(pk, nb, m, w);
+        else
+            words_scalar(pk, nb, wb, 1, 0, m, w);
+        return w;
+    }
+    const unsigned char *q = s->p + c->off + i0 * s->is;
+    size_t is = s->is;
+    if (nb != wb) {
+        words_scalar(pk, nb, wb, is, 0, m, w);
+    } else if (nb == 1) {
+        uint8_t *o = w;
+        for (size_t i = 0; i < m; i++)
+            o[i] = q[i * is];
+    } else if (nb == 2) {
+        uint16_t *o = w;
+        for (size_t i = 0; i < m; i++) {
+            uint16_t v;
+            memcpy(&v, q + i * is, 2);
+            o[i] = c->be ? __builtin_bswap16(v) : v;
+        }
+    } else if (nb == 4) {
+        uint32_t *o = w;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t v;
+            memcpy(&v, q + i * is, 4);
+            o[i] = c->be ? __builtin_bswap32(v) : v;
+        }
+    } else {
+        uint64_t *o = w;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t v;
+            memcpy(&v, q + i * is, 8);
+            o[i] = c->be ? __builtin_bswap64(v) : v;
+        }
+    }
+    return w;
+}
+
+/* Whole-word integers: raw = (CT)word, and with PH_IDENT / PH_LINEAR the physical value in
+ * the same loop (other conversions: raw only, phys is made afterwards). */
+#define CONV_INT(NAME, WT, CT, OT)                                                                 \
+    static void NAME(const void *wv, OT *restrict raw, double *restrict phys, size_t m, int pm,    \
+                     double a, double b)                                                           \
+    {                                                                                              \
+        const WT *restrict w = wv;                                                                 \
+        if (pm == PH_LINEAR)                                                                       \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                CT v = (CT)w[i];                                                                   \
+                raw[i] = (OT)v;                                                                    \
+                phys[i] = a * (double)v + b;                                                       \
+            }                                                                                      \
+        else if (pm == PH_IDENT)                                                                   \
+            for (size_t i = 0; i < m; i++) {                                                       \
+                CT v = (CT)w[i];                                                                   \
+                raw[i] = (OT)v;                                                                    \
+                phys[i] = (double)v;                                                               \
+            }                                                                                      \
+        else                                                                                       \
+            for (size_t i = 0; i < m; i++)                                                         \
+                raw[i] = (OT)(CT)w[i];                                                             \
+    }
+CONV_INT(conv_u8, uint8_t, uint8_t, uint64_t)
+CONV_INT(conv_i8, uint8_t, int8_t, int64_t)
+CONV_INT(conv_u16, uint16_t, uint16_t, uint64_t)
+CONV_INT(conv_i16, uint16_t, int16_t, int64_t)
+CONV_INT(conv_u32, uint32_t, uint32_t, uint64_t)
+CONV_INT(conv_i32, uint32_t, int32_t, int64_t)
+#undef CONV_INT
+
+/* Physical values of raw values [0, m) of column c (a chunk starting at batch index o). */
+static void phys_chunk(colbuf *c, size_t o, size_t m)
+{
+    if (c->pm == PH_ALIAS) /* phys is the f64 array */
+        return;
+    const mf4_channel *ch = c->pub.ch;
+    double *ph = c->phys + o, a = c->pa, b = c->pb;
+    switch (c->pm) {
+    case PH_IDENT:
+        if (ch->kind == MF4_VAL_UINT) {
+            const uint64_t *u = c->u64 + o;
+            if (c->virt || c->bits < 64) /* below 2^63: the signed conversion, no branches */
+                for (size_t i = 0; i < m; i++)
+                    ph[i] = (double)(int64_t)u[i];
+            else
+                for (size_t i = 0; i < m; i++)
+                    ph[i] = (double)u[i];
+        } else {
+            const int64_t *v = c->i64 + o;
+            for (size_t i = 0; i < m; i++)
+                ph[i] = (double)v[i];
+        }
+        return;
+    case PH_LINEAR:
+        if (ch->kind == MF4_VAL_UINT) {
+            const uint64_t *u = c->u64 + o;
+            if (c->virt || c->bits < 64)
+                for (size_t i = 0; i < m; i++)
+                    ph[i] = a * (double)(int64_t)u[i] + b;
+            else
+                for (size_t i = 0; i < m; i++)
+                    ph[i] = a * (double)u[i] + b;
+        } else if (ch->kind == MF4_VAL_INT) {
+            const int64_t *v = c->i64 + o;
+            for (size_t i = 0; i < m; i++)
+                ph[i] = a * (double)v[i] + b;
+        } else {
+            const double *v = c->f64 + o;
+            for (size_t i = 0; i < m; i++)
+                ph[i] = a * v[i] + b;
+        }
+        return;
+    default: {
+        int isint = ch->kind != MF4_VAL_FLOAT;
+        for (size_t i = o; i < o + m; i++) {
+            double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
+                        : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
+                                                  : c->f64[i];
+            const char *t = NULL;
+            if (mf4__conv_num(ch->conv, xv, isint, &c->phys[i], &t, 0) != MF4_OK)
+                c->phys[i] = NAN;
+            if (c->text)
+                c->text[i] = t;
+        }
+    }
+    }
+}
+
+/* Raw values from value bits v[0..m) (already shifted and cut to c->bits). */
+static void raw_from_bits(colbuf *c, const uint64_t *v, size_t o, size_t m)
 {
     const mf4_channel *ch = c->pub.ch;
-    const mf4__chan *x = c->x;
-    const mf4_group *g = r->g;
-    uint64_t first = r->pos;
-    int dt = ch->data_type;
-    int be = dt == MF4_DT_UINT_BE || dt == MF4_DT_INT_BE || dt == MF4_DT_FLOAT_BE;
-    const unsigned char *base = recs + ch->byte_offset;
-    unsigned bits = ch->bit_count, bo = ch->bit_offset, nb = x->nbytes;
-    int virt = ch->channel_type == MF4_CN_VIRTUAL_MASTER || ch->channel_type == MF4_CN_VIRTUAL_DATA;
-    /* validity */
-    if (ch->all_invalid) {
-        memset(c->valid, 0, n);
-    } else if (ch->has_invalidation && g->inval_bytes) {
-        const unsigned char *ib = recs + g->data_bytes + (ch->inval_bit_pos >> 3);
-        unsigned m = 1u << (ch->inval_bit_pos & 7);
-        for (size_t i = 0; i < n; i++)
-            c->valid[i] = (ib[i * stride] & m) ? 0 : 1;
+    if (ch->kind == MF4_VAL_UINT) {
+        memcpy(c->u64 + o, v, m * sizeof *v);
+    } else if (ch->kind == MF4_VAL_INT) {
+        int64_t *d = c->i64 + o;
+        uint64_t sign = c->bits < 64 ? UINT64_C(1) << (c->bits - 1) : 0;
+        for (size_t i = 0; i < m; i++)
+            d[i] = (int64_t)((v[i] ^ sign) - sign);
     } else {
-        memset(c->valid, 1, n);
+        double *d = c->f64 + o;
+        if (c->bits == 64) {
+            memcpy(d, v, m * sizeof *v);
+        } else if (c->bits == 32) {
+            for (size_t i = 0; i < m; i++) {
+                uint32_t v32 = (uint32_t)v[i];
+                float fv;
+                memcpy(&fv, &v32, 4);
+                d[i] = fv;
+            }
+        } else {
+            for (size_t i = 0; i < m; i++)
+                d[i] = half_to_double((uint16_t)v[i]);
+        }
     }
-    if (virt) {
-        for (size_t i = 0; i < n; i++)
-            c->u64[i] = first + i;
-    } else if (ch->kind == MF4_VAL_UINT || ch->kind == MF4_VAL_INT) {
-        uint64_t *u = ch->kind == MF4_VAL_UINT ? c->u64 : (uint64_t *)c->i64;
-        if (!be && bo == 0 && bits == 8 * nb && (nb == 1 || nb == 2 || nb == 4 || nb == 8)) {
-            int sg = ch->kind == MF4_VAL_INT;
-            switch (nb) {
-            case 1:
-                for (size_t i = 0; i < n; i++)
-                    u[i] = sg ? (uint64_t)(int64_t)(int8_t)base[i * stride] : base[i * stride];
-                break;
-            case 2:
-                for (size_t i = 0; i < n; i++) {
-                    uint16_t v;
-                    memcpy(&v, base + i * stride, 2);
-                    u[i] = sg ? (uint64_t)(int64_t)(int16_t)v : v;
-                }
-                break;
-            case 4:
-                for (size_t i = 0; i < n; i++) {
-                    uint32_t v;
-                    memcpy(&v, base + i * stride, 4);
-                    u[i] = sg ? (uint64_t)(int64_t)(int32_t)v : v;
-                }
-                break;
-            default:
-                for (size_t i = 0; i < n; i++)
-                    memcpy(&u[i], base + i * stride, 8);
-            }
-        } else {
-            for (size_t i = 0; i < n; i++)
-                u[i] = extract_bits(base + i * stride, nb, be, bo, bits);
-            if (ch->kind == MF4_VAL_INT && bits < 64) {
-                uint64_t sign = UINT64_C(1) << (bits - 1);
-                for (size_t i = 0; i < n; i++)
-                    u[i] = (u[i] ^ sign) - sign;
-            }
+}
+
+/* Validity of values i0..i0+m-1 of s into v. */
+static void valid_chunk(const colbuf *c, const recsrc *s, size_t i0, size_t m, uint8_t *v)
+{
+    if (c->vmode != 2) {
+        memset(v, c->vmode == 0, m);
+        return;
+    }
+    const unsigned char *ib = s->p + (size_t)c->vbyte * s->bs + i0 * s->is;
+    unsigned sh = c->vshift;
+    if (s->is == 1)
+        for (size_t i = 0; i < m; i++)
+            v[i] = (uint8_t)(((ib[i] >> sh) & 1) ^ 1);
+    else
+        for (size_t i = 0; i < m; i++)
+            v[i] = (uint8_t)(((ib[i * s->is] >> sh) & 1) ^ 1);
+}
+
+/* Decodes m <= CHUNK records of numeric column c from s into batch positions d..d+m-1. */
+static void decode_num(mf4_reader *r, colbuf *c, const recsrc *s, size_t d, size_t m)
+{
+    const mf4_channel *ch = c->pub.ch;
+    const size_t i0 = 0;
+    do {
+        valid_chunk(c, s, i0, m, c->valid + d);
+        if (c->virt) {
+            uint64_t first = r->pos + d;
+            for (size_t i = 0; i < m; i++)
+                c->u64[d + i] = first + i;
+            phys_chunk(c, d, m);
+            break;
         }
-    } else if (ch->kind == MF4_VAL_FLOAT) {
-        double *o = c->f64;
-        if (!be && bo == 0 && bits == 64) {
-            for (size_t i = 0; i < n; i++)
-                memcpy(&o[i], base + i * stride, 8);
-        } else if (!be && bo == 0 && bits == 32) {
-            for (size_t i = 0; i < n; i++) {
-                float v;
-                memcpy(&v, base + i * stride, 4);
-                o[i] = v;
-            }
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                uint64_t v = extract_bits(base + i * stride, nb, be, bo, bits);
-                if (bits == 64) {
-                    memcpy(&o[i], &v, 8);
-                } else if (bits == 32) {
-                    uint32_t v32 = (uint32_t)v;
-                    float fv;
-                    memcpy(&fv, &v32, 4);
-                    o[i] = fv;
-                } else {
-                    o[i] = half_to_double((uint16_t)v);
+        if (r->generic || !c->wb) {
+            /* the reference: value by value, any width */
+            uint64_t *v = r->scratch2;
+            for (size_t i = 0; i < m; i++)
+                v[i] = extract_bits(s->p + (i0 + i) * s->is + (size_t)c->off * s->bs, s->bs, c->nb,
+                                    c->be, c->bo, c->bits);
+            raw_from_bits(c, v, d, m);
+            if (r->generic && c->pm != PH_GENERAL) {
+                /* conversions value by value too, as mf4_conv_apply does them */
+                int isint = ch->kind != MF4_VAL_FLOAT;
+                for (size_t i = d; i < d + m; i++) {
+                    double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
+                                : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
+                                                          : c->f64[i];
+                    if (c->pm == PH_IDENT)
+                        c->phys[i] = xv;
+                    else if (c->pm == PH_LINEAR) {
+                        const char *t;
+                        mf4__conv_num(ch->conv, xv, isint, &c->phys[i], &t, 0);
+                    }
                 }
-            }
-        }
-    } else {
-        /* bytes: fixed-length strings / arrays, or VLSD */
-        c->blen = 0;
-        for (size_t i = 0; i < n; i++) {
-            c->offsets[i] = c->blen;
-            const unsigned char *p = base + i * stride;
-            if (ch->channel_type == MF4_CN_VLSD) {
-                uint64_t off;
-                off = mf4__get_le(p, 8);
-                if (!c->valid[i]) {
-                    continue;
-                }
-                int rc = vlsd_fetch(r, c, off, err);
-                if (rc)
-                    return rc;
-            } else if (ch->channel_type == MF4_CN_VLSC) {
-                return mf4__err(err, MF4_E_UNSUPPORTED, ch->offset,
-                                "channel '%s': VLSC channels (MDF 4.2)", ch->name);
             } else {
-                if (append_value(c, p, bits / 8, dt))
-                    return mf4__err(err, MF4_E_NOMEM, 0, "out of memory");
+                phys_chunk(c, d, m);
             }
+            break;
         }
-        c->offsets[n] = c->blen;
-        c->pub.bytes = c->bytes;
-        c->pub.offsets = c->offsets;
+        if (c->full && c->wb == 8) {
+            /* 8-byte words are the raw values: gather straight into the column */
+            void *dst = ch->kind == MF4_VAL_UINT  ? (void *)(c->u64 + d)
+                        : ch->kind == MF4_VAL_INT ? (void *)(c->i64 + d)
+                                                  : (void *)(c->f64 + d);
+            const void *w = gather(c, s, i0, m, dst);
+            if (w != dst)
+                memcpy(dst, w, m * 8);
+            phys_chunk(c, d, m);
+            break;
+        }
+        const void *w = gather(c, s, i0, m, r->scratch);
+        if (!c->full) {
+            uint64_t *v = r->scratch2, mask = c->bits < 64 ? (UINT64_C(1) << c->bits) - 1 : ~0ull;
+            unsigned bo = c->bo;
+            if (c->wb == 1)
+                for (size_t i = 0; i < m; i++)
+                    v[i] = ((uint64_t)((const uint8_t *)w)[i] >> bo) & mask;
+            else if (c->wb == 2)
+                for (size_t i = 0; i < m; i++)
+                    v[i] = ((uint64_t)((const uint16_t *)w)[i] >> bo) & mask;
+            else if (c->wb == 4)
+                for (size_t i = 0; i < m; i++)
+                    v[i] = ((uint64_t)((const uint32_t *)w)[i] >> bo) & mask;
+            else
+                for (size_t i = 0; i < m; i++)
+                    v[i] = (((const uint64_t *)w)[i] >> bo) & mask;
+            raw_from_bits(c, v, d, m);
+            phys_chunk(c, d, m);
+            break;
+        }
+        int fused = c->pm == PH_IDENT || c->pm == PH_LINEAR;
+        double *ph = fused ? c->phys + d : NULL;
+        int pm = fused ? c->pm : PH_GENERAL; /* PH_GENERAL here: raw only */
+        if (ch->kind == MF4_VAL_FLOAT) {
+            double *f = c->f64 + d;
+            if (c->wb == 4)
+                for (size_t i = 0; i < m; i++) {
+                    float fv;
+                    memcpy(&fv, (const unsigned char *)w + 4 * i, 4);
+                    f[i] = fv;
+                }
+            else
+                for (size_t i = 0; i < m; i++)
+                    f[i] = half_to_double(((const uint16_t *)w)[i]);
+            phys_chunk(c, d, m);
+            break;
+        }
+        int sg = ch->kind == MF4_VAL_INT;
+        switch (c->wb) {
+        case 1:
+            if (sg)
+                conv_i8(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+            else
+                conv_u8(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+            break;
+        case 2:
+            if (sg)
+                conv_i16(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+            else
+                conv_u16(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+            break;
+        default:
+            if (sg)
+                conv_i32(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+            else
+                conv_u32(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+        }
+        if (!fused)
+            phys_chunk(c, d, m);
+    } while (0);
+}
+
+/* Decodes k records of a strings / byte arrays / VLSD column c (row-major records only)
+ * into batch positions o..o+k-1. */
+static int decode_bytes(mf4_reader *r, colbuf *c, const recsrc *s, size_t o, size_t k,
+                        mf4_error *err)
+{
+    const mf4_channel *ch = c->pub.ch;
+    if (o == 0)
+        c->blen = 0;
+    valid_chunk(c, s, 0, k, c->valid + o);
+    for (size_t i = 0; i < k; i++) {
+        c->offsets[o + i] = c->blen;
+        const unsigned char *p = s->p + i * s->is + c->off;
+        if (ch->channel_type == MF4_CN_VLSD) {
+            if (!c->valid[o + i])
+                continue;
+            int rc = vlsd_fetch(r, c, mf4__get_le(p, 8), err);
+            if (rc)
+                return rc;
+        } else if (ch->channel_type == MF4_CN_VLSC) {
+            return mf4__err(err, MF4_E_UNSUPPORTED, ch->offset,
+                            "channel '%s': VLSC channels (MDF 4.2)", ch->name);
+        } else if (append_value(c, p, ch->bit_count / 8, ch->data_type)) {
+            return mf4__err(err, MF4_E_NOMEM, 0, "out of memory");
+        }
     }
-    /* physical values */
+    return MF4_OK;
+}
+
+/* After the last segment of a batch of n: offsets end and text conversions of bytes columns. */
+static void finish_bytes(colbuf *c, size_t n)
+{
+    const mf4_channel *ch = c->pub.ch;
+    int dt = ch->data_type;
     const mf4_conversion *cv = ch->conv;
-    if (ch->kind == MF4_VAL_BYTES) {
-        for (size_t i = 0; i < n; i++)
-            c->phys[i] = NAN;
-        if (cv && c->text && is_string(dt)) {
-            for (size_t i = 0; i < n; i++) {
-                size_t l = c->offsets[i + 1] - c->offsets[i];
-                char buf[256];
-                if (l >= sizeof buf)
-                    l = sizeof buf - 1;
-                memcpy(buf, c->bytes + c->offsets[i], l);
-                buf[l] = 0;
-                const char *t = NULL;
-                mf4_conv_apply_text(cv, buf, &c->phys[i], &t);
-                /* text results pointing into buf would dangle: only conversion texts kept */
-                c->text[i] = (t && t != buf) ? t : NULL;
-            }
-        } else if (cv && cv->type == MF4_CONV_TEXT_VALUE && is_string(dt)) {
-            for (size_t i = 0; i < n; i++) {
-                size_t l = c->offsets[i + 1] - c->offsets[i];
-                char buf[256];
-                if (l >= sizeof buf)
-                    l = sizeof buf - 1;
-                memcpy(buf, c->bytes + c->offsets[i], l);
-                buf[l] = 0;
-                mf4_conv_apply_text(cv, buf, &c->phys[i], NULL);
-            }
+    c->offsets[n] = c->blen;
+    c->pub.bytes = c->bytes;
+    c->pub.offsets = c->offsets;
+    for (size_t i = 0; i < n; i++)
+        c->phys[i] = NAN;
+    if (cv && c->text && is_string(dt)) {
+        for (size_t i = 0; i < n; i++) {
+            size_t l = c->offsets[i + 1] - c->offsets[i];
+            char buf[256];
+            if (l >= sizeof buf)
+                l = sizeof buf - 1;
+            memcpy(buf, c->bytes + c->offsets[i], l);
+            buf[l] = 0;
+            const char *t = NULL;
+            mf4_conv_apply_text(cv, buf, &c->phys[i], &t);
+            /* text results pointing into buf would dangle: only conversion texts kept */
+            c->text[i] = (t && t != buf) ? t : NULL;
         }
-        return MF4_OK;
+    } else if (cv && cv->type == MF4_CONV_TEXT_VALUE && is_string(dt)) {
+        for (size_t i = 0; i < n; i++) {
+            size_t l = c->offsets[i + 1] - c->offsets[i];
+            char buf[256];
+            if (l >= sizeof buf)
+                l = sizeof buf - 1;
+            memcpy(buf, c->bytes + c->offsets[i], l);
+            buf[l] = 0;
+            mf4_conv_apply_text(cv, buf, &c->phys[i], NULL);
+        }
     }
-    int isint = ch->kind != MF4_VAL_FLOAT;
-    if (!cv) {
-        if (ch->kind == MF4_VAL_UINT)
-            for (size_t i = 0; i < n; i++)
-                c->phys[i] = (double)c->u64[i];
-        else if (ch->kind == MF4_VAL_INT)
-            for (size_t i = 0; i < n; i++)
-                c->phys[i] = (double)c->i64[i];
-        else
-            memcpy(c->phys, c->f64, n * sizeof(double));
-        return MF4_OK;
+}
+
+/* Decodes k records of every column from s into batch positions o..o+k-1: numeric columns
+ * CHUNK records at a time, all columns of a chunk in turn, so the chunk's record bytes are
+ * read from memory once and then from cache. */
+static int decode_segment(mf4_reader *r, const recsrc *s, size_t o, size_t k, mf4_error *err)
+{
+    for (size_t i0 = 0; i0 < k; i0 += CHUNK) {
+        size_t m = k - i0 < CHUNK ? k - i0 : CHUNK;
+        recsrc sc = *s;
+        sc.p += i0 * s->is;
+        for (size_t i = 0; i < r->ncols; i++)
+            if (r->cols[i].pub.ch->kind != MF4_VAL_BYTES)
+                decode_num(r, &r->cols[i], &sc, o + i0, m);
     }
-    if (cv->type == MF4_CONV_LINEAR) {
-        double a = cv->params[1], b = cv->params[0];
-        if (ch->kind == MF4_VAL_UINT)
-            for (size_t i = 0; i < n; i++)
-                c->phys[i] = a * (double)c->u64[i] + b;
-        else if (ch->kind == MF4_VAL_INT)
-            for (size_t i = 0; i < n; i++)
-                c->phys[i] = a * (double)c->i64[i] + b;
-        else
-            for (size_t i = 0; i < n; i++)
-                c->phys[i] = a * c->f64[i] + b;
-        return MF4_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
-                    : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
-                                              : c->f64[i];
-        const char *t = NULL;
-        if (mf4__conv_num(cv, xv, isint, &c->phys[i], &t, 0) != MF4_OK)
-            c->phys[i] = NAN;
-        if (c->text)
-            c->text[i] = t;
+    for (size_t i = 0; i < r->ncols; i++) {
+        int rc;
+        if (r->cols[i].pub.ch->kind == MF4_VAL_BYTES &&
+            (rc = decode_bytes(r, &r->cols[i], s, o, k, err)))
+            return rc;
     }
     return MF4_OK;
 }
@@ -929,36 +1334,60 @@ int mf4_reader_next(mf4_reader *r, size_t *n_out, mf4_error *err)
         return MF4_OK;
     uint64_t left = r->total - r->pos;
     size_t want = left < r->batch ? (size_t)left : r->batch;
-    const unsigned char *recs;
-    size_t stride;
     int rc;
     if (!r->dg->unsorted) {
-        stride = (size_t)r->rec_len + r->idsize;
-        const unsigned char *p;
-        size_t got;
-        if (stride == 0) {
-            recs = r->recbuf;
-        } else {
-            if ((rc = mf4__cursor_peek(&r->cur, want * stride, &p, &got, err)))
-                return fail(r, rc, err);
-            if (got == want * stride) {
-                recs = p;
-                r->cur.pos += got;
-                release_pages(r, p);
-            } else {
-                if ((rc = mf4__cursor_read(&r->cur, r->recbuf, want * stride, err)))
+        /* sorted: the batch is decoded segment by segment, each a run of whole records in one
+         * data block (row-major, or the byte planes of a transposed DZ block), or one record
+         * that spans blocks, copied */
+        size_t stride = (size_t)r->rec_len + r->idsize, done = 0;
+        while (done < want) {
+            size_t k = want - done;
+            recsrc s = {r->recbuf + r->idsize, stride, 1, 0};
+            if (stride > 0 && r->planes_ok && !r->generic) {
+                const unsigned char *pl;
+                const mf4__frag *fr;
+                if ((rc = mf4__cursor_planes(&r->cur, &pl, &fr, err)))
                     return fail(r, rc, err);
-                recs = r->recbuf;
+                /* rows of the block are records when it starts at a record boundary */
+                if (pl && fr->zip_param == stride && fr->start % stride == 0) {
+                    size_t rows = (size_t)(fr->len / stride);
+                    size_t row = (size_t)((r->cur.pos - fr->start) / stride);
+                    if (row < rows) {
+                        if (k > rows - row)
+                            k = rows - row;
+                        s = (recsrc){pl + row + (size_t)r->idsize * rows, 1, rows, 1};
+                        r->cur.pos += (uint64_t)k * stride;
+                        goto decode;
+                    }
+                }
             }
+            if (stride > 0) {
+                const unsigned char *p;
+                size_t got;
+                if ((rc = mf4__cursor_peek(&r->cur, k * stride, &p, &got, err)))
+                    return fail(r, rc, err);
+                if (got >= stride) {
+                    k = got / stride;
+                    s.p = p + r->idsize;
+                    r->cur.pos += (uint64_t)k * stride;
+                    release_pages(r, p);
+                } else {
+                    if ((rc = mf4__cursor_read(&r->cur, r->recbuf, stride, err)))
+                        return fail(r, rc, err);
+                    k = 1;
+                }
+            }
+        decode:
+            if ((rc = decode_segment(r, &s, done, k, err)))
+                return fail(r, rc, err);
+            done += k;
         }
-        recs += r->idsize;
     } else {
         /* unsorted: pick this group's records out of the stream */
         const mf4__dg *dg = r->dg;
         unsigned ids = dg->rec_id_size;
         uint64_t total = dg->data.total;
         size_t have = 0;
-        stride = r->rec_len;
         while (have < want) {
             unsigned char idb[8], lb[4];
             if (total - r->cur.pos < ids)
@@ -990,7 +1419,8 @@ int mf4_reader_next(mf4_reader *r, size_t *n_out, mf4_error *err)
             if (len > total - r->cur.pos)
                 break;
             if (g == r->g) {
-                if ((rc = mf4__cursor_read(&r->cur, r->recbuf + have * stride, r->rec_len, err)))
+                if ((rc =
+                         mf4__cursor_read(&r->cur, r->recbuf + have * r->rec_len, r->rec_len, err)))
                     return fail(r, rc, err);
                 have++;
             } else {
@@ -1003,12 +1433,20 @@ int mf4_reader_next(mf4_reader *r, size_t *n_out, mf4_error *err)
                                  "group %zu: data ends after %llu of %llu records", r->g->index,
                                  (unsigned long long)(r->pos + have), (unsigned long long)r->total),
                         err);
-        recs = r->recbuf;
+        recsrc s = {r->recbuf, r->rec_len, 1, 0};
+        if ((rc = decode_segment(r, &s, 0, want, err)))
+            return fail(r, rc, err);
     }
     for (size_t i = 0; i < r->ncols; i++)
-        if ((rc = decode(r, &r->cols[i], recs, stride, want, err)))
-            return fail(r, rc, err);
+        if (r->cols[i].pub.ch->kind == MF4_VAL_BYTES)
+            finish_bytes(&r->cols[i], want);
     r->pos += want;
     *n_out = want;
     return MF4_OK;
+}
+
+void mf4__reader_generic(mf4_reader *r, int on)
+{
+    if (r)
+        r->generic = on;
 }

@@ -121,6 +121,7 @@ typedef struct mf4__cursor {
     unsigned char *zbuf; /* inflated fragment */
     size_t zcap;
     long zfrag;         /* which fragment zbuf holds, -1 none */
+    int zplanes;        /* zbuf holds zfrag's transposed byte planes, not row-major data */
     unsigned char *tmp; /* transposition scratch */
     size_t tcap;
     uint64_t work; /* bytes inflated or scanned so far (see mf4__cursor_work) */
@@ -139,4 +140,16 @@ int mf4__cursor_seek(mf4__cursor *c, uint64_t pos, mf4_error *err);
 int mf4__cursor_peek(mf4__cursor *c, size_t want, const unsigned char **p, size_t *got,
                      mf4_error *err);
 int mf4__cursor_read(mf4__cursor *c, void *dst, size_t n, mf4_error *err);
+/* The fragment at the position as byte planes, for decoders that read transposed DZ data
+ * without un-transposing it: byte j of row r (rows of (*frag)->zip_param bytes, counted from
+ * the fragment's start) is at (*planes)[j * rows + r], rows = len / zip_param; the bytes after
+ * the last whole row are not transposed. Sets *planes and *frag to NULL when the fragment is
+ * not transposed or already holds row-major data (use peek then). Does not advance. Returns
+ * MF4_OK or an inflate error. */
+int mf4__cursor_planes(mf4__cursor *c, const unsigned char **planes, const mf4__frag **frag,
+                       mf4_error *err);
 int mf4__cursor_skip(mf4__cursor *c, uint64_t n, mf4_error *err);
+
+/* For tests: on != 0 makes reader r decode value by value from row-major records (the
+ * reference the specialised kernels and the byte-plane path are checked against). */
+void mf4__reader_generic(mf4_reader *r, int on);
