@@ -8,13 +8,20 @@
  *   seq:    a plain sequential read() of the file (the baseline: bytes off the page cache)
  *   decode: mf4_open + mf4_reader over all 7 channels (raw + physical values), batch 65536
  *   zlib:   for the DZ file, zlib's own inflate of every DZ block (the compression baseline)
+ * Each phase runs --runs times (rounds interleaved: seq, decode, ..., zlib, then again), and
+ * the table shows medians of wall time and of the phase's own CPU time (user + system of
+ * the child, measured around the phase only): the machine is shared, so CPU time is the
+ * steadier figure and the ratios are given for both. Peak RSS is the largest of the runs.
  * Prints a table and one JSON line with the ratios. Target (issue 4): decode >= 1 GB/s from an
  * uncompressed file in page cache, DZ decode within 1.5x of zlib's inflate time, peak RSS
  * independent of file size.
  *
- * Usage: bench-mf4 [--records N] [--dir DIR] [--smoke] [--keep]
+ * Usage: bench-mf4 [--records N] [--dir DIR] [--runs N] [--smoke] [--keep]
+ *        --records N: records per file (default 2000000; 67108864 writes two ~2 GiB files)
+ *        --dir DIR: where to write the files (default: a new directory under /tmp)
+ *        --runs N: runs of every phase, medians reported (default 5)
  *        --keep: leave the two files in DIR.
- *        --smoke: 20000 records, checks the values read back, no timing claims.
+ *        --smoke: 20000 records, one run, checks the values read back, no timing claims.
  */
 #include "mf4.h"
 
@@ -37,6 +44,14 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU time (user + system) of this process so far. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -92,6 +107,7 @@ static int write_file(const char *path, uint64_t n, int compress)
 
 typedef struct result {
     double seconds;
+    double cpu;   /* CPU seconds of the phase */
     double check; /* a value derived from what was read, so nothing is optimised away */
     uint64_t values;
     uint64_t bytes; /* bytes processed (inflated bytes for zlib) */
@@ -237,12 +253,14 @@ static result run_child(int phase, const char *path, int verify)
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
+        double c0 = cpu_now();
         if (phase == 0)
             phase_seq(path, &r);
         else if (phase == 1)
             phase_decode(path, &r, verify);
         else
             phase_zlib(path, &r);
+        r.cpu = cpu_now() - c0;
         ssize_t w = write(pfd[1], &r, sizeof r);
         _exit(w == (ssize_t)sizeof r ? 0 : 1);
     }
@@ -258,6 +276,30 @@ static result run_child(int phase, const char *path, int verify)
     return r;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median wall and CPU seconds of n results (each sorted on its own), largest peak RSS. */
+static result median(const result *rs, int n)
+{
+    double w[99], c[99];
+    result m = rs[0];
+    for (int i = 0; i < n; i++) {
+        w[i] = rs[i].seconds;
+        c[i] = rs[i].cpu;
+        if (rs[i].maxrss_kb > m.maxrss_kb)
+            m.maxrss_kb = rs[i].maxrss_kb;
+    }
+    qsort(w, (size_t)n, sizeof w[0], cmp_double);
+    qsort(c, (size_t)n, sizeof c[0], cmp_double);
+    m.seconds = n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+    m.cpu = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    return m;
+}
+
 static void warm(const char *path)
 {
     result r;
@@ -269,23 +311,36 @@ int main(int argc, char **argv)
 {
     uint64_t n = 2000000;
     const char *dir = NULL;
-    int smoke = 0, keep = 0;
+    int smoke = 0, keep = 0, runs = 5;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
             n = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             dir = argv[++i];
+        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+            runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--smoke") == 0)
             smoke = 1;
         else if (strcmp(argv[i], "--keep") == 0)
             keep = 1;
         else {
-            fprintf(stderr, "usage: bench-mf4 [--records N] [--dir DIR] [--smoke] [--keep]\n");
-            return 2;
+            fprintf(stderr, "usage: bench-mf4 [--records N] [--dir DIR] [--runs N] [--smoke] "
+                            "[--keep]\n"
+                            "  --records N  records per file (default 2000000; 67108864 makes "
+                            "two ~2 GiB files)\n"
+                            "  --dir DIR    where the files go (default: a new /tmp directory)\n"
+                            "  --runs N     runs of every phase, medians reported (default 5)\n"
+                            "  --keep       leave the files in DIR\n"
+                            "  --smoke      20000 records, one run, values checked, no timing\n");
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
-    if (smoke)
+    if (smoke) {
         n = 20000;
+        runs = 1;
+    }
+    if (runs < 1 || runs > 99)
+        runs = 5;
     char tmpl[] = "/tmp/bench-mf4-XXXXXX";
     char own[4096];
     if (!dir) {
@@ -308,37 +363,58 @@ int main(int argc, char **argv)
     stat(dz_path, &s2);
     warm(dt_path);
     warm(dz_path);
-    result seq = run_child(0, dt_path, 0), dec = run_child(1, dt_path, smoke);
-    result seqz = run_child(0, dz_path, 0), decz = run_child(1, dz_path, smoke);
-    result zl = run_child(2, dz_path, 0);
-    int ok = seq.ok && dec.ok && seqz.ok && decz.ok && zl.ok;
+    /* rounds of the five phases, interleaved so that a busy moment of the machine hits them
+     * all alike; then the median of each */
+    result all[5][99];
+    int ok = 1;
+    for (int k = 0; k < runs; k++) {
+        all[0][k] = run_child(0, dt_path, 0);
+        all[1][k] = run_child(1, dt_path, smoke);
+        all[2][k] = run_child(0, dz_path, 0);
+        all[3][k] = run_child(1, dz_path, smoke);
+        all[4][k] = run_child(2, dz_path, 0);
+        for (int p = 0; p < 5; p++)
+            ok = ok && all[p][k].ok;
+    }
+    result med[5];
+    for (int p = 0; p < 5; p++)
+        med[p] = median(all[p], runs);
+    result seq = med[0], dec = med[1], seqz = med[2], decz = med[3], zl = med[4];
     double mb = 1e6;
-    printf("bench-mf4: %" PRIu64 " records x %d channels (writer: both files in %.2f s)\n", n, NCH,
-           wsec);
-    printf("%-26s %10s %10s %12s %14s %10s\n", "phase", "file MB", "seconds", "MB/s", "values/s",
-           "peak RSS");
-    printf("%-26s %10.1f %10.4f %12.0f %14s %8ld MB\n", "DT sequential read()", s1.st_size / mb,
-           seq.seconds, s1.st_size / mb / seq.seconds, "-", seq.maxrss_kb / 1024);
-    printf("%-26s %10.1f %10.4f %12.0f %14.3g %8ld MB\n", "DT decode (7 ch, phys)", s1.st_size / mb,
-           dec.seconds, s1.st_size / mb / dec.seconds, dec.values / dec.seconds,
-           dec.maxrss_kb / 1024);
-    printf("%-26s %10.1f %10.4f %12.0f %14s %8ld MB\n", "DZ sequential read()", s2.st_size / mb,
-           seqz.seconds, s2.st_size / mb / seqz.seconds, "-", seqz.maxrss_kb / 1024);
-    printf("%-26s %10.1f %10.4f %12.0f %14s %8ld MB\n", "DZ zlib inflate only", s2.st_size / mb,
-           zl.seconds, zl.bytes / mb / zl.seconds, "-", zl.maxrss_kb / 1024);
-    printf("%-26s %10.1f %10.4f %12.0f %14.3g %8ld MB\n", "DZ decode (7 ch, phys)", s2.st_size / mb,
-           decz.seconds, s1.st_size / mb / decz.seconds, decz.values / decz.seconds,
-           decz.maxrss_kb / 1024);
-    printf("(DZ MB/s counts uncompressed bytes; peak RSS is each phase's own child process)\n");
-    printf("{\"bench\": \"mf4\", \"records\": %" PRIu64 ", \"channels\": %d, \"ok\": %s, "
-           "\"dt_file_mb\": %.1f, \"seq_read_mb_s\": %.0f, \"decode_mb_s\": %.0f, "
-           "\"decode_values_s\": %.4g, \"decode_vs_seq_read\": %.3f, \"decode_peak_rss_mb\": %ld, "
-           "\"dz_file_mb\": %.1f, \"zlib_inflate_s\": %.4f, \"dz_decode_s\": %.4f, "
-           "\"dz_decode_vs_zlib\": %.3f, \"dz_decode_peak_rss_mb\": %ld}\n",
-           n, NCH, ok ? "true" : "false", s1.st_size / mb, s1.st_size / mb / seq.seconds,
-           s1.st_size / mb / dec.seconds, dec.values / dec.seconds, seq.seconds / dec.seconds,
-           dec.maxrss_kb / 1024, s2.st_size / mb, zl.seconds, decz.seconds,
-           decz.seconds / zl.seconds, decz.maxrss_kb / 1024);
+    printf("bench-mf4: %" PRIu64 " records x %d channels (writer: both files in %.2f s), "
+           "median of %d runs\n",
+           n, NCH, wsec, runs);
+    printf("%-24s %8s %8s %8s %9s %9s %10s %9s\n", "phase", "file MB", "wall s", "cpu s", "MB/s",
+           "MB/s cpu", "values/s", "peak RSS");
+#define ROW(name, fmb, r, bytes, values)                                                           \
+    printf("%-24s %8.1f %8.4f %8.4f %9.0f %9.0f %10.3g %6ld MB\n", name, fmb, (r).seconds,         \
+           (r).cpu, (bytes) / mb / (r).seconds, (bytes) / mb / (r).cpu,                            \
+           (values) ? (values) / (r).seconds : 0.0, (r).maxrss_kb / 1024)
+    ROW("DT sequential read()", s1.st_size / mb, seq, (double)s1.st_size, 0.0);
+    ROW("DT decode (7 ch, phys)", s1.st_size / mb, dec, (double)s1.st_size, (double)dec.values);
+    ROW("DZ sequential read()", s2.st_size / mb, seqz, (double)s2.st_size, 0.0);
+    ROW("DZ zlib inflate only", s2.st_size / mb, zl, (double)zl.bytes, 0.0);
+    ROW("DZ decode (7 ch, phys)", s2.st_size / mb, decz, (double)s1.st_size, (double)decz.values);
+#undef ROW
+    printf("(DZ MB/s count uncompressed bytes; values/s by wall time; peak RSS is each phase's "
+           "own child process, the largest of the runs)\n");
+    printf("ratios (wall / cpu): DT decode vs read() %.3f / %.3f, DZ decode vs zlib inflate "
+           "%.3f / %.3f\n",
+           dec.seconds / seq.seconds, dec.cpu / seq.cpu, decz.seconds / zl.seconds,
+           decz.cpu / zl.cpu);
+    printf(
+        "{\"bench\": \"mf4\", \"records\": %" PRIu64 ", \"channels\": %d, \"runs\": %d, "
+        "\"ok\": %s, \"dt_file_mb\": %.1f, \"seq_read_mb_s\": %.0f, \"decode_mb_s\": %.0f, "
+        "\"decode_mb_s_cpu\": %.0f, \"decode_values_s\": %.4g, \"decode_time_vs_seq_read\": %.3f, "
+        "\"decode_time_vs_seq_read_cpu\": %.3f, \"decode_peak_rss_mb\": %ld, \"dz_file_mb\": %.1f, "
+        "\"zlib_inflate_s\": %.4f, \"zlib_inflate_cpu_s\": %.4f, \"dz_decode_s\": %.4f, "
+        "\"dz_decode_cpu_s\": %.4f, \"dz_decode_vs_zlib\": %.3f, \"dz_decode_vs_zlib_cpu\": "
+        "%.3f, \"dz_decode_peak_rss_mb\": %ld}\n",
+        n, NCH, runs, ok ? "true" : "false", s1.st_size / mb, s1.st_size / mb / seq.seconds,
+        s1.st_size / mb / dec.seconds, s1.st_size / mb / dec.cpu, dec.values / dec.seconds,
+        dec.seconds / seq.seconds, dec.cpu / seq.cpu, dec.maxrss_kb / 1024, s2.st_size / mb,
+        zl.seconds, zl.cpu, decz.seconds, decz.cpu, decz.seconds / zl.seconds, decz.cpu / zl.cpu,
+        decz.maxrss_kb / 1024);
     if (!keep) {
         unlink(dt_path);
         unlink(dz_path);
