@@ -2,7 +2,7 @@
  * wsm_atod.c - exact JSON number parsing (wsm_atod.h).
  *
  * The text is first reduced to w * 10^e10 with w the first 19 significant digits (exact in a
- * uint64). Then, in order:
+ * uint64; runs of 8 digits are converted 8 at a time). Then, in order:
  *  - w = 0: +-0.
  *  - Clinger: w <= 2^53 and |e10| <= 22: w and 10^|e10| are exact doubles, so one IEEE
  *    multiplication or division rounds the exact product/quotient once: correctly rounded.
@@ -27,6 +27,32 @@ static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
 static inline bool is_digit(char c)
 {
     return (unsigned char)(c - '0') < 10;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_LE 0
+#else
+#define HOST_LE 1
+#endif
+
+/* If s[0..8) are 8 ASCII digits, their value (SWAR: the digits of one little-endian word are
+ * combined pairwise, 2 -> 4 -> 8, in three multiplications); else false. */
+static inline bool eight_digits(const char *s, uint64_t *out)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    /* every byte 0x30..0x39: high nibble 3, and adding 6 does not carry into it */
+    if (((v & UINT64_C(0xf0f0f0f0f0f0f0f0)) |
+         (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xf0f0f0f0f0f0f0f0)) >> 4)) !=
+        UINT64_C(0x3333333333333333))
+        return false;
+    v -= UINT64_C(0x3030303030303030);
+    v = v * 10 + (v >> 8); /* byte 2i: the 2-digit value of digits 2i, 2i+1 */
+    v = (((v & UINT64_C(0x000000ff000000ff)) * (100 + (UINT64_C(1000000) << 32))) +
+         (((v >> 16) & UINT64_C(0x000000ff000000ff)) * (1 + (UINT64_C(10000) << 32)))) >>
+        32;
+    *out = v;
+    return true;
 }
 
 static inline double from_bits(uint64_t b)
@@ -90,9 +116,15 @@ const char *wsm_atod_json(const char *p, const char *end, double *out)
     uint64_t w = 0;
     int nd = 0;
     int64_t e10 = 0;
+    uint64_t chunk;
     if (*s == '0') {
         s++;
     } else {
+        while (HOST_LE && nd <= 11 && end - s >= 8 && eight_digits(s, &chunk)) {
+            w = w * 100000000 + chunk;
+            nd += 8;
+            s += 8;
+        }
         for (; s < end && is_digit(*s); s++) {
             if (nd < 19) {
                 w = w * 10 + (uint64_t)(*s - '0');
@@ -107,6 +139,15 @@ const char *wsm_atod_json(const char *p, const char *end, double *out)
         s++;
         if (s >= end || !is_digit(*s))
             return NULL;
+        if (w == 0) /* leading zeros are not significant */
+            for (; s < end && *s == '0'; s++)
+                e10--;
+        while (HOST_LE && nd <= 11 && end - s >= 8 && eight_digits(s, &chunk)) {
+            w = w * 100000000 + chunk;
+            nd += 8;
+            e10 -= 8;
+            s += 8;
+        }
         for (; s < end && is_digit(*s); s++) {
             if (w == 0 && *s == '0') {
                 e10--; /* leading zeros are not significant */

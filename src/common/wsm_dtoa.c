@@ -93,18 +93,39 @@ static void to_decimal(int q, uint64_t c, int dk, uint64_t *f, int *e)
     *e = k + dk;
 }
 
-int wsm_dtoa_shortest(double v, uint64_t *digits, int *exp10)
+static const uint64_t pow10_u64[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
+/* Number of decimal digits of f > 0: floor(log10(2^bits)) from the bit length, corrected. */
+static inline int count_digits(uint64_t f)
 {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    if (bits >> 63)
-        return 0;
-    uint64_t t = bits & (C_MIN - 1);
-    int bq = (int)(bits >> 52);
-    if (bq == 0x7ff || (bq == 0 && t == 0))
-        return 0;
-    uint64_t f;
-    int e;
+    int t = ((64 - __builtin_clzll(f)) * 1233) >> 12;
+    return t - (f < pow10_u64[t]) + 1;
+}
+
+/* wsm_dtoa_shortest for a finite v > 0 (bits: its representation). */
+static inline int shortest(uint64_t bits, uint64_t *digits, int *exp10)
+{
+    uint64_t t = bits & (C_MIN - 1), f;
+    int bq = (int)(bits >> 52), e;
     if (bq) {
         uint64_t c = C_MIN | t;
         int q = bq - 1075;
@@ -119,16 +140,35 @@ int wsm_dtoa_shortest(double v, uint64_t *digits, int *exp10)
     } else {
         to_decimal(Q_MIN, t, 0, &f, &e);
     }
-    while (f % 10 == 0) {
+    /* drop trailing zeros (at most 16), big steps first: 8, 8, then 4 + 2 + 1 for the rest */
+    while (f % 100000000 == 0) {
+        f /= 100000000;
+        e += 8;
+    }
+    if (f % 10000 == 0) {
+        f /= 10000;
+        e += 4;
+    }
+    if (f % 100 == 0) {
+        f /= 100;
+        e += 2;
+    }
+    if (f % 10 == 0) {
         f /= 10;
         e++;
     }
-    int n = 1;
-    for (uint64_t x = f; x >= 10; x /= 10)
-        n++;
     *digits = f;
     *exp10 = e;
-    return n;
+    return count_digits(f);
+}
+
+int wsm_dtoa_shortest(double v, uint64_t *digits, int *exp10)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (bits >> 63 || (bits >> 52) == 0x7ff || bits == 0)
+        return 0;
+    return shortest(bits, digits, exp10);
 }
 
 static const char pairs[201] =
@@ -175,7 +215,7 @@ int wsm_dtoa(double v, char *buf)
     }
     uint64_t f;
     int e;
-    int n = wsm_dtoa_shortest(v, &f, &e);
+    int n = shortest(bits, &f, &e);
     int x = e + n - 1; /* v = d.ddd * 10^x */
     if (x >= -4 && x <= 15) {
         if (x >= n - 1) { /* an integer: digits, then zeros */

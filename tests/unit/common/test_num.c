@@ -380,6 +380,22 @@ TEST(atod_cases)
     CHECK(wsm_atod_json(s, s + 5, &v) == s + 4 && v == -2000);
     s = "12345"; /* the end bound is respected: no NUL needed */
     CHECK(wsm_atod_json(s, s + 3, &v) == s + 3 && v == 123);
+    /* every cut of long digit runs (read 8 at a time) equals strtod of the cut text */
+    const char *runs[] = {"12345678901234567890123", "0.000123456789012345678901",
+                          "-98765432.10987654321e-3", "1234567812345678.8765432187654321"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+        for (size_t cut = 1; cut <= strlen(runs[i]); cut++) {
+            char pre[64];
+            memcpy(pre, runs[i], cut);
+            pre[cut] = 0;
+            char *e1;
+            double want = strtod(pre, &e1);
+            const char *e2 = wsm_atod_json(runs[i], runs[i] + cut, &v);
+            /* strtod takes "1." whole, JSON does not; "1e-" is no number for either */
+            bool complete = e1 == pre + cut && pre[cut - 1] != '.';
+            CHECK(complete ? (e2 == runs[i] + cut && to_bits(v) == to_bits(want))
+                           : (e2 == NULL || e2 - runs[i] == e1 - pre));
+        }
     const char *bad[] = {"",    "-",  "+1", ".5",       "1.",  "1.e5", "1e",
                          "1e+", "-x", "x",  "Infinity", "NaN", " 1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
