@@ -89,8 +89,6 @@ void conn_options_defaults(wsm_options *o)
         o->key_file = NULL;
     if (!o->name)
         o->name = "wsmesh";
-    if (!o->instance || !*o->instance)
-        o->instance = getenv("WSMESH_INSTANCE");
     if (o->instance && !*o->instance)
         o->instance = NULL;
     if (o->concurrency <= 0)
@@ -416,13 +414,15 @@ static void t_on_open(void *ud)
     c->state = C_HELLO;
     cJSON *h = cJSON_CreateObject();
     cJSON *vers = cJSON_CreateArray();
-    char inst[300], host[256] = "";
-    if (c->o.instance) {
+    char inst[400], host[256] = "";
+    const char *label = getenv("WSMESH_INSTANCE");
+    gethostname(host, sizeof host - 1);
+    if (c->o.instance)
         snprintf(inst, sizeof inst, "%s", c->o.instance);
-    } else {
-        gethostname(host, sizeof host - 1);
+    else if (label && *label) /* the supervisor's name[i], and which process it is */
+        snprintf(inst, sizeof inst, "%.100s %s:%d", label, host, (int)getpid());
+    else
         snprintf(inst, sizeof inst, "%s:%d", host, (int)getpid());
-    }
     if (!h || !vers || !cJSON_AddStringToObject(h, "op", "hello") ||
         !cJSON_AddItemToArray(vers, cJSON_CreateNumber(WSM_PROTOCOL_VERSION)) ||
         !cJSON_AddItemToObject(h, "versions", vers) ||

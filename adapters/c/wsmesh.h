@@ -75,8 +75,9 @@ typedef struct wsm_options {
                                  $WSMESH_URL, else WSM_DEFAULT_URL. The path defaults to /ws. */
     const char *token;        /* NULL: $WSMESH_TOKEN (may be unset: no token sent) */
     const char *name;         /* shown in worker lists; NULL: "wsmesh" */
-    const char *instance;     /* hello's instance, shown in worker lists; NULL: $WSMESH_INSTANCE
-                                 (set by the hub for the services it starts: "name[i]"), else
+    const char *instance;     /* hello's instance, shown in worker lists; NULL:
+                                 "$WSMESH_INSTANCE hostname:pid" when that variable is set (the
+                                 hub sets it to "name[i]" for the services it starts), else
                                  "hostname:pid" */
     const char *ca_file;      /* PEM CA bundle for wss://; NULL: the system's default CAs */
     const char *cert_file;    /* PEM client certificate (chain) presented to a wss:// hub that
