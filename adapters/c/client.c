@@ -101,13 +101,13 @@ static void cl_on_msg(void *ud, const wsm_msg *m)
         cl->event_cb(m->hdr, cl->event_ud);
         return;
     }
-    struct evq *q = malloc(sizeof *q);
+    struct evq *q = wsm__malloc(sizeof *q);
     if (!q)
         return;
     q->ev = cJSON_Duplicate(m->hdr, 1);
     q->next = NULL;
     if (!q->ev) {
-        free(q);
+        wsm__free(q);
         return;
     }
     if (cl->ev_tail)
@@ -119,7 +119,7 @@ static void cl_on_msg(void *ud, const wsm_msg *m)
         struct evq *old = cl->ev_head;
         cl->ev_head = old->next;
         cJSON_Delete(old->ev);
-        free(old);
+        wsm__free(old);
         cl->n_events--;
     }
 }
@@ -178,13 +178,15 @@ wsm_client *wsm_client_connect(const wsm_options *o, wsm_err *err)
 {
     wsm__lib_init();
     wsm__ignore_sigpipe();
-    wsm_client *cl = calloc(1, sizeof *cl);
+    wsm_client *cl = wsm__calloc(1, sizeof *cl);
     if (!cl) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
+    wsm__live_add(1);
     if (conn_options_take(&cl->o, o, err) != 0) {
-        free(cl);
+        wsm__free(cl);
+        wsm__live_add(-1);
         return NULL;
     }
     cl->base = event_base_new();
@@ -228,11 +230,12 @@ void wsm_client_free(wsm_client *cl)
         struct evq *q = cl->ev_head;
         cl->ev_head = q->next;
         cJSON_Delete(q->ev);
-        free(q);
+        wsm__free(q);
     }
     if (cl->base)
         event_base_free(cl->base);
-    free(cl);
+    wsm__free(cl);
+    wsm__live_add(-1);
 }
 
 int wsm_client_err(const wsm_client *cl)
@@ -270,7 +273,7 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
         cJSON_Delete(hdr);
         return cl->err ? cl->err : WSM_E_CLOSED;
     }
-    struct call *k = calloc(1, sizeof *k); /* heap: may outlive a timed-out call */
+    struct call *k = wsm__calloc(1, sizeof *k); /* heap: may outlive a timed-out call */
     if (!k) {
         cJSON_Delete(hdr);
         return WSM_E_NOMEM;
@@ -281,7 +284,7 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
     int rc = conn_send_hdr(cl->c, hdr, payload, len, ct, call_reply, k);
     cJSON_Delete(hdr);
     if (rc != 0) {
-        free(k);
+        wsm__free(k);
         cl_set_err(cl, rc, "cannot send %s: %s", op, wsm_strerror(rc));
         return rc;
     }
@@ -297,11 +300,11 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
         run_until(cl, &never, 1.0);
         cl->down = true;
         cl->err = WSM_E_TIMEOUT;
-        free(k);
+        wsm__free(k);
         return WSM_E_TIMEOUT;
     }
     if (rc != 0) {
-        free(k);
+        wsm__free(k);
         if (rc == WSM_E_CLOSED)
             cl_set_err(cl, WSM_E_CLOSED, "%s: connection lost: %s", op, conn_errstr(cl->c));
         return rc;
@@ -322,7 +325,7 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
         else
             cJSON_Delete(k->reply);
     }
-    free(k);
+    wsm__free(k);
     return rc;
 }
 
@@ -664,7 +667,7 @@ int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
         *event_out = q->ev;
     else
         cJSON_Delete(q->ev);
-    free(q);
+    wsm__free(q);
     return 0;
 }
 
@@ -678,7 +681,7 @@ static void async_reply(void *ud, int code, const wsm_msg *m)
         a->cl->failed++;
     if (a->cb)
         a->cb(code, m ? m->hdr : NULL, a->ud);
-    free(a);
+    wsm__free(a);
 }
 
 static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, const char *ct,
@@ -691,7 +694,7 @@ static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len,
     cl_release(cl);
     while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
         event_base_loop(cl->base, EVLOOP_ONCE);
-    struct acall *a = malloc(sizeof *a);
+    struct acall *a = wsm__malloc(sizeof *a);
     if (!a) {
         cJSON_Delete(h);
         return WSM_E_NOMEM;
@@ -702,7 +705,7 @@ static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len,
     int rc = conn_send_hdr(cl->c, h, payload, len, ct, async_reply, a);
     cJSON_Delete(h);
     if (rc != 0) {
-        free(a);
+        wsm__free(a);
         return rc;
     }
     cl->outstanding++;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "transport.h"
 
 #define BATCH_MAX (256u << 10)
@@ -131,7 +132,7 @@ static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)
 {
     if (c->n_pending + 1 > c->tab_size) {
         size_t ns = c->tab_size ? c->tab_size * 2 : 64;
-        struct pending **nt = calloc(ns, sizeof *nt);
+        struct pending **nt = wsm__calloc(ns, sizeof *nt);
         if (!nt)
             return WSM_E_NOMEM;
         for (size_t i = 0; i < c->tab_size; i++) {
@@ -143,11 +144,11 @@ static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)
                 p = nx;
             }
         }
-        free(c->tab);
+        wsm__free(c->tab);
         c->tab = nt;
         c->tab_size = ns;
     }
-    struct pending *p = malloc(sizeof *p);
+    struct pending *p = wsm__malloc(sizeof *p);
     if (!p)
         return WSM_E_NOMEM;
     p->id = id;
@@ -224,7 +225,7 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
     tab_take(c, id);
     wsm_msg m = {.op = "ok", .hdr_text = (const char *)data, .hdr_len = line};
     p->fn(p->ud, 0, &m);
-    free(p);
+    wsm__free(p);
     return line + 1;
 }
 
@@ -240,7 +241,7 @@ static void tab_fail_all(conn *c)
             c->n_pending--;
             if (p->fn)
                 p->fn(p->ud, WSM_E_CLOSED, NULL);
-            free(p);
+            wsm__free(p);
         }
     }
 }
@@ -310,7 +311,7 @@ int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, b
         return WSM_E_NOMEM;
     int rc = append_msg(c, msg, n, binary);
     if (rc != 0 && id && fn)
-        free(tab_take(c, id));
+        wsm__free(tab_take(c, id));
     return rc;
 }
 
@@ -499,7 +500,7 @@ void conn_recycle(conn *c, unsigned char *buf, size_t cap)
     if (c && c->t)
         wst_recycle(c->t, buf, cap);
     else
-        free(buf);
+        wsm__free(buf);
 }
 
 cJSON *conn_take_header(conn *c)
@@ -568,7 +569,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
             }
             if (p->fn)
                 p->fn(p->ud, code, &m);
-            free(p);
+            wsm__free(p);
         } else if (strcmp(m.op, "ping") == 0) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(m.hdr, "id");
             if (c->state == C_READY || c->state == C_HELLO) {
@@ -607,7 +608,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
 conn *conn_new(struct event_base *base, const wsm_options *o, const char *kind,
                const conn_handlers *h, void *ud, wsm_err *err)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = wsm__calloc(1, sizeof *c);
     if (!c) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
@@ -642,7 +643,7 @@ fail:
 
 conn *conn_new_detached(const conn_handlers *h, void *ud)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = wsm__calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->h = *h;
@@ -722,10 +723,10 @@ void conn_free(conn *c)
         while (c->tab[i]) {
             struct pending *p = c->tab[i];
             c->tab[i] = p->next;
-            free(p);
+            wsm__free(p);
         }
     }
-    free(c->tab);
+    wsm__free(c->tab);
     if (c->flush_ev)
         event_free(c->flush_ev);
     if (c->hello_timer)
@@ -736,5 +737,5 @@ void conn_free(conn *c)
         SSL_CTX_free(c->ssl);
     cJSON_Delete(c->welcome);
     wsm_buf_free(&c->out);
-    free(c);
+    wsm__free(c);
 }

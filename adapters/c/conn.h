@@ -86,7 +86,7 @@ void conn_dispatch(conn *c, wsm_buf *msg);
 /* During on_msg: if the current WebSocket message holds only the message being handled,
  * takes the whole receive buffer (so that its payload can be kept without a copy: m->payload
  * points into it) and returns it, its allocated size in *cap; otherwise NULL. Give it back
- * with conn_recycle (or free()). */
+ * with conn_recycle (or wsm__free()). */
 unsigned char *conn_take_message(conn *c, size_t *cap);
 /* Returns a buffer from conn_take_message for reuse by later messages (or frees it). */
 void conn_recycle(conn *c, unsigned char *buf, size_t cap);

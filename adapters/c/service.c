@@ -157,7 +157,7 @@ static void item_free(struct item *it)
     if (!it)
         return;
     wsm_buf_free(&it->msg);
-    free(it);
+    wsm__free(it);
 }
 
 static void job_free(wsm_job *j)
@@ -167,15 +167,15 @@ static void job_free(wsm_job *j)
     cJSON_Delete(j->hdr);
     for (int k = 0; k < V_N; k++)
         cJSON_Delete(j->tree[k]);
-    free(j->payload_block);
+    wsm__free(j->payload_block);
     cJSON_Delete(j->res_value);
-    free(j->res_payload);
-    free(j->res_ct);
+    wsm__free(j->res_payload);
+    wsm__free(j->res_ct);
     cJSON_Delete(j->res_pmeta);
     cJSON_Delete(j->res_state);
     cJSON_Delete(j->fail_error);
     item_free(j->parked);
-    free(j);
+    wsm__free(j);
 }
 
 static void jobs_unlink(wsm_service *s, wsm_job *j)
@@ -351,12 +351,12 @@ static void svc_send_item(wsm_service *s, struct item *it)
  * refuse: one whose emits were refused, or whose header is larger than the hub takes. */
 static struct item *make_fail(wsm_service *s, wsm_job *j, const char *type, const char *message)
 {
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     cJSON *h = cJSON_CreateObject();
     cJSON *e = cJSON_CreateObject();
     char ids[24];
     if (!it || !h || !e) {
-        free(it);
+        wsm__free(it);
         cJSON_Delete(h);
         cJSON_Delete(e);
         return NULL;
@@ -500,11 +500,11 @@ static void release_jobs(wsm_service *s, wsm_job **list, size_t n)
         return;
     cJSON *h = cJSON_CreateObject();
     cJSON *ids = cJSON_CreateArray();
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     if (!h || !ids || !it) {
         cJSON_Delete(h);
         cJSON_Delete(ids);
-        free(it);
+        wsm__free(it);
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -642,7 +642,7 @@ static int job_take_payload(wsm_service *s, wsm_job *j, const unsigned char *p, 
         j->payload_block = whole;
         j->payload_cap = cap;
         j->payload = (unsigned char *)p; /* inside whole */
-    } else if ((j->payload = malloc(len)) != NULL) {
+    } else if ((j->payload = wsm__malloc(len)) != NULL) {
         memcpy(j->payload, p, len);
         j->payload_block = j->payload;
     } else {
@@ -661,7 +661,7 @@ static void on_job_fast(void *ud, const jobscan *js, const unsigned char *msg)
     size_t inl = js->len && js->len < 4096 ? js->len : 0;
     size_t text_at = sizeof(wsm_job);
     size_t pay_at = (text_at + js->hdr_len + 1 + 15) & ~(size_t)15; /* payload 16-aligned */
-    wsm_job *j = calloc(1, pay_at + inl);
+    wsm_job *j = wsm__calloc(1, pay_at + inl);
     if (!j)
         return;
     j->s = s;
@@ -673,7 +673,7 @@ static void on_job_fast(void *ud, const jobscan *js, const unsigned char *msg)
         memcpy(j->payload, payload, inl);
         j->len = inl;
     } else if (js->len && job_take_payload(s, j, payload, js->len) != 0) {
-        free(j);
+        wsm__free(j);
         return;
     }
     /* the fixed string members have no escapes: NUL-terminate them in place */
@@ -719,7 +719,7 @@ static void on_job(wsm_service *s, const wsm_msg *m)
             wsm_log(WSM_LOG_WARN, "wsmesh", "ignoring a bad job message");
         return;
     }
-    wsm_job *j = calloc(1, sizeof *j);
+    wsm_job *j = wsm__calloc(1, sizeof *j);
     if (!j)
         return;
     j->s = s;
@@ -1026,7 +1026,7 @@ static void start_drain(wsm_service *s, const char *why)
         n++;
     }
     pthread_mutex_unlock(&s->mu);
-    wsm_job **list = n ? calloc(n, sizeof *list) : NULL;
+    wsm_job **list = n ? wsm__calloc(n, sizeof *list) : NULL;
     size_t k = 0;
     for (wsm_job *j = rq; j; j = j->rq_next)
         if (list)
@@ -1038,7 +1038,7 @@ static void start_drain(wsm_service *s, const char *why)
         job_drop(s, rq);
         rq = nx;
     }
-    free(list);
+    wsm__free(list);
     svc_check_exit(s);
 }
 
@@ -1094,7 +1094,7 @@ static struct item *make_plain_result(wsm_job *j)
 {
     if (j->failed || j->res_len || !json_safe_id(j->id))
         return NULL;
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     if (!it)
         return NULL;
     it->kind = IT_FINAL;
@@ -1142,7 +1142,7 @@ static struct item *make_final(wsm_job *j, int hrc)
         if (fast)
             return fast;
     }
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     cJSON *h = cJSON_CreateObject();
     if (!it || !h)
         goto nomem;
@@ -1394,7 +1394,7 @@ static int emit_common(wsm_job *j, const char *output, const wsm_emit_opts *e, b
     s->inflight++;
     pthread_mutex_unlock(&s->mu);
 
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     cJSON *h = cJSON_CreateObject();
     char ids[24];
     bool ok = it && h;
@@ -1451,7 +1451,7 @@ int wsm_job_progress(wsm_job *j, double done, double total, const char *message)
     if (!j)
         return WSM_E_USAGE;
     cJSON *h = cJSON_CreateObject();
-    struct item *it = calloc(1, sizeof *it);
+    struct item *it = wsm__calloc(1, sizeof *it);
     if (!h || !it || !cJSON_AddStringToObject(h, "op", "progress") ||
         !cJSON_AddStringToObject(h, "job_id", j->id) || !cJSON_AddNumberToObject(h, "done", done) ||
         !cJSON_AddNumberToObject(h, "total", total) ||
@@ -1497,19 +1497,19 @@ int wsm_job_set_result_payload(wsm_job *j, const void *p, size_t len, const char
 {
     if (!j || (len && !p))
         return WSM_E_USAGE;
-    unsigned char *copy = len ? malloc(len) : NULL;
-    char *ct = content_type ? strdup(content_type) : NULL;
+    unsigned char *copy = len ? wsm__malloc(len) : NULL;
+    char *ct = content_type ? wsm__strdup(content_type) : NULL;
     cJSON *pm = payload_meta ? cJSON_Duplicate(payload_meta, 1) : NULL;
     if ((len && !copy) || (content_type && !ct) || (payload_meta && !pm)) {
-        free(copy);
-        free(ct);
+        wsm__free(copy);
+        wsm__free(ct);
         cJSON_Delete(pm);
         return WSM_E_NOMEM;
     }
     if (len)
         memcpy(copy, p, len);
-    free(j->res_payload);
-    free(j->res_ct);
+    wsm__free(j->res_payload);
+    wsm__free(j->res_ct);
     cJSON_Delete(j->res_pmeta);
     j->res_payload = copy;
     j->res_len = len;
@@ -1553,13 +1553,15 @@ int wsm_job_fail(wsm_job *j, const char *type, const char *message, const cJSON 
 wsm_service *wsm_service_new(const wsm_options *o, wsm_err *err)
 {
     wsm__lib_init();
-    wsm_service *s = calloc(1, sizeof *s);
+    wsm_service *s = wsm__calloc(1, sizeof *s);
     if (!s) {
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
+    wsm__live_add(1);
     if (conn_options_take(&s->o, o, err) != 0) {
-        free(s);
+        wsm__free(s);
+        wsm__live_add(-1);
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
@@ -1598,11 +1600,11 @@ int wsm_service_add(wsm_service *s, const char *queue, wsm_handler fn, void *use
 {
     if (!s || !queue || !*queue || !fn || s->running_now || find_ep(s, queue))
         return WSM_E_USAGE;
-    struct ep *n = realloc(s->eps, (s->n_eps + 1) * sizeof *n);
+    struct ep *n = wsm__realloc(s->eps, (s->n_eps + 1) * sizeof *n);
     if (!n)
         return WSM_E_NOMEM;
     s->eps = n;
-    n[s->n_eps].queue = strdup(queue);
+    n[s->n_eps].queue = wsm__strdup(queue);
     if (!n[s->n_eps].queue)
         return WSM_E_NOMEM;
     n[s->n_eps].fn = fn;
@@ -1629,7 +1631,7 @@ int wsm_service_run(wsm_service *s)
         evsignal_add(s->sig_int, NULL);
     event_add(s->notify_ev, NULL);
     s->n_threads = s->o.concurrency;
-    s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
+    s->threads = wsm__calloc((size_t)s->n_threads, sizeof *s->threads);
     int started = 0;
     /* handler threads must not take the signals libevent handles */
     sigset_t all, old;
@@ -1667,7 +1669,7 @@ int wsm_service_run(wsm_service *s)
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < started; i++)
         pthread_join(s->threads[i], NULL);
-    free(s->threads);
+    wsm__free(s->threads);
     s->threads = NULL;
     if (s->sig_term)
         event_free(s->sig_term);
@@ -1735,10 +1737,11 @@ void wsm_service_free(wsm_service *s)
     if (s->base)
         event_base_free(s->base);
     for (size_t i = 0; i < s->n_eps; i++)
-        free(s->eps[i].queue);
-    free(s->eps);
+        wsm__free(s->eps[i].queue);
+    wsm__free(s->eps);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->credit_cv);
-    free(s);
+    wsm__free(s);
+    wsm__live_add(-1);
 }

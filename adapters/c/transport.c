@@ -26,6 +26,7 @@
  *    what the socket holds into t->rbuf (256 KiB, reused), read by wslay after t->in (up to
  *    1 MiB per wake-up). Unread rbuf bytes are moved to the front of t->in before new input.
  */
+#include "internal.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -557,8 +558,8 @@ static void t_pump_write(wst *t)
         t->oq_head = m->next;
         if (!t->oq_head)
             t->oq_tail = NULL;
-        free(m->data);
-        free(m);
+        wsm__free(m->data);
+        wsm__free(m);
     }
 }
 
@@ -601,7 +602,7 @@ static int t_handshake_response(wst *t)
         t_set_close(t, WSM_E_CONNECT, "handshake failed: response headers too long");
         return -1;
     }
-    char *r = malloc(n + 1);
+    char *r = wsm__malloc(n + 1);
     if (!r) {
         t_set_close(t, WSM_E_NOMEM, "out of memory");
         return -1;
@@ -665,7 +666,7 @@ static int t_handshake_response(wst *t)
     }
     rc = 1;
 out:
-    free(r);
+    wsm__free(r);
     return rc;
 }
 
@@ -743,7 +744,7 @@ static bool t_recv_more(wst *t)
     evutil_socket_t fd = bufferevent_getfd(t->bev);
     if (fd < 0)
         return false;
-    if (!t->rbuf && !(t->rbuf = malloc(READ_MORE)))
+    if (!t->rbuf && !(t->rbuf = wsm__malloc(READ_MORE)))
         return false;
     ssize_t r = recv(fd, t->rbuf, READ_MORE, MSG_DONTWAIT);
     t->rpos = 0;
@@ -957,7 +958,7 @@ static void t_ping_cb(evutil_socket_t fd, short what, void *arg)
 wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, const wst_url *u,
               const wst_config *cfg, const wst_handlers *h, void *ud)
 {
-    wst *t = calloc(1, sizeof *t);
+    wst *t = wsm__calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->base = base;
@@ -1048,7 +1049,7 @@ int wst_send_buf(wst *t, wsm_buf *b, bool binary)
         wsm_buf_reset(b);
         return 0;
     }
-    struct outmsg *m = calloc(1, sizeof *m);
+    struct outmsg *m = wsm__calloc(1, sizeof *m);
     if (!m)
         return WSM_E_NOMEM;
     m->data = b->data; /* taken: no copy */
@@ -1071,7 +1072,7 @@ void wst_recycle(wst *t, unsigned char *buf, size_t cap)
     if (!buf)
         return;
     if (!t || t->n_spare >= WST_SPARES || cap > (16u << 20)) {
-        free(buf);
+        wsm__free(buf);
         return;
     }
     t->spare[t->n_spare].data = buf;
@@ -1125,22 +1126,22 @@ void wst_free(wst *t)
     if (t->ws)
         wslay_event_context_free(t->ws);
     for (int i = 0; i < t->n_spare; i++)
-        free(t->spare[i].data);
+        wsm__free(t->spare[i].data);
     while (t->oq_head) {
         struct outmsg *m = t->oq_head;
         t->oq_head = m->next;
-        free(m->data);
-        free(m);
+        wsm__free(m->data);
+        wsm__free(m);
     }
     wsm_buf_free(&t->msg);
-    free(t->rbuf);
-    free(t);
+    wsm__free(t->rbuf);
+    wsm__free(t);
 }
 
 int wst_feed_raw(const unsigned char *data, size_t n, size_t max_message_bytes,
                  const wst_handlers *h, void *ud)
 {
-    wst *t = calloc(1, sizeof *t);
+    wst *t = wsm__calloc(1, sizeof *t);
     if (!t)
         return WSM_E_NOMEM;
     t->fuzz = true;

@@ -53,7 +53,7 @@ typedef struct wst_handlers {
     void (*on_open)(void *ud);
     /* One complete WebSocket message in msg (msg->len bytes; msg->data may be NULL when
      * empty). Valid only during the call, except that the callee may take msg->data (then it
-     * sets msg->data = NULL and msg->len = msg->cap = 0, and frees it with free()). */
+     * sets msg->data = NULL and msg->len = msg->cap = 0, and frees it with wsm__free()). */
     void (*on_message)(void *ud, wsm_buf *msg, bool binary);
     /* The connection ended or could not be made; called once. code is WSM_E_CONNECT (never
      * opened), WSM_E_TIMEOUT, WSM_E_TOO_LARGE, WSM_E_CLOSED (closed by either side) or

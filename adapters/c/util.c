@@ -1,11 +1,45 @@
 /*
- * util.c - status code sentences (wsm_strerror) and process-wide set-up helpers of the adapter.
- * Invariant: wsm_strerror returns a static string for every int.
+ * util.c - status code sentences (wsm_strerror), the allocator (wsm_set_allocator) and
+ * process-wide set-up helpers of the adapter.
+ * Invariants: wsm_strerror returns a static string for every int; the allocator changes only
+ * while no service or client exists.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+wsm_allocator wsm__mem = {malloc, realloc, free};
+static int live; /* atomic: services + clients */
+
+void wsm__live_add(int d)
+{
+    __atomic_add_fetch(&live, d, __ATOMIC_ACQ_REL);
+}
+
+char *wsm__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = wsm__malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+int wsm_set_allocator(const wsm_allocator *a)
+{
+    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))
+        return WSM_E_USAGE;
+    if (__atomic_load_n(&live, __ATOMIC_ACQUIRE) != 0)
+        return WSM_E_USAGE;
+    wsm_allocator d = {malloc, realloc, free};
+    wsm__mem = a ? *a : d;
+    cJSON_Hooks h = {.malloc_fn = wsm__mem.malloc_fn, .free_fn = wsm__mem.free_fn};
+    cJSON_InitHooks(a ? &h : NULL);
+    wsm_buf_set_allocator(wsm__mem.realloc_fn, wsm__mem.free_fn);
+    return 0;
+}
 
 const char *wsm_strerror(int code)
 {

@@ -66,6 +66,31 @@ enum {
 /* A sentence for any status code (wsm_code or adapter code). Static string, never NULL. */
 const char *wsm_strerror(int code);
 
+/* ------------------------------------------------------------------ memory
+ * The allocator of libwsmesh and of cJSON. All three functions must be set, behave like the C
+ * library's (malloc and realloc return NULL when out of memory; realloc(NULL, n) allocates) and
+ * be thread-safe: the loop thread and the handler threads allocate at the same time.
+ */
+typedef struct wsm_allocator {
+    void *(*malloc_fn)(size_t n);
+    void *(*realloc_fn)(void *p, size_t n);
+    void (*free_fn)(void *p); /* never called with NULL */
+} wsm_allocator;
+
+/* Installs a (copied) as the allocator of everything libwsmesh allocates itself (contexts,
+ * jobs, header and payload copies, messages and buffers, including the src/common buffers it
+ * uses) and, through cJSON_InitHooks, of every cJSON value in the process: the values the
+ * library creates, the ones it returns through `cJSON **` out-values (free them with
+ * cJSON_Delete, as always) and the application's own. NULL a restores malloc/realloc/free.
+ * Process-wide. Call it before any other libwsmesh or cJSON call, or at least while no
+ * service or client exists and no cJSON value or libwsmesh buffer made under the previous
+ * allocator is still alive (each would be freed by the wrong function).
+ * Not covered: libevent, OpenSSL, wslay and the C library allocate their own internal objects
+ * with their own allocators; none of those is ever freed by libwsmesh or handed to the
+ * application, so the two sets never mix.
+ * Returns 0, or WSM_E_USAGE when a member of *a is NULL or a service or client exists. */
+int wsm_set_allocator(const wsm_allocator *a);
+
 /* ------------------------------------------------------------------ options
  * Connection options shared by services and clients. Zero / NULL members take the default shown;
  * use designated initialisers: `wsm_options o = {.url = "ws://hub:7700/ws", .concurrency = 4};`

@@ -10,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void *(*buf_realloc)(void *, size_t) = realloc;
+static void (*buf_free)(void *) = free;
+
+void wsm_buf_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *))
+{
+    buf_realloc = realloc_fn ? realloc_fn : realloc;
+    buf_free = free_fn ? free_fn : free;
+}
+
 int wsm_buf_reserve(wsm_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX / 2 - b->len)
@@ -20,7 +29,7 @@ int wsm_buf_reserve(wsm_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
-    unsigned char *d = realloc(b->data, cap);
+    unsigned char *d = buf_realloc(b->data, cap);
     if (!d)
         return WSM_E_NOMEM;
     b->data = d;
@@ -83,7 +92,7 @@ void wsm_buf_free(wsm_buf *b)
 {
     if (!b)
         return;
-    free(b->data);
+    buf_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }

@@ -107,6 +107,9 @@ int wsm_buf_printf(wsm_buf *b, const char *fmt, ...) __attribute__((format(print
 void wsm_buf_consume(wsm_buf *b, size_t n);
 void wsm_buf_reset(wsm_buf *b); /* len = 0, keeps the allocation */
 void wsm_buf_free(wsm_buf *b);  /* frees data, back to WSM_BUF_INIT */
+/* The functions wsm_buf allocates and frees data with (NULL: realloc / free). Process-wide, not
+ * thread-safe: set before any buffer exists (libwsmesh's wsm_set_allocator does). */
+void wsm_buf_set_allocator(void *(*realloc_fn)(void *, size_t), void (*free_fn)(void *));
 
 /* ------------------------------------------------------------------ time */
 /* Monotonic clock in microseconds / milliseconds (CLOCK_MONOTONIC). */

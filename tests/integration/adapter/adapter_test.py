@@ -24,6 +24,7 @@ BIN = {
     'hello': os.path.join(BUILD, 'examples', 'hello-service'),
     'svc': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-test-service'),
     'probe': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-probe'),
+    'alloc_hooks': os.path.join(BUILD, 'tests', 'integration', 'adapter', 'adapter-alloc-hooks'),
     'meshctl': os.path.join(BUILD, 'src', 'tools', 'meshctl', 'meshctl'),
     'wshub': wsmtest.WSHUB,
 }
@@ -374,6 +375,15 @@ def t_transport_mtls(env):
 
 
 # ---------------------------------------------------------------- service cases (real hub if built)
+
+def t_alloc_hooks(env):
+    """wsm_set_allocator: counting hooks see every allocation of a service and a client doing
+    round trips (payloads, key state, a failure, pipelined enqueues, a query) freed through them
+    (alloc_hooks.c does the checks)."""
+    env.start_hub()
+    rc, out, err = env.run([BIN['alloc_hooks'], env.url], timeout=90)
+    check(rc == 0 and 'allocations' in out, 'alloc-hooks: %d %s %s' % (rc, out, err[-2000:]))
+
 
 def t_hello_roundtrip(env):
     env.start_hub()
