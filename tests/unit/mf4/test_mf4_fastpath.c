@@ -492,8 +492,31 @@ TEST(every_whole_word_kernel)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* MF4_SEED_DIR=DIR: also writes small files of each layout there (fuzz seed corpus). */
+static void write_seeds(const char *dir)
+{
+    for (int storage = 0; storage <= 4; storage++) {
+        shape s;
+        rand_shape(&s, storage);
+        s.nrec = 40 + rnd_below(80);
+        unsigned char *recs;
+        bld B = make_file(&s, &recs);
+        char path[512];
+        snprintf(path, sizeof path, "%s/fastpath-layout-%d.mf4", dir, storage);
+        FILE *fp = fopen(path, "wb");
+        if (fp) {
+            fwrite(B.b, 1, B.n, fp);
+            fclose(fp);
+        }
+        free(B.b);
+        free(recs);
+    }
+}
+
 int main(void)
 {
+    if (getenv("MF4_SEED_DIR"))
+        write_seeds(getenv("MF4_SEED_DIR"));
     RUN(random_shapes_every_storage);
     RUN(every_whole_word_kernel);
     return TEST_DONE();
