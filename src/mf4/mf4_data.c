@@ -1091,113 +1091,110 @@ static void valid_chunk(const colbuf *c, const recsrc *s, size_t i0, size_t m, u
 static void decode_num(mf4_reader *r, colbuf *c, const recsrc *s, size_t d, size_t m)
 {
     const mf4_channel *ch = c->pub.ch;
-    const size_t i0 = 0;
-    do {
-        valid_chunk(c, s, i0, m, c->valid + d);
-        if (c->virt) {
-            uint64_t first = r->pos + d;
-            for (size_t i = 0; i < m; i++)
-                c->u64[d + i] = first + i;
-            phys_chunk(c, d, m);
-            break;
-        }
-        if (r->generic || !c->wb) {
-            /* the reference: value by value, any width */
-            uint64_t *v = r->scratch2;
-            for (size_t i = 0; i < m; i++)
-                v[i] = extract_bits(s->p + (i0 + i) * s->is + (size_t)c->off * s->bs, s->bs, c->nb,
-                                    c->be, c->bo, c->bits);
-            raw_from_bits(c, v, d, m);
-            if (r->generic && c->pm != PH_GENERAL) {
-                /* conversions value by value too, as mf4_conv_apply does them */
-                int isint = ch->kind != MF4_VAL_FLOAT;
-                for (size_t i = d; i < d + m; i++) {
-                    double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
-                                : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
-                                                          : c->f64[i];
-                    if (c->pm == PH_IDENT)
-                        c->phys[i] = xv;
-                    else if (c->pm == PH_LINEAR) {
-                        const char *t;
-                        mf4__conv_num(ch->conv, xv, isint, &c->phys[i], &t, 0);
-                    }
+    valid_chunk(c, s, 0, m, c->valid + d);
+    if (c->virt) {
+        uint64_t first = r->pos + d;
+        for (size_t i = 0; i < m; i++)
+            c->u64[d + i] = first + i;
+        phys_chunk(c, d, m);
+        return;
+    }
+    if (r->generic || !c->wb) {
+        /* the reference: value by value, any width */
+        uint64_t *v = r->scratch2;
+        for (size_t i = 0; i < m; i++)
+            v[i] = extract_bits(s->p + i * s->is + (size_t)c->off * s->bs, s->bs, c->nb, c->be,
+                                c->bo, c->bits);
+        raw_from_bits(c, v, d, m);
+        if (r->generic && c->pm != PH_GENERAL) {
+            /* conversions value by value too, as mf4_conv_apply does them */
+            int isint = ch->kind != MF4_VAL_FLOAT;
+            for (size_t i = d; i < d + m; i++) {
+                double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
+                            : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
+                                                      : c->f64[i];
+                if (c->pm == PH_IDENT)
+                    c->phys[i] = xv;
+                else if (c->pm == PH_LINEAR) {
+                    const char *t;
+                    mf4__conv_num(ch->conv, xv, isint, &c->phys[i], &t, 0);
                 }
-            } else {
-                phys_chunk(c, d, m);
             }
-            break;
-        }
-        if (c->full && c->wb == 8) {
-            /* 8-byte words are the raw values: gather straight into the column */
-            void *dst = ch->kind == MF4_VAL_UINT  ? (void *)(c->u64 + d)
-                        : ch->kind == MF4_VAL_INT ? (void *)(c->i64 + d)
-                                                  : (void *)(c->f64 + d);
-            const void *w = gather(c, s, i0, m, dst);
-            if (w != dst)
-                memcpy(dst, w, m * 8);
+        } else {
             phys_chunk(c, d, m);
-            break;
         }
-        const void *w = gather(c, s, i0, m, r->scratch);
-        if (!c->full) {
-            uint64_t *v = r->scratch2, mask = c->bits < 64 ? (UINT64_C(1) << c->bits) - 1 : ~0ull;
-            unsigned bo = c->bo;
-            if (c->wb == 1)
-                for (size_t i = 0; i < m; i++)
-                    v[i] = ((uint64_t)((const uint8_t *)w)[i] >> bo) & mask;
-            else if (c->wb == 2)
-                for (size_t i = 0; i < m; i++)
-                    v[i] = ((uint64_t)((const uint16_t *)w)[i] >> bo) & mask;
-            else if (c->wb == 4)
-                for (size_t i = 0; i < m; i++)
-                    v[i] = ((uint64_t)((const uint32_t *)w)[i] >> bo) & mask;
-            else
-                for (size_t i = 0; i < m; i++)
-                    v[i] = (((const uint64_t *)w)[i] >> bo) & mask;
-            raw_from_bits(c, v, d, m);
-            phys_chunk(c, d, m);
-            break;
-        }
-        int fused = c->pm == PH_IDENT || c->pm == PH_LINEAR;
-        double *ph = fused ? c->phys + d : NULL;
-        int pm = fused ? c->pm : PH_GENERAL; /* PH_GENERAL here: raw only */
-        if (ch->kind == MF4_VAL_FLOAT) {
-            double *f = c->f64 + d;
-            if (c->wb == 4)
-                for (size_t i = 0; i < m; i++) {
-                    float fv;
-                    memcpy(&fv, (const unsigned char *)w + 4 * i, 4);
-                    f[i] = fv;
-                }
-            else
-                for (size_t i = 0; i < m; i++)
-                    f[i] = half_to_double(((const uint16_t *)w)[i]);
-            phys_chunk(c, d, m);
-            break;
-        }
-        int sg = ch->kind == MF4_VAL_INT;
-        switch (c->wb) {
-        case 1:
-            if (sg)
-                conv_i8(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
-            else
-                conv_u8(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
-            break;
-        case 2:
-            if (sg)
-                conv_i16(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
-            else
-                conv_u16(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
-            break;
-        default:
-            if (sg)
-                conv_i32(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
-            else
-                conv_u32(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
-        }
-        if (!fused)
-            phys_chunk(c, d, m);
-    } while (0);
+        return;
+    }
+    if (c->full && c->wb == 8) {
+        /* 8-byte words are the raw values: gather straight into the column */
+        void *dst = ch->kind == MF4_VAL_UINT  ? (void *)(c->u64 + d)
+                    : ch->kind == MF4_VAL_INT ? (void *)(c->i64 + d)
+                                              : (void *)(c->f64 + d);
+        const void *w = gather(c, s, 0, m, dst);
+        if (w != dst)
+            memcpy(dst, w, m * 8);
+        phys_chunk(c, d, m);
+        return;
+    }
+    const void *w = gather(c, s, 0, m, r->scratch);
+    if (!c->full) {
+        uint64_t *v = r->scratch2, mask = c->bits < 64 ? (UINT64_C(1) << c->bits) - 1 : ~0ull;
+        unsigned bo = c->bo;
+        if (c->wb == 1)
+            for (size_t i = 0; i < m; i++)
+                v[i] = ((uint64_t)((const uint8_t *)w)[i] >> bo) & mask;
+        else if (c->wb == 2)
+            for (size_t i = 0; i < m; i++)
+                v[i] = ((uint64_t)((const uint16_t *)w)[i] >> bo) & mask;
+        else if (c->wb == 4)
+            for (size_t i = 0; i < m; i++)
+                v[i] = ((uint64_t)((const uint32_t *)w)[i] >> bo) & mask;
+        else
+            for (size_t i = 0; i < m; i++)
+                v[i] = (((const uint64_t *)w)[i] >> bo) & mask;
+        raw_from_bits(c, v, d, m);
+        phys_chunk(c, d, m);
+        return;
+    }
+    int fused = c->pm == PH_IDENT || c->pm == PH_LINEAR;
+    double *ph = fused ? c->phys + d : NULL;
+    int pm = fused ? c->pm : PH_GENERAL; /* PH_GENERAL here: raw only */
+    if (ch->kind == MF4_VAL_FLOAT) {
+        double *f = c->f64 + d;
+        if (c->wb == 4)
+            for (size_t i = 0; i < m; i++) {
+                float fv;
+                memcpy(&fv, (const unsigned char *)w + 4 * i, 4);
+                f[i] = fv;
+            }
+        else
+            for (size_t i = 0; i < m; i++)
+                f[i] = half_to_double(((const uint16_t *)w)[i]);
+        phys_chunk(c, d, m);
+        return;
+    }
+    int sg = ch->kind == MF4_VAL_INT;
+    switch (c->wb) {
+    case 1:
+        if (sg)
+            conv_i8(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+        else
+            conv_u8(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+        break;
+    case 2:
+        if (sg)
+            conv_i16(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+        else
+            conv_u16(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+        break;
+    default:
+        if (sg)
+            conv_i32(w, c->i64 + d, ph, m, pm, c->pa, c->pb);
+        else
+            conv_u32(w, c->u64 + d, ph, m, pm, c->pa, c->pb);
+    }
+    if (!fused)
+        phys_chunk(c, d, m);
 }
 
 /* Decodes k records of a strings / byte arrays / VLSD column c (row-major records only)
