@@ -195,7 +195,11 @@ void wsm_service_get_stats(const wsm_service *s, wsm_service_stats *out);
 void wsm_service_free(wsm_service *s);
 
 /* ---- the job, inside a handler. All getters return borrowed values valid until the handler
- * returns; strings that are absent in the job message are NULL unless stated otherwise. */
+ * returns; strings that are absent in the job message are NULL unless stated otherwise.
+ * args, meta, state and payload_meta are parsed when first asked for (a handler that does not
+ * read them does not pay for them); should that parse run out of memory, the getter returns
+ * what it would for an absent value and the attempt fails (out_of_memory, retried) whatever
+ * the handler returns. */
 const char *wsm_job_id(const wsm_job *j);
 const char *wsm_job_queue(const wsm_job *j);
 int wsm_job_attempt(const wsm_job *j);         /* 1-based */

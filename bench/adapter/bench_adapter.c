@@ -72,9 +72,12 @@ static int serve(const char *url, const char *queue, long n, bool read_args)
     if (rc)
         fprintf(stderr, "bench-adapter: %s\n", wsm_service_errstr(s));
     wsm_service_free(s);
-    printf("{\"jobs\":%llu,\"bytes\":%llu,\"wall_s\":%.6f,\"cpu_s\":%.6f}\n",
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"jobs\":%llu,\"bytes\":%llu,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"vcsw\":%ld,"
+           "\"ivcsw\":%ld}\n",
            (unsigned long long)c.jobs, (unsigned long long)c.bytes,
-           (double)(c.last_us - c.first_us) / 1e6, cpu_s());
+           (double)(c.last_us - c.first_us) / 1e6, cpu_s(), ru.ru_nvcsw, ru.ru_nivcsw);
     return rc ? 1 : 0;
 }
 

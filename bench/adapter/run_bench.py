@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run_bench.py - libwsmesh throughput on loopback against a wshub (memory store).
 
-Usage: run_bench.py BENCH_ADAPTER_EXE WSHUB_EXE [--quick]
+Usage: run_bench.py BENCH_ADAPTER_EXE WSHUB_EXE [--quick] [--read-args]
 
 For each case a service (bench-adapter serve: no-op handler, prefetch 256) consumes N jobs that
 a producer (bench-adapter produce: pipelined enqueue) submits; reported: jobs/s and MB/s seen
@@ -9,7 +9,8 @@ by the service (first to last job), service CPU per job, and as ratios against b
 same run: raw loopback TCP MB/s (bench-adapter rawtcp) for payload throughput, and the hub's
 own CPU per job for the adapter's CPU per job. Each case runs twice: streaming (producer and
 service at the same time) and draining (queue filled first, then the service runs flat out).
-Prints a table and one JSON line.
+--read-args: the service's handler reads args.i (so the job's args are parsed; libwsmesh parses
+them only when a handler asks). Prints a table and one JSON line.
 """
 import json
 import os
@@ -45,6 +46,9 @@ def start_hub(wshub, d):
     raise SystemExit('hub did not start')
 
 
+READ_ARGS = []
+
+
 def run_case(exe, url, hub, queue, n, nbytes, prefill):
     # prefill: the queue is filled first and the service then drains it, so that the service
     # runs flat out (its CPU per job is then its processing cost, not per-wakeup overhead);
@@ -54,7 +58,7 @@ def run_case(exe, url, hub, queue, n, nbytes, prefill):
     if prefill:
         prod = subprocess.run([exe, 'produce', url, queue, str(n), str(nbytes)], capture_output=True,
                               timeout=600)
-    serve = subprocess.Popen([exe, 'serve', url, queue, str(n)], stdout=subprocess.PIPE)
+    serve = subprocess.Popen([exe, 'serve', url, queue, str(n)] + READ_ARGS, stdout=subprocess.PIPE)
     if not prefill:
         time.sleep(0.3)
         prod = subprocess.run([exe, 'produce', url, queue, str(n), str(nbytes)], capture_output=True,
@@ -79,6 +83,8 @@ def main():
         return 2
     exe, wshub = sys.argv[1], sys.argv[2]
     quick = '--quick' in sys.argv
+    if '--read-args' in sys.argv:
+        READ_ARGS.append('args')
     d = tempfile.mkdtemp(prefix='wsm-bench-adapter-')
     raw = json.loads(subprocess.run([exe, 'rawtcp', '512' if not quick else '128'],
                                     capture_output=True, check=True).stdout)
@@ -101,7 +107,7 @@ def main():
     print('baseline raw loopback TCP: %.0f MB/s' % raw['mb_s'])
     result = {
         'bench': 'adapter', 'small': small, 'bulk_100k': bulk, 'small_drain': small_d,
-        'bulk_100k_drain': bulk_d, 'raw_tcp_mb_s': raw['mb_s'],
+        'bulk_100k_drain': bulk_d, 'raw_tcp_mb_s': raw['mb_s'], 'handler_reads_args': bool(READ_ARGS),
         'ratios': {
             'bulk_mb_s_vs_raw_tcp': bulk['mb_per_s'] / raw['mb_s'],
             'bulk_drain_mb_s_vs_raw_tcp': bulk_d['mb_per_s'] / raw['mb_s'],
