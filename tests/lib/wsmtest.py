@@ -23,10 +23,9 @@ class Failure(Exception):
 
 
 def clean_environ(extra=None):
-    """os.environ without the WSMESH_* variables that would point a process elsewhere."""
-    e = dict(os.environ)
-    e.pop('WSMESH_URL', None)
-    e.pop('WSMESH_TOKEN', None)
+    """os.environ without any WSMESH_* variable (URL, token, client certificate, instance
+    name, ...): a developer's own settings must not point a test process elsewhere."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith('WSMESH_')}
     if extra:
         e.update(extra)
     return e
