@@ -140,22 +140,25 @@ static inline int shortest(uint64_t bits, uint64_t *digits, int *exp10)
     } else {
         to_decimal(Q_MIN, t, 0, &f, &e);
     }
-    /* drop trailing zeros (at most 16), big steps first: 8, 8, then 4 + 2 + 1 for the rest */
-    while (f % 100000000 == 0) {
-        f /= 100000000;
-        e += 8;
-    }
-    if (f % 10000 == 0) {
-        f /= 10000;
-        e += 4;
-    }
-    if (f % 100 == 0) {
-        f /= 100;
-        e += 2;
-    }
+    /* drop trailing zeros (at most 16; most results have none), big steps first: 8, 8, then
+     * 4 + 2 + 1 for the rest */
     if (f % 10 == 0) {
-        f /= 10;
-        e++;
+        while (f % 100000000 == 0) {
+            f /= 100000000;
+            e += 8;
+        }
+        if (f % 10000 == 0) {
+            f /= 10000;
+            e += 4;
+        }
+        if (f % 100 == 0) {
+            f /= 100;
+            e += 2;
+        }
+        if (f % 10 == 0) {
+            f /= 10;
+            e++;
+        }
     }
     *digits = f;
     *exp10 = e;
@@ -223,9 +226,10 @@ int wsm_dtoa(double v, char *buf)
             p += n;
             memset(p, '0', (size_t)(x - n + 1));
             p += x - n + 1;
-        } else if (x >= 0) { /* d.ddd */
+        } else if (x >= 0) { /* d.ddd: digits one to the right, the x + 1 integer ones back */
             put_digits(p + 1, f, n);
-            memmove(p, p + 1, (size_t)x + 1);
+            for (int i = 0; i <= x; i++) /* usually 1-3 bytes: cheaper than a memmove call */
+                p[i] = p[i + 1];
             p[x + 1] = '.';
             p += n + 1;
         } else { /* 0.000ddd */
