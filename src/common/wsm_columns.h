@@ -22,7 +22,9 @@
  *    enum columns as strings, bool as true/false, integers as whole numbers within the type's
  *    range (i64: within +-2^53, where JSON numbers are exact), f32 within the float range. A
  * non-finite f64/f32 value of a valid row is written as null by the JSON encoder (JSON has no NaN)
- * and decodes as an invalid row.
+ * and decodes as an invalid row. The encoder writes each f64 as the shortest text that reads back
+ * as the same double (wsm_dtoa.h: "0.1", "1e-7", "-0"), f32 likewise for floats; the decoder
+ * reads numbers exactly as strtod does, so f64/f32 values survive a JSON round trip bit for bit.
  *
  * The decoder validates everything and reports BAD_FIELD with a message naming the column
  * (or TOO_LARGE for rows above the limit); it never reads outside the payload, which may be
