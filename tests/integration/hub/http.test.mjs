@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { startHub, testConfig, Client, httpGet, tmpDir, WSHUB, SRCDIR } from './hubutil.mjs';
+import { startHub, testConfig, Client, httpGet, tmpDir, WSHUB, SRCDIR, cleanEnv } from './hubutil.mjs';
 
 const WEBROOT = path.join(SRCDIR, 'tests/integration/hub/webroot');
 let hub;
@@ -101,44 +101,44 @@ test('no directory traversal', async () => {
 });
 
 test('--check: exit 0 on a valid config, exit 1 printing every error', () => {
-  const ok = spawnSync(WSHUB, ['--check', '--config', path.join(SRCDIR, 'config/mesh.json')], { encoding: 'utf8' });
+  const ok = spawnSync(WSHUB, ['--check', '--config', path.join(SRCDIR, 'config/mesh.json')], { encoding: 'utf8', env: cleanEnv() });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /ok \(4 queues, 4 routes/);
   const dir = tmpDir();
   const bad = path.join(dir, 'bad.json');
   fs.writeFileSync(bad, JSON.stringify({ queues: { aeb: { max_length: 0 }, db: { bogus: 1 } }, routes: { 'aeb:frames': 'nowhere' }, limits: { max_errors: 'x' } }));
-  const r = spawnSync(WSHUB, ['--check', '--config', bad], { encoding: 'utf8' });
+  const r = spawnSync(WSHUB, ['--check', '--config', bad], { encoding: 'utf8', env: cleanEnv() });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /queues\.aeb\.max_length: expected integer in \[1, 2147483647\]/);
   assert.match(r.stderr, /queues\.db\.bogus: unknown key/);
   assert.match(r.stderr, /routes\.aeb:frames: target queue 'nowhere' is not declared in queues/);
   assert.match(r.stderr, /limits\.max_errors: expected integer/);
   assert.match(r.stderr, /4 errors/);
-  const missing = spawnSync(WSHUB, ['--check', '--config', path.join(dir, 'nope.json')], { encoding: 'utf8' });
+  const missing = spawnSync(WSHUB, ['--check', '--config', path.join(dir, 'nope.json')], { encoding: 'utf8', env: cleanEnv() });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /cannot open/);
   // starting (not --check) with a bad config also exits 1
-  const start = spawnSync(WSHUB, ['--config', bad, '--port', '0'], { encoding: 'utf8', timeout: 5000 });
+  const start = spawnSync(WSHUB, ['--config', bad, '--port', '0'], { encoding: 'utf8', env: cleanEnv(), timeout: 5000 });
   assert.equal(start.status, 1);
 });
 
 test('--version, --help, bad options', () => {
-  const v = spawnSync(WSHUB, ['--version'], { encoding: 'utf8' });
+  const v = spawnSync(WSHUB, ['--version'], { encoding: 'utf8', env: cleanEnv() });
   assert.equal(v.status, 0);
   assert.match(v.stdout, /^wshub \d+\.\d+\.\d+ \(protocol v1/);
-  const h = spawnSync(WSHUB, ['--help'], { encoding: 'utf8' });
+  const h = spawnSync(WSHUB, ['--help'], { encoding: 'utf8', env: cleanEnv() });
   assert.equal(h.status, 0);
   assert.match(h.stdout, /--check/);
-  assert.equal(spawnSync(WSHUB, ['--bogus'], { encoding: 'utf8' }).status, 2);
-  assert.equal(spawnSync(WSHUB, ['--port', 'x'], { encoding: 'utf8' }).status, 2);
-  assert.equal(spawnSync(WSHUB, ['--log-level', 'loud'], { encoding: 'utf8' }).status, 2);
+  assert.equal(spawnSync(WSHUB, ['--bogus'], { encoding: 'utf8', env: cleanEnv() }).status, 2);
+  assert.equal(spawnSync(WSHUB, ['--port', 'x'], { encoding: 'utf8', env: cleanEnv() }).status, 2);
+  assert.equal(spawnSync(WSHUB, ['--log-level', 'loud'], { encoding: 'utf8', env: cleanEnv() }).status, 2);
 });
 
 test('startup failure: port in use -> exit 3', async () => {
   const dir = tmpDir();
   const cfg = path.join(dir, 'mesh.json');
   fs.writeFileSync(cfg, JSON.stringify(testConfig()));
-  const r = spawnSync(WSHUB, ['--config', cfg, '--port', String(hub.port)], { encoding: 'utf8', timeout: 5000 });
+  const r = spawnSync(WSHUB, ['--config', cfg, '--port', String(hub.port)], { encoding: 'utf8', env: cleanEnv(), timeout: 5000 });
   assert.equal(r.status, 3, r.stderr);
 });
 

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { startHub, testConfig, Client, SRCDIR } from './hubutil.mjs';
+import { startHub, testConfig, Client, SRCDIR, cleanEnv } from './hubutil.mjs';
 
 const WORKER = path.join(SRCDIR, 'tests/integration/hub/worker_proc.mjs');
 let hub;
@@ -31,7 +31,7 @@ after(async () => {
 
 /** Spawns worker_proc.mjs and resolves its first stdout JSON line (and the child). */
 function spawnWorker(queue, mode, n = 10) {
-  const child = spawn(process.execPath, [WORKER, hub.url, queue, mode, String(n)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  const child = spawn(process.execPath, [WORKER, hub.url, queue, mode, String(n)], { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv() });
   const line = new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
