@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
-import { startHub, runHubSync, baseConfig, Peer, makePki, run, tmpDir, exe, sleep, SRCDIR } from './secutil.mjs';
+import { startHub, runHubSync, baseConfig, Peer, makePki, run, tmpDir, exe, sleep, SRCDIR, cleanEnv } from './secutil.mjs';
 
 const TOK = { admin: 'tls-admin-token-1a2b3c', viewer: 'tls-viewer-token-4d5e6f', worker: 'tls-worker-token-7a8b9c' };
 let dir;
@@ -94,7 +94,7 @@ test('wss with the CA works (WebSocket and https); plain ws:// and http:// to th
 });
 
 test('C adapter (hello-service) and meshctl over wss with --ca-file; the JS adapter with NODE_EXTRA_CA_CERTS', async () => {
-  const svc = (await import('node:child_process')).spawn(exe.hello, ['--url', hub.url, '--ca-file', pki.ca, '--token', TOK.worker, '--name', 'hello-tls'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const svc = (await import('node:child_process')).spawn(exe.hello, ['--url', hub.url, '--ca-file', pki.ca, '--token', TOK.worker, '--name', 'hello-tls'], { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv() });
   let svcErr = '';
   svc.stderr.on('data', (d) => (svcErr += d));
   try {
@@ -220,7 +220,7 @@ test('dashboard over https in chromium: viewer is read-only, admin gets the admi
 test('the whole pipeline over wss: mf4-reader -> aeb -> db-writer started by the supervisor, each with its own least-privilege token', { timeout: 120000 }, async (t) => {
   if (!['reader', 'aeb', 'db', 'scenario'].every((k) => fs.existsSync(exe[k]))) return t.skip('pipeline services not built');
   const work = tmpDir('wsm-tls-pipe-');
-  const out = execFileSync(exe.scenario, ['--out', work, 'CCRs-50'], { encoding: 'utf8', timeout: 60000 });
+  const out = execFileSync(exe.scenario, ['--out', work, 'CCRs-50'], { encoding: 'utf8', timeout: 60000, env: cleanEnv() });
   const m = /([^\s]+\.mf4)\s+(\d+) frames/.exec(out);
   assert.ok(m, out);
   const rec = { name: path.basename(m[1], '.mf4'), path: m[1], frames: Number(m[2]) };
