@@ -178,7 +178,7 @@ function stable(v) {
 
 async function dbQuery(admin, args) {
   const { job_id } = await admin.ok({ op: 'enqueue', queue: 'db.query', args });
-  const w = await admin.ok({ op: 'wait', job_id, timeout: 30 }, { ms: 35000 });
+  const w = await admin.ok({ op: 'wait', job_id, timeout: 30 }, { timeoutMs: 35000 });
   if (w.job.status !== 'finished') {
     const j = (await admin.ok({ op: 'query', what: 'job', job_id })).result;
     assert.fail(`db.query ${JSON.stringify(args)}: ${j.status}: ${JSON.stringify(j)}`);
@@ -199,7 +199,7 @@ async function allRows(admin, id) {
 
 /** Runs the pipeline over recs on a fresh hub; with abuse, 10 abusers run alongside. */
 async function runPipeline(dir, recs, channels, abuse) {
-  const hub = await startHub(config(), tmpDir());
+  const hub = await startHub(config(), { dir: tmpDir() });
   const svc = startServices(hub.url, TOK.worker, `sqlite:${path.join(dir, `results-${abuse ? 'abused' : 'clean'}.db`)}`);
   let admin;
   try {
@@ -208,7 +208,7 @@ async function runPipeline(dir, recs, channels, abuse) {
     const roots = [];
     for (const rec of recs) roots.push((await admin.ok({ op: 'enqueue', queue: 'mf4', args: { path: rec.path, channels, recording_id: rec.name } })).job_id);
     for (const id of roots) {
-      const w = await admin.ok({ op: 'wait', job_id: id, tree: true, timeout: 60 }, { ms: 65000 });
+      const w = await admin.ok({ op: 'wait', job_id: id, tree: true, timeout: 60 }, { timeoutMs: 65000 });
       assert.equal(w.job.tree_status, 'finished', `tree ${id}: ${JSON.stringify(w.job)}\n${JSON.stringify(svc.logs)}`);
     }
     const stats = await Promise.all(abusers);
@@ -222,7 +222,7 @@ async function runPipeline(dir, recs, channels, abuse) {
       };
       assert.equal(results[rec.name].rows.length, rec.frames, `${rec.name}: rows stored`);
     }
-    const health = await fetch(`${hub.http}/healthz`);
+    const health = await fetch(`${hub.httpUrl}/healthz`);
     assert.equal(health.status, 200);
     const queues = (await admin.ok({ op: 'query', what: 'queues' })).result;
     return { results: stable(results), stats, queues };
@@ -268,7 +268,7 @@ test('10 clients x 1,000 malformed messages during a pipeline: results identical
 
 let hub;
 test('start a hub for the remaining tests', async () => {
-  hub = await startHub(config({ max_connections: 12, idle_timeout: 3, heartbeat: 0.5 }), tmpDir());
+  hub = await startHub(config({ max_connections: 12, idle_timeout: 3, heartbeat: 0.5 }), { dir: tmpDir() });
 });
 
 test('a subscriber that never reads: hub RSS stays bounded, the connection is closed', { timeout: 30000 }, async () => {
@@ -288,7 +288,7 @@ test('a subscriber that never reads: hub RSS stays bounded, the connection is cl
       maxRss = Math.max(maxRss, rssKiB(hub.pid));
     }
   }
-  await pub.request({ op: 'ping' }, { ms: 30000 }); // the hub has read everything
+  await pub.request({ op: 'ping' }, { timeoutMs: 30000 }); // the hub has read everything
   maxRss = Math.max(maxRss, rssKiB(hub.pid));
   console.log(`hub RSS: ${rss0} KiB before, max ${maxRss} KiB while flooding a never-reading subscriber`);
   assert.ok(maxRss - rss0 < 64 * 1024, `hub RSS grew by ${maxRss - rss0} KiB (bounded: < 64 MiB expected for 120 MB of events)`);
@@ -375,7 +375,7 @@ test('a wrong Origin: the WebSocket upgrade is refused (403)', async () => {
   assert.ok(r, 'a connection with Origin http://evil.example was accepted');
   assert.match(String(r), /HTTP 403/);
   // the hub's own origin is allowed
-  const own = await Peer.open(hub.url, { token: TOK.viewer, headers: { Origin: hub.http } });
+  const own = await Peer.open(hub.url, { token: TOK.viewer, headers: { Origin: hub.httpUrl } });
   own.close();
 });
 
@@ -423,7 +423,7 @@ test('too many connections: LIMIT, close 1013; a slot is usable again after a cl
 });
 
 test('the hub is still healthy and exits 0 on SIGTERM', async () => {
-  const h = await fetch(`${hub.http}/healthz`);
+  const h = await fetch(`${hub.httpUrl}/healthz`);
   assert.equal(h.status, 200);
   const ex = await hub.stop();
   assert.equal(ex.code, 0, hub.stderr().slice(-3000));
