@@ -360,6 +360,22 @@ cJSON *broker_query_tree(broker *b, const char *job_id, wsm_err *err);
 cJSON *broker_query_registry(broker *b, const char *queue, const char *registry, int64_t offset,
                              int64_t limit, const char *search, wsm_err *err);
 
+/* Largest `limit` of a paged query (registry, children). */
+#define BROKER_PAGE_MAX 1000
+/* One page of the jobs below job_id in its tree, in the order they joined the tree (emit
+ * order): its direct children, or with descendants every job below it at any depth (the ids
+ * that start with "<job_id>."), optionally only those in status `status` (a status name, or
+ * NULL for all). job_id may also be a purged emitted job whose tree is still in memory.
+ * {job_id, total, offset, next_offset?, jobs: [{job_id, queue, status, attempt, key,
+ * parent (descendants only), enqueued_at, started_at, ended_at, reason, error_type}]}:
+ * total counts every match in memory; jobs holds at most `limit` of them from `offset`, and
+ * fewer when their compact JSON text (the array) would pass max_bytes (0 = no byte cap;
+ * at least one entry is always listed); next_offset is present when more matches follow.
+ * A job without children gives total 0. NULL with NO_SUCH_JOB, BAD_FIELD (status unknown,
+ * offset < 0, limit outside 1..BROKER_PAGE_MAX) or NOMEM. */
+cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, const char *status,
+                             int64_t offset, int64_t limit, size_t max_bytes, wsm_err *err);
+
 /* Numbers for /metrics. Counters are cumulative since start. */
 typedef struct broker_queue_stats {
     const char *name;

@@ -1,8 +1,8 @@
 /*
  * broker_query.c - read-only views of the broker (protocol §6.12 query, §6.10 progress
  * events): queue stats, workers, one job, one tree, registry listings with pagination and
- * id-prefix search. Queries build cJSON values (not on the hot path); progress events are
- * formatted directly as JSON text.
+ * id-prefix search, pages of a job's children or descendants (bounded in count and bytes). Queries
+ * build cJSON values (not on the hot path); progress events are formatted directly as JSON text.
  *
  * Invariant: nothing here changes broker state.
  */
@@ -362,5 +362,117 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
     }
     cJSON_AddNumberToObject(o, "total", (double)total);
     cJSON_AddNumberToObject(o, "offset", (double)offset);
+    return o;
+}
+
+/* The "type" of a failed job's error JSON ({"type","message","detail"}), or NULL. */
+static cJSON *error_type(const bjob *j)
+{
+    if (!j->error)
+        return NULL;
+    cJSON *e = cJSON_ParseWithLength(j->error, j->error_len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "type");
+    cJSON *out = cJSON_IsString(t) ? cJSON_CreateString(t->valuestring) : NULL;
+    cJSON_Delete(e);
+    return out;
+}
+
+/* One entry of a children page; NULL on NOMEM. */
+static cJSON *child_summary(const bjob *j, bool with_parent)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e)
+        return NULL;
+    cJSON_AddStringToObject(e, "job_id", j->h.key);
+    cJSON_AddStringToObject(e, "queue", j->q->name);
+    cJSON_AddStringToObject(e, "status", broker_status_name(j->status));
+    cJSON_AddNumberToObject(e, "attempt", j->attempt);
+    if (j->key)
+        cJSON_AddStringToObject(e, "key", j->key->h.key);
+    if (with_parent)
+        add_str(e, "parent", j->parent_id);
+    add_time(e, "enqueued_at", j->enqueued_at);
+    add_time(e, "started_at", j->started_at);
+    add_time(e, "ended_at", j->ended_at);
+    add_str(e, "reason", j->reason);
+    cJSON *t = error_type(j);
+    if (t)
+        cJSON_AddItemToObject(e, "error_type", t);
+    return e;
+}
+
+cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, const char *status,
+                             int64_t offset, int64_t limit, size_t max_bytes, wsm_err *err)
+{
+    bjob *j = broker_find_job(b, job_id);
+    btree *t = j ? j->tree : NULL;
+    if (!j && job_id) { /* purged, but an emitted id of a live tree: its children may live */
+        bdedup *d = (bdedup *)bhash_get(&b->dedup, job_id, bhash_str(job_id, strlen(job_id)));
+        t = d ? d->tree : NULL;
+        if (!t) {
+            wsm_err_set(err, WSM_E_NO_SUCH_JOB, "no job '%s'", job_id);
+            return NULL;
+        }
+    } else if (!j) {
+        wsm_err_set(err, WSM_E_NO_SUCH_JOB, "no job ''");
+        return NULL;
+    }
+    int st = -1;
+    if (status && (st = registry_from_name(status)) < 0) {
+        wsm_err_set(err, WSM_E_BAD_FIELD,
+                    "status: expected one of queued, deferred, scheduled, started, finished, "
+                    "failed, expired, canceled");
+        return NULL;
+    }
+    if (offset < 0 || limit < 1 || limit > BROKER_PAGE_MAX) {
+        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..%d expected", BROKER_PAGE_MAX);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = o && cJSON_AddStringToObject(o, "job_id", job_id) ? cJSON_CreateArray() : NULL;
+    if (!arr) {
+        cJSON_Delete(o);
+        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    size_t idl = strlen(job_id);
+    int64_t total = 0, listed = 0;
+    size_t bytes = 2; /* [] */
+    bool full = false;
+    for (blink *l = t ? t->members.next : NULL; t && l != &t->members; l = l->next) {
+        bjob *c = bcontainer(l, bjob, tree_link);
+        bool below = descendants ? strncmp(c->h.key, job_id, idl) == 0 && c->h.key[idl] == '.'
+                                 : c->parent_id && strcmp(c->parent_id, job_id) == 0;
+        if (!below || (st >= 0 && c->status != st))
+            continue;
+        if (total++ < offset || full)
+            continue;
+        cJSON *e = child_summary(c, descendants);
+        char *txt = e ? cJSON_PrintUnformatted(e) : NULL;
+        if (!txt) {
+            cJSON_Delete(e);
+            cJSON_Delete(arr);
+            cJSON_Delete(o);
+            wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        size_t n = strlen(txt) + (listed ? 1 : 0);
+        cJSON_free(txt);
+        /* the first entry always (a page makes progress); the rest while they fit */
+        if (listed && max_bytes && bytes + n > max_bytes) {
+            cJSON_Delete(e);
+            full = true;
+            continue;
+        }
+        bytes += n;
+        cJSON_AddItemToArray(arr, e);
+        if (++listed == limit)
+            full = true;
+    }
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "offset", (double)offset);
+    if (offset + listed < total)
+        cJSON_AddNumberToObject(o, "next_offset", (double)(offset + listed));
+    cJSON_AddItemToObject(o, "jobs", arr);
     return o;
 }

@@ -925,6 +925,51 @@ static void op_wait(conn *c, const wsm_msg *m, const char *ref)
         reply_err(c, WSM_E_NOMEM, "out of memory", ref);
 }
 
+/* True if c may query every queue the tree of job_id spans (the rule of query tree); answers
+ * FORBIDDEN otherwise. An unknown job passes (the broker answers NO_SUCH_JOB itself). */
+static bool acl_check_tree(conn *c, const char *job_id, const char *ref)
+{
+    if (hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY))
+        return true;
+    cJSON *t = broker_query_tree(c->h->b, job_id, NULL);
+    const cJSON *it;
+    bool ok = true;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(t, "queues"))
+    {
+        if (ok && it->string)
+            ok = acl_check(c, HUBCFG_ACL_QUERY, "query", it->string, ref);
+    }
+    cJSON_Delete(t);
+    return ok;
+}
+
+/* query what=children (protocol §6.12): one page of a job's children or descendants. The
+ * page's JSON stays below the smaller of limits.max_header_bytes and the adapters' default
+ * header limit, with room for the ok envelope and the (escaped) ref. NULL with e set, or NULL
+ * with e.code 0 when FORBIDDEN was answered. */
+static cJSON *query_children(conn *c, const wsm_msg *m, const char *ref, wsm_err *e)
+{
+    const char *job = NULL, *status = NULL;
+    bool descendants = false;
+    int64_t offset = 0, limit = 100;
+    if (wsm_json_str(m->hdr, "", "job_id", true, &job, e) < 0 ||
+        wsm_json_bool(m->hdr, "", "descendants", false, &descendants, e) < 0 ||
+        wsm_json_str(m->hdr, "", "status", false, &status, e) < 0 ||
+        wsm_json_int(m->hdr, "", "offset", false, 0, INT32_MAX, &offset, e) < 0 ||
+        wsm_json_int(m->hdr, "", "limit", false, 1, BROKER_PAGE_MAX, &limit, e) < 0)
+        return NULL;
+    if (!acl_check_tree(c, job, ref)) {
+        e->code = 0;
+        return NULL;
+    }
+    size_t cap = (size_t)c->h->cfg->limits.max_header_bytes;
+    if (cap > WSM_MAX_HEADER_DEFAULT)
+        cap = WSM_MAX_HEADER_DEFAULT;
+    size_t overhead = 1024 + (ref ? 6 * strlen(ref) : 0); /* envelope, job_id, counts, ref */
+    size_t budget = cap > overhead + 256 ? cap - overhead : 256;
+    return broker_query_children(c->h->b, job, descendants, status, offset, limit, budget, e);
+}
+
 static void op_query(conn *c, const wsm_msg *m, const char *ref)
 {
     hub *h = c->h;
@@ -1006,10 +1051,16 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
         if (!acl_check(c, HUBCFG_ACL_QUERY, "query", queue, ref))
             return;
         res = broker_query_registry(h->b, queue, reg, offset, limit, search, &e);
+    } else if (!strcmp(what, "children")) {
+        res = query_children(c, m, ref, &e);
+        if (!res && !e.code)
+            return; /* refused (FORBIDDEN already answered) */
     } else {
         char msg[160];
         snprintf(msg, sizeof msg,
-                 "what: expected hub, queues, workers, job, tree or registry (got '%.60s')", what);
+                 "what: expected hub, queues, workers, job, tree, registry or children (got "
+                 "'%.60s')",
+                 what);
         reply_err(c, WSM_E_BAD_FIELD, msg, ref);
         return;
     }

@@ -656,6 +656,163 @@ TEST(tree_status_and_progress)
     fx_free(f);
 }
 
+/* query children: a tree of 250 emitted children (+ the routed result and 2 grandchildren),
+ * some failed; pages by offset/limit, status filter, descendants, the byte cap, bad input. */
+static const char *page_id(const cJSON *page, int i)
+{
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(page, "jobs"), i);
+    const cJSON *id = cJSON_GetObjectItem(e, "job_id");
+    return cJSON_IsString(id) ? id->valuestring : "";
+}
+
+static double page_num(const cJSON *page, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(page, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+TEST(children_pages_filter_bounds)
+{
+    static broker_queue_decl d[3];
+    static broker_route_decl r[3];
+    d[0] = fx_q("src", 0);
+    d[1] = fx_q("dst", 0);
+    d[2] = fx_q("db", 0);
+    r[0] = (broker_route_decl){"src", "out", "dst"};
+    r[1] = (broker_route_decl){"dst", "out", "db"};
+    r[2] = (broker_route_decl){"src", "result", "db"};
+    fx *f = fx_new_cfg(d, 3, r, 3, NULL, false);
+    fx_enq(f, "src", "root", NULL, NULL);
+    broker_conn *w = fx_worker(f, "w", "src", 1);
+    broker_conn *dw = fx_worker(f, "d", "dst", 1000);
+    broker_reply rep;
+    for (int i = 0; i < 250; i++)
+        CHECK_EQ_INT(fx_emit(f, w, "root", i, NULL, (uint64_t)i, &rep), WSM_OK);
+    CHECK_EQ_INT(fx_result(f, w, "root", 1, NULL, NULL), WSM_OK); /* routes root.r to db */
+    /* root.0 emits two grandchildren (queued in db: nobody consumes it) */
+    CHECK_EQ_INT(fx_emit(f, dw, "root.0", 0, NULL, 1, &rep), WSM_OK);
+    CHECK_EQ_INT(fx_emit(f, dw, "root.0", 1, NULL, 2, &rep), WSM_OK);
+    for (int i = 0; i < 250; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "root.%d", i);
+        if (i % 10 == 3)
+            CHECK_EQ_INT(fx_fail(f, dw, id, 1, false), WSM_OK);
+        else if (i < 200)
+            CHECK_EQ_INT(fx_result(f, dw, id, 1, NULL, NULL), WSM_OK);
+    }
+    /* page 1: the first 100 direct children in emit order */
+    wsm_err e = {0};
+    cJSON *p = broker_query_children(f->b, "root", false, NULL, 0, 100, 0, &e);
+    CHECK(p != NULL);
+    CHECK_STR(cJSON_GetObjectItem(p, "job_id")->valuestring, "root");
+    CHECK_EQ_INT(page_num(p, "total"), 251);
+    CHECK_EQ_INT(page_num(p, "offset"), 0);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 100);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 100);
+    CHECK_STR(page_id(p, 0), "root.0");
+    CHECK_STR(page_id(p, 99), "root.99");
+    const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "jobs"), 0);
+    CHECK_STR(cJSON_GetObjectItem(e0, "queue")->valuestring, "dst");
+    CHECK_STR(cJSON_GetObjectItem(e0, "status")->valuestring, "finished");
+    CHECK_EQ_INT(cJSON_GetObjectItem(e0, "attempt")->valuedouble, 1);
+    CHECK(cJSON_GetObjectItem(e0, "enqueued_at") && cJSON_GetObjectItem(e0, "ended_at"));
+    CHECK(cJSON_GetObjectItem(e0, "parent") == NULL); /* direct children: parent is the job */
+    cJSON_Delete(p);
+    /* the last page: root.200..root.249 and the routed result; no next_offset */
+    p = broker_query_children(f->b, "root", false, NULL, 200, 100, 0, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 51);
+    CHECK_STR(page_id(p, 0), "root.200");
+    CHECK_STR(page_id(p, 50), "root.r");
+    CHECK(cJSON_GetObjectItem(p, "next_offset") == NULL);
+    cJSON_Delete(p);
+    /* past the end: empty, total still counted */
+    p = broker_query_children(f->b, "root", false, NULL, 5000, 10, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 251);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 0);
+    CHECK(cJSON_GetObjectItem(p, "next_offset") == NULL);
+    cJSON_Delete(p);
+    /* status filter: the 25 failed ones, with their error type; paged */
+    p = broker_query_children(f->b, "root", false, "failed", 0, 20, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 25);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 20);
+    CHECK_STR(page_id(p, 0), "root.3");
+    CHECK_STR(page_id(p, 1), "root.13");
+    e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "jobs"), 0);
+    CHECK_STR(cJSON_GetObjectItem(e0, "status")->valuestring, "failed");
+    CHECK_STR(cJSON_GetObjectItem(e0, "error_type")->valuestring, "E");
+    cJSON_Delete(p);
+    p = broker_query_children(f->b, "root", false, "failed", 20, 20, 0, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 5);
+    CHECK_STR(page_id(p, 4), "root.243");
+    CHECK(cJSON_GetObjectItem(p, "next_offset") == NULL);
+    cJSON_Delete(p);
+    p = broker_query_children(f->b, "root", false, "started", 0, 100, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 45); /* root.200..249 minus the 5 failed */
+    cJSON_Delete(p);
+    /* descendants: the grandchildren too, each with its parent */
+    p = broker_query_children(f->b, "root", true, "queued", 0, 100, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 3); /* in the order they joined the tree */
+    CHECK_STR(page_id(p, 0), "root.r");
+    CHECK_STR(page_id(p, 1), "root.0.0");
+    CHECK_STR(page_id(p, 2), "root.0.1");
+    e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "jobs"), 1);
+    CHECK_STR(cJSON_GetObjectItem(e0, "parent")->valuestring, "root.0");
+    CHECK_STR(cJSON_GetObjectItem(e0, "queue")->valuestring, "db");
+    cJSON_Delete(p);
+    p = broker_query_children(f->b, "root", true, NULL, 0, 1, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 253);
+    cJSON_Delete(p);
+    p = broker_query_children(f->b, "root.0", true, NULL, 0, 10, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 2);
+    cJSON_Delete(p);
+    /* a job without children */
+    p = broker_query_children(f->b, "root.1", false, NULL, 0, 10, 0, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 0);
+    cJSON_Delete(p);
+    /* the byte cap: fewer entries than the limit, next_offset says where to go on; the jobs
+     * array stays within the cap; a cap below one entry still lists one */
+    p = broker_query_children(f->b, "root", false, NULL, 10, 100, 600, &e);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs"));
+    CHECK(n >= 2 && n < 10);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 10 + n);
+    char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(p, "jobs"));
+    CHECK(strlen(txt) <= 600);
+    free(txt);
+    cJSON_Delete(p);
+    p = broker_query_children(f->b, "root", false, NULL, 0, 100, 1, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 1);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 1);
+    cJSON_Delete(p);
+    /* bad input: stable codes */
+    CHECK(broker_query_children(f->b, "nope", false, NULL, 0, 10, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_NO_SUCH_JOB);
+    CHECK(strstr(e.msg, "nope") != NULL);
+    CHECK(broker_query_children(f->b, NULL, false, NULL, 0, 10, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_NO_SUCH_JOB);
+    CHECK(broker_query_children(f->b, "root", false, "broken", 0, 10, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_BAD_FIELD);
+    CHECK(strstr(e.msg, "status") != NULL);
+    CHECK(broker_query_children(f->b, "root", false, NULL, 0, 0, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_BAD_FIELD);
+    CHECK(broker_query_children(f->b, "root", false, NULL, 0, BROKER_PAGE_MAX + 1, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_BAD_FIELD);
+    CHECK(broker_query_children(f->b, "root", false, NULL, -1, 10, 0, &e) == NULL);
+    CHECK_EQ_INT(e.code, WSM_E_BAD_FIELD);
+    /* root.0 is purged (finished emitted job, 60 s) while its children still wait: they are
+     * still listed through the emitted id the tree remembers */
+    fx_advance(f, 60001);
+    CHECK_STR(fx_status(f, "root.0"), "");
+    p = broker_query_children(f->b, "root.0", false, NULL, 0, 10, 0, &e);
+    CHECK(p != NULL);
+    CHECK_EQ_INT(page_num(p, "total"), 2);
+    CHECK_STR(page_id(p, 1), "root.0.1");
+    cJSON_Delete(p);
+    broker_conn_free(f->b, dw);
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
 TEST(fair_dispatch_three_consumers)
 {
     fx *f = fx_one("q", 0);
@@ -1113,6 +1270,7 @@ int main(void)
     RUN(result_routing);
     RUN(registries_pagination_caps);
     RUN(tree_status_and_progress);
+    RUN(children_pages_filter_bounds);
     RUN(fair_dispatch_three_consumers);
     RUN(consume_priority_and_credit);
     RUN(release_keeps_position_and_attempt);
