@@ -767,3 +767,33 @@ int wsm_client_dispatch(wsm_client *cl, double timeout)
         return WSM_E_CLOSED;
     return cl->outstanding && timeout > 0 ? WSM_E_TIMEOUT : 0;
 }
+
+/* ------------------------------------------------------------------ query children */
+
+int wsm_query_children(wsm_client *cl, const char *job_id, const wsm_children_opts *o,
+                       cJSON **page_out)
+{
+    if (page_out)
+        *page_out = NULL;
+    if (!cl || !job_id || !page_out)
+        return WSM_E_USAGE;
+    wsm_children_opts d = {0};
+    if (!o)
+        o = &d;
+    if (o->offset < 0 || o->limit < 0 || o->limit > 1000) {
+        cl_set_err(cl, WSM_E_USAGE, "query children: offset >= 0 and limit 0..1000 expected");
+        return WSM_E_USAGE;
+    }
+    cJSON *f = cJSON_CreateObject();
+    if (!f || !cJSON_AddStringToObject(f, "job_id", job_id) ||
+        (o->descendants && !cJSON_AddBoolToObject(f, "descendants", 1)) ||
+        (o->status && !cJSON_AddStringToObject(f, "status", o->status)) ||
+        (o->offset && !cJSON_AddNumberToObject(f, "offset", (double)o->offset)) ||
+        (o->limit && !cJSON_AddNumberToObject(f, "limit", (double)o->limit))) {
+        cJSON_Delete(f);
+        return WSM_E_NOMEM;
+    }
+    int rc = wsm_query(cl, "children", f, page_out);
+    cJSON_Delete(f);
+    return rc;
+}

@@ -330,10 +330,31 @@ int wsm_wait(wsm_client *c, const char *job_id, bool tree, double timeout, cJSON
  * WSM_E_BAD_STATE with errstr "job ID failed: TYPE: MESSAGE". */
 int wsm_request(wsm_client *c, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
                 double timeout, cJSON **value_out);
-/* query (protocol §6.12): what = hub|queues|workers|job|tree|registry; fields (may be NULL) is
- * an object whose members are added to the request (job_id, queue, registry, offset, limit,
- * search). On 0 *result_out receives the reply's `result` (caller frees). */
+/* query (protocol §6.12): what = hub|queues|workers|job|tree|registry|children; fields (may be
+ * NULL) is an object whose members are added to the request (job_id, queue, registry, offset,
+ * limit, search, descendants, status). On 0 *result_out receives the reply's `result`
+ * (caller frees). */
 int wsm_query(wsm_client *c, const char *what, const cJSON *fields, cJSON **result_out);
+/* Options of wsm_query_children; a zeroed struct (or NULL) = direct children, first page. */
+typedef struct wsm_children_opts {
+    bool descendants;   /* every job below job_id at any depth, not only its direct children */
+    const char *status; /* only jobs in this status ("failed", "queued", ...); NULL = all */
+    int64_t offset;     /* >= 0: where the page starts (the previous page's next_offset) */
+    int64_t limit;      /* 1..1000 jobs per page; 0 = the hub's default (100) */
+} wsm_children_opts;
+/* One page of the jobs below job_id in its tree (query what=children, protocol §6.12), in
+ * the order they joined the tree. On 0 *page_out receives {job_id, total, offset,
+ * next_offset (only when more follow), jobs: [{job_id, queue, status, attempt, key, parent,
+ * enqueued_at, started_at, ended_at, reason, error_type}]}, owned by the caller (cJSON_Delete).
+ * The hub may list fewer than limit jobs to keep its reply below its header limit: go on with
+ * next_offset, not offset + limit. On any error *page_out is NULL.
+ * Returns 0; WSM_E_USAGE (c, job_id or page_out NULL, offset < 0, limit outside 0..1000);
+ * WSM_E_NO_SUCH_JOB (unknown or purged job); WSM_E_BAD_FIELD (status is not a status name);
+ * WSM_E_FORBIDDEN (the token may not query every queue of the job's tree); WSM_E_NOMEM;
+ * WSM_E_CLOSED or WSM_E_TIMEOUT (no reply within connect_timeout). errstr = the hub's
+ * message or the reason. */
+int wsm_query_children(wsm_client *c, const char *job_id, const wsm_children_opts *o,
+                       cJSON **page_out);
 /* Admin ops (§6.13): op = requeue|cancel|empty|pause|resume; job_id or queue (+ all for
  * requeue --all). On 0 *count (may be NULL) gets the number of jobs affected. */
 int wsm_admin(wsm_client *c, const char *op, const char *job_id, const char *queue, bool all,
