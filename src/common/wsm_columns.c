@@ -333,18 +333,6 @@ static int fmt_int(char *buf, long long x)
     return len;
 }
 
-/* The shortest of %.6g .. %.9g that reads back as v (f32 columns are not on the hot path). */
-static int fmt_f32(char *buf, size_t n, float v)
-{
-    int len = 0;
-    for (int prec = 6; prec <= 9; prec++) {
-        len = snprintf(buf, n, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v)
-            break;
-    }
-    return len;
-}
-
 /* Appends s as a JSON string literal. */
 static int append_json_string(wsm_buf *b, const char *s)
 {
@@ -363,7 +351,7 @@ static size_t json_value_max(wsm_col_type t)
     case WSM_COL_F64:
         return 24; /* "-1.2345678901234567e-308"; its NUL goes where the next comma goes */
     case WSM_COL_F32:
-        return 16; /* "-1.17549435e-38" */
+        return 17; /* "-1234567800000000" */
     case WSM_COL_I64:
         return 20;
     case WSM_COL_I32:
@@ -414,14 +402,9 @@ static char *encode_json_values(const wsm_col *c, size_t rows, const wsm_buf *na
             /* non-finite (no JSON number) is "null", an invalid row */
             p += wsm_dtoa(((const double *)c->values)[r], p);
             break;
-        case WSM_COL_F32: {
-            float v = ((const float *)c->values)[r];
-            char num[48];
-            int len = isfinite(v) ? fmt_f32(num, sizeof num, v) : 4;
-            memcpy(p, isfinite(v) ? num : "null", (size_t)len);
-            p += len;
+        case WSM_COL_F32:
+            p += wsm_ftoa(((const float *)c->values)[r], p); /* non-finite: "null" */
             break;
-        }
         case WSM_COL_I64:
             p += fmt_int(p, (long long)((const int64_t *)c->values)[r]);
             break;

@@ -11,7 +11,9 @@
  * v / 10^k and the interval ends are computed in fixed point as 4 * x / 10^k with one
  * 64 x 126-bit multiplication by g(k) ~ 10^-k, rounded to odd, which is exact enough for every
  * comparison above (the paper's proof; the tests compare against a %.17g search on millions of
- * values). The tiniest subnormals (c < 3) are scaled by 10 first so that the argument holds.
+ * values). Java's version scales the tiniest subnormals by 10 first because Java wants at least
+ * two digits; for the shortest text that is not needed (every subnormal significand < 20000 of
+ * double and every float subnormal were checked against the %.{p}e search).
  */
 #include "wsm_dtoa.h"
 #include "wsm_num_tables.h"
@@ -21,7 +23,6 @@
 
 #define C_MIN  (UINT64_C(1) << 52)
 #define Q_MIN  (-1074)
-#define C_TINY 3
 #define MASK63 ((UINT64_C(1) << 63) - 1)
 
 /* floor(q * log10(2)), floor(log10(3/4 * 2^q)), floor(e * log2(10)): exact for |q|, |e| <= 1100
@@ -52,8 +53,8 @@ static inline uint64_t rop(uint64_t g1, uint64_t g0, uint64_t cp)
     return vbp | (((z & MASK63) + MASK63) >> 63);
 }
 
-/* The shortest decimal f * 10^e of c * 2^q (dk: power of ten c was scaled by). */
-static void to_decimal(int q, uint64_t c, int dk, uint64_t *f, int *e)
+/* The shortest decimal f * 10^e of c * 2^q, the closest to it among the shortest. */
+static void to_decimal(int q, uint64_t c, uint64_t *f, int *e)
 {
     uint64_t out = c & 1, cb = c << 2, cbr = cb + 2, cbl;
     int k;
@@ -76,7 +77,7 @@ static void to_decimal(int q, uint64_t c, int dk, uint64_t *f, int *e)
         bool upin = vbl + out <= up, wpin = wp + out <= vbr;
         if (upin != wpin) {
             *f = upin ? sp : sp + 1;
-            *e = k + 1 + dk;
+            *e = k + 1;
             return;
         }
     }
@@ -84,13 +85,13 @@ static void to_decimal(int q, uint64_t c, int dk, uint64_t *f, int *e)
     bool uin = vbl + out <= s << 2, win = (t << 2) + out <= vbr;
     if (uin != win) {
         *f = uin ? s : t;
-        *e = k + dk;
+        *e = k;
         return;
     }
     /* both in R: the closer, ties to even */
     uint64_t mid = (s + t) << 1;
     *f = (vb < mid || (vb == mid && (s & 1) == 0)) ? s : t;
-    *e = k + dk;
+    *e = k;
 }
 
 static const uint64_t pow10_u64[20] = {1u,
@@ -133,12 +134,10 @@ static inline int shortest(uint64_t bits, uint64_t *digits, int *exp10)
             f = c >> -q; /* an integer below 2^53: its digits are exact */
             e = 0;
         } else {
-            to_decimal(q, c, 0, &f, &e);
+            to_decimal(q, c, &f, &e);
         }
-    } else if (t < C_TINY) {
-        to_decimal(Q_MIN, 10 * t, -1, &f, &e);
     } else {
-        to_decimal(Q_MIN, t, 0, &f, &e);
+        to_decimal(Q_MIN, t, &f, &e);
     }
     /* drop trailing zeros (at most 16; most results have none), big steps first: 8, 8, then
      * 4 + 2 + 1 for the rest */
@@ -228,28 +227,10 @@ static void put_digits(char *d, uint64_t f, int n)
     }
 }
 
-int wsm_dtoa(double v, char *buf)
+/* Writes f * 10^e (n digits, no trailing zeros) at p in the layout of wsm_dtoa.h, NUL-terminated;
+ * returns the end (the NUL). */
+static char *format(char *p, uint64_t f, int e, int n)
 {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    char *p = buf;
-    if (((bits >> 52) & 0x7ff) == 0x7ff) {
-        memcpy(buf, "null", 5);
-        return 4;
-    }
-    if (bits >> 63) {
-        *p++ = '-';
-        bits &= ~(UINT64_C(1) << 63);
-        memcpy(&v, &bits, sizeof v);
-    }
-    if (bits == 0) {
-        *p++ = '0';
-        *p = 0;
-        return (int)(p - buf);
-    }
-    uint64_t f;
-    int e;
-    int n = shortest(bits, &f, &e);
     int x = e + n - 1; /* v = d.ddd * 10^x */
     if (x >= -4 && x <= 15) {
         if (x >= n - 1) { /* an integer: digits, then zeros */
@@ -297,5 +278,121 @@ int wsm_dtoa(double v, char *buf)
         }
     }
     *p = 0;
-    return (int)(p - buf);
+    return p;
+}
+
+int wsm_dtoa(double v, char *buf)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    char *p = buf;
+    if (((bits >> 52) & 0x7ff) == 0x7ff) {
+        memcpy(buf, "null", 5);
+        return 4;
+    }
+    if (bits >> 63) {
+        *p++ = '-';
+        bits &= ~(UINT64_C(1) << 63);
+    }
+    if (bits == 0) {
+        *p++ = '0';
+        *p = 0;
+        return (int)(p - buf);
+    }
+    uint64_t f;
+    int e;
+    int n = shortest(bits, &f, &e);
+    return (int)(format(p, f, e, n) - buf);
+}
+
+/* ------------------------------------------------------------------ float
+ * The same method with a 24-bit significand: k ranges over -45..31, g is the high 63-bit limb
+ * of the double table's g(k) plus one (still rounded up), and the products fit in 64 bits. */
+#define FC_MIN (UINT32_C(1) << 23)
+#define FQ_MIN (-149)
+
+/* floor(g * cp / 2^95), last bit set when the discarded bits are not zero. */
+static inline uint32_t rop32(uint64_t g, uint64_t cp)
+{
+    uint64_t x1 = (uint64_t)(((unsigned __int128)g * cp) >> 64);
+    uint64_t vbp = x1 >> 31;
+    return (uint32_t)(vbp | (((x1 & 0xffffffffu) + 0xffffffffu) >> 32));
+}
+
+static void to_decimal32(int q, uint32_t c, uint64_t *f, int *e)
+{
+    uint32_t out = c & 1;
+    uint64_t cb = (uint64_t)c << 2, cbr = cb + 2, cbl;
+    int k;
+    if (c != FC_MIN || q == FQ_MIN) {
+        cbl = cb - 2;
+        k = flog10pow2(q);
+    } else {
+        cbl = cb - 1;
+        k = flog10_3q_pow2(q);
+    }
+    int h = q + flog2pow10(-k) + 33;
+    uint64_t g = wsm_dtoa_g[k - WSM_DTOA_K_MIN][0] + 1;
+    uint32_t vb = rop32(g, cb << h), vbl = rop32(g, cbl << h), vbr = rop32(g, cbr << h);
+    uint32_t s = vb >> 2;
+    if (s >= 10) {
+        uint32_t sp = s / 10, up = sp * 40, wp = up + 40;
+        bool upin = vbl + out <= up, wpin = wp + out <= vbr;
+        if (upin != wpin) {
+            *f = upin ? sp : sp + 1;
+            *e = k + 1;
+            return;
+        }
+    }
+    uint32_t t = s + 1;
+    bool uin = vbl + out <= s << 2, win = (t << 2) + out <= vbr;
+    if (uin != win) {
+        *f = uin ? s : t;
+        *e = k;
+        return;
+    }
+    uint32_t mid = (s + t) << 1;
+    *f = (vb < mid || (vb == mid && (s & 1) == 0)) ? s : t;
+    *e = k;
+}
+
+int wsm_ftoa(float v, char *buf)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    char *p = buf;
+    if (((bits >> 23) & 0xff) == 0xff) {
+        memcpy(buf, "null", 5);
+        return 4;
+    }
+    if (bits >> 31) {
+        *p++ = '-';
+        bits &= ~(UINT32_C(1) << 31);
+    }
+    if (bits == 0) {
+        *p++ = '0';
+        *p = 0;
+        return (int)(p - buf);
+    }
+    uint32_t t = bits & (FC_MIN - 1);
+    int bq = (int)(bits >> 23);
+    uint64_t f;
+    int e;
+    if (bq) {
+        uint32_t c = FC_MIN | t;
+        int q = bq - 150;
+        if (q < 0 && q > -24 && ((c >> -q) << -q) == c) {
+            f = c >> -q; /* an integer below 2^24 */
+            e = 0;
+        } else {
+            to_decimal32(q, c, &f, &e);
+        }
+    } else {
+        to_decimal32(FQ_MIN, t, &f, &e);
+    }
+    while (f % 10 == 0) {
+        f /= 10;
+        e++;
+    }
+    return (int)(format(p, f, e, count_digits(f)) - buf);
 }

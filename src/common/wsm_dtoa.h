@@ -24,6 +24,11 @@ extern "C" {
  * 1..24. Non-finite values have no JSON number: NaN and +-Inf write "null" (returns 4). */
 int wsm_dtoa(double v, char *buf);
 
+/* The same for a float: the shortest text that strtof - and strtod followed by a conversion to
+ * float - read back as exactly v, in the same layout; at most 9 digits, 1..17 characters.
+ * NaN and +-Inf write "null" (returns 4). */
+int wsm_ftoa(float v, char *buf);
+
 /* The shortest decimal of a finite v > 0: v reads back from *digits * 10^*exp10, *digits has
  * no trailing zeros and 1..17 digits. Returns the number of digits; 0 (outputs untouched)
  * if v is not finite and > 0. */

@@ -1,6 +1,7 @@
 /*
  * test_num.c - the number printer (wsm_dtoa.h) and parser (wsm_atod.h) of the JSON column codec:
- * the printer's output reads back bit-exactly through strtod and has as few digits as the
+ * the printer's output (doubles and floats) reads back bit-exactly through strtod/strtof and has
+ * as few digits as the
  * shortest %.{p}e that does (checked on random bit patterns, every subnormal significand below
  * 20000, powers of two and ten and their neighbours, integers up to 2^53); its text is a JSON
  * number in the documented layout; the parser equals strtod (value and end) on random digit
@@ -295,6 +296,102 @@ TEST(dtoa_random)
     CHECK_EQ_INT(dtoa_failures, 0);
 }
 
+static long ftoa_failures;
+
+/* wsm_ftoa(v) for one finite float: JSON number, reads back through strtof and through strtod +
+ * conversion (what the column decoder does), as few digits as the %.{p}e search, same digits. */
+static void check_ftoa(float v)
+{
+    char buf[WSM_DTOA_BUF], ref[40], d1[24], d2[24];
+    int len = wsm_ftoa(v, buf);
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    bool ok = len == (int)strlen(buf) && len <= 17 && json_number(buf) && strtof(buf, NULL) == v &&
+              (float)strtod(buf, NULL) == v && signbit(strtof(buf, NULL)) == signbit(v);
+    if (ok && v != 0) {
+        int n = sig_digits(buf, d1), p = 1;
+        for (; p <= 9; p++) {
+            snprintf(ref, sizeof ref, "%.*e", p - 1, (double)v);
+            if (strtof(ref, NULL) == v)
+                break;
+        }
+        bool irregular = (b & 0x7fffff) == 0 && ((b >> 23) & 0xff) > 1;
+        ok = n <= p && (n == p || irregular);
+        if (ok && n == p) {
+            sig_digits(ref, d2);
+            ok = strcmp(d1, d2) == 0;
+        }
+    }
+    if (!ok && ftoa_failures++ < 10) {
+        fprintf(stderr, "wsm_ftoa(%a = %.9g) = \"%s\"\n", (double)v, (double)v, buf);
+        CHECK(0);
+    }
+}
+
+TEST(ftoa)
+{
+    struct {
+        float v;
+        const char *s;
+    } cases[] = {{0.0f, "0"},
+                 {-0.0f, "-0"},
+                 {1.0f, "1"},
+                 {0.1f, "0.1"},
+                 {1.0f / 3, "0.33333334"},
+                 {16777216.0f, "16777216"},
+                 {1e-5f, "1e-5"},
+                 {3.4028235e38f, "3.4028235e38"},
+                 {1e-45f, "1e-45"},
+                 {1.17549435e-38f, "1.1754944e-38"},
+                 {-2.5f, "-2.5"},
+                 {NAN, "null"},
+                 {-INFINITY, "null"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[WSM_DTOA_BUF];
+        int len = wsm_ftoa(cases[i].v, buf);
+        CHECK_STR(buf, cases[i].s);
+        CHECK_EQ_INT(len, strlen(cases[i].s));
+    }
+    ftoa_failures = 0;
+    /* subnormals: the first 20000 and every 97th of the rest; powers of two and neighbours */
+    for (uint32_t c = 1; c < (UINT32_C(1) << 23); c += c < 20000 ? 1 : 97 * (uint32_t)SLOW()) {
+        float v;
+        memcpy(&v, &c, sizeof v);
+        check_ftoa(v);
+    }
+    for (uint32_t bq = 1; bq < 0xff; bq++) {
+        uint32_t b = bq << 23;
+        float v[3];
+        uint32_t bb[3] = {b, b + 1, b - 1};
+        memcpy(v, bb, sizeof v);
+        for (int k = 0; k < 3; k++)
+            check_ftoa(v[k]);
+    }
+    /* one-digit decimals and their neighbours */
+    for (int k = -45; k <= 38; k++)
+        for (int d = 1; d <= 9; d++) {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%de%d", d, k);
+            float v = strtof(buf, NULL);
+            if (isinf(v) || v == 0)
+                continue;
+            check_ftoa(v);
+            check_ftoa(nextafterf(v, 0));
+            check_ftoa(nextafterf(v, INFINITY));
+        }
+    /* random bit patterns and integers */
+    long n = iterations() / 10;
+    for (long i = 0; i < n; i++) {
+        uint32_t b = (uint32_t)rnd64();
+        float v;
+        memcpy(&v, &b, sizeof v);
+        if (isfinite(v))
+            check_ftoa(v);
+        check_ftoa((float)(int32_t)(b >> 7));
+    }
+    CHECK_EQ_INT(ftoa_failures, 0);
+}
+
 static long atod_failures;
 
 static void check_atod(const char *s)
@@ -463,6 +560,7 @@ int main(void)
     RUN(dtoa_layout);
     RUN(dtoa_special);
     RUN(dtoa_random);
+    RUN(ftoa);
     RUN(atod_cases);
     RUN(atod_random);
     return TEST_DONE();
