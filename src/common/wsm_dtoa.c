@@ -1,6 +1,6 @@
 /*
- * wsm_dtoa.c - shortest round-trip double formatting (wsm_dtoa.h), after R. Giulietti's
- * "Schubfach" method ("The Schubfach way to render doubles", 2020).
+ * wsm_dtoa.c - shortest round-trip formatting of doubles and floats (wsm_dtoa.h), after
+ * R. Giulietti's "Schubfach" method ("The Schubfach way to render doubles", 2020).
  *
  * A finite v > 0 is c * 2^q. Its rounding interval R (the reals that strtod rounds to v) is
  * [v - 2^(q-1), v + 2^(q-1)] (half as wide below when c is the smallest significand of a

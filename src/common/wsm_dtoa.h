@@ -1,5 +1,6 @@
 /*
- * wsm_dtoa.h - shortest round-trip formatting of doubles (the JSON encoder's number printer).
+ * wsm_dtoa.h - shortest round-trip formatting of doubles and floats (the JSON encoder's number
+ * printer).
  *
  * wsm_dtoa writes the shortest decimal that reads back (strtod, round to nearest even) as
  * exactly the same double, and among the shortest the one closest to the double. The text is a
