@@ -2,7 +2,7 @@
 // protocol v1 (docs/protocol.md) to wshub. It connects with hello + token, reconnects with
 // backoff and jitter (visible state: connecting / open / retrying / closed), batches outgoing
 // messages into one WebSocket message per microtask, and offers enqueue, wait, request/reply,
-// subscribe, publish, query, admin ops and consume with an async handler (progress, emit with
+// subscribe, publish, query (with paged children), admin ops and consume with an async handler (progress, emit with
 // the hub's emit_window credit, result with key state, fail). JSON and columnar payloads.
 
 import {
@@ -600,10 +600,31 @@ export class Client {
     return job.result;
   }
 
-  /** query (§6.12): what = hub | queues | workers | job | tree | registry; resolves with result. */
+  /** query (§6.12): what = hub | queues | workers | job | tree | registry | children; resolves with result. */
   async query(what, fields = {}) {
     const ok = await this.request({ op: 'query', what, ...fields }, null, { resend: true });
     return ok.result;
+  }
+
+  /**
+   * One page of the jobs below jobId in its tree (query children, §6.12). opts: descendants
+   * (every depth, not only direct children), status (e.g. 'failed'), offset, limit (1..1000,
+   * hub default 100). Resolves with {job_id, total, offset, next_offset?, jobs: [summaries]};
+   * the hub may return fewer than limit jobs (header limit): continue from next_offset.
+   */
+  async children(jobId, opts = {}) {
+    return this.query('children', { job_id: jobId, ...pick(opts, ['descendants', 'status', 'offset', 'limit']) });
+  }
+
+  /** Every job below jobId (opts as for children()), page by page: an async iterator of summaries. */
+  async *allChildren(jobId, opts = {}) {
+    let offset = opts.offset ?? 0;
+    for (;;) {
+      const page = await this.children(jobId, { ...opts, offset });
+      yield* page.jobs;
+      if (page.next_offset === undefined) return;
+      offset = page.next_offset;
+    }
   }
 
   /** Admin ops (§6.13); each resolves with the number of jobs affected. */

@@ -128,6 +128,42 @@ test('emit + route, wait on the tree, subscribe to progress', async () => {
   await w.drain();
 });
 
+test('children: pages of a tree by next_offset, status filter, allChildren, errors', async () => {
+  const c = await client(ADMIN);
+  const w = await client(WORKER);
+  await w.consume(['js.split', 'js.part'], async (job) => {
+    if (job.queue === 'js.part') {
+      if (job.args.i % 4 === 1) throw new JobFailure('BadPart', `part ${job.args.i}`, { retry: false });
+      return { part: job.args.i };
+    }
+    for (let i = 0; i < job.args.n; i++) await job.emit('parts', { args: { i } });
+    return { emitted: job.args.n };
+  }, { prefetch: 2 });
+  const { job_id } = await c.enqueue('js.split', { n: 12 });
+  const root = await c.wait(job_id, { tree: true, timeout: 10 });
+  assert.equal(root.tree_status, 'failed');
+  assert.equal(root.children_total, 12);
+  const first = await c.children(job_id, { limit: 5 });
+  assert.equal(first.job_id, job_id);
+  assert.equal(first.total, 12);
+  assert.equal(first.next_offset, 5);
+  assert.deepEqual(first.jobs.map((j) => j.job_id), [0, 1, 2, 3, 4].map((i) => `${job_id}.${i}`));
+  assert.equal(first.jobs[0].queue, 'js.part');
+  assert.equal(first.jobs[0].status, 'finished');
+  const all = [];
+  for await (const j of c.allChildren(job_id, { limit: 5 })) all.push(j.job_id);
+  assert.deepEqual(all, [...Array(12).keys()].map((i) => `${job_id}.${i}`));
+  const failed = await c.children(job_id, { status: 'failed' });
+  assert.equal(failed.total, 3);
+  assert.equal(failed.next_offset, undefined);
+  assert.deepEqual(failed.jobs.map((j) => [j.job_id, j.status, j.error_type]),
+    [1, 5, 9].map((i) => [`${job_id}.${i}`, 'failed', 'BadPart']));
+  await assert.rejects(c.children('never-was'), (e) => e.code === 'NO_SUCH_JOB');
+  await assert.rejects(c.children(job_id, { status: 'lost' }), (e) => e.code === 'BAD_FIELD');
+  await assert.rejects(c.children(job_id, { limit: 1001 }), (e) => e.code === 'BAD_FIELD');
+  await w.drain();
+});
+
 test('emit credit: a full queue holds replies, the adapter waits at emit_window', async () => {
   const c = await client(ADMIN);
   const producer = await client(WORKER);
