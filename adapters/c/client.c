@@ -13,7 +13,13 @@
  * conn's batch (nw_held) until the replies to the earlier ones have come back below that,
  * NOWAIT_BATCH requests are held, or any other call is made. So a fast producer sends one WebSocket
  * message per round trip instead of one per request, and a paced one still sends each request at
- * once.
+ * once. A held request runs the loop (to read replies and send) only when POLL_US have passed
+ * since the last turn: a loop turn is an epoll_wait and libevent's bookkeeping, more than the
+ * request itself costs, and in a tight loop the replies cannot have come back sooner.
+ *
+ * Enqueue headers are formatted straight into the conn's outgoing batch (jsonw.c), with the
+ * reply read by conn's fast path for plain `ok` replies when nothing of it is needed
+ * (conn_light_reply): no cJSON tree and no allocation per pipelined request.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -25,10 +31,12 @@
 
 #include "conn.h"
 #include "internal.h"
+#include "jsonw.h"
 
 #define EVENTS_MAX   10000
 #define NOWAIT_BATCH 256
-#define NOWAIT_FREE  8 /* fewer unanswered requests than this: no holding */
+#define NOWAIT_FREE  8  /* fewer unanswered requests than this: no holding */
+#define POLL_US      20 /* a held *_nowait request runs the loop if this long since the last */
 
 struct evq {
     cJSON *ev;
@@ -43,8 +51,9 @@ struct wsm_client {
     int err;
     char errstr[1400];
     size_t outstanding, failed;
-    size_t nw_inflight; /* sent *_nowait requests not answered yet */
-    size_t nw_held;     /* *_nowait requests held in the conn's batch */
+    size_t nw_inflight;   /* sent *_nowait requests not answered yet */
+    size_t nw_held;       /* *_nowait requests held in the conn's batch */
+    int64_t last_poll_us; /* when wsm_enqueue_nowait last ran the loop (wsm_mono_us) */
     struct evq *ev_head, *ev_tail;
     size_t n_events;
     void (*event_cb)(const cJSON *event, void *ud);
@@ -264,6 +273,9 @@ static void call_reply(void *ud, int code, const wsm_msg *m)
         k->reply = cJSON_Duplicate(m->hdr, 1);
 }
 
+static int call_wait(wsm_client *cl, struct call *k, const char *op, double timeout,
+                     cJSON **reply_out);
+
 static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, const char *ct,
                    double timeout, cJSON **reply_out)
 {
@@ -288,7 +300,15 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
         cl_set_err(cl, rc, "cannot send %s: %s", op, wsm_strerror(rc));
         return rc;
     }
-    rc = run_until(cl, &k->done, timeout > 0 ? timeout : cl->o.connect_timeout);
+    return call_wait(cl, k, op, timeout, reply_out);
+}
+
+/* Waits for the reply to the request sent for k (which it frees) and returns its code; on 0
+ * *reply_out (may be NULL) gets the reply header. op names the request in errstr. */
+static int call_wait(wsm_client *cl, struct call *k, const char *op, double timeout,
+                     cJSON **reply_out)
+{
+    int rc = run_until(cl, &k->done, timeout > 0 ? timeout : cl->o.connect_timeout);
     if (rc == WSM_E_TIMEOUT) {
         /* The reply may still come, but the caller gave up: end the session, which fails
          * every pending request (k included) before k is freed. The client is unusable after
@@ -344,60 +364,31 @@ int wsm_call(wsm_client *cl, const cJSON *hdr, const void *payload, size_t len, 
                    reply_out);
 }
 
-static bool add_num(cJSON *h, const char *k, double v)
+/* Formats an enqueue straight into the connection's outgoing batch (jsonw.c: no cJSON tree,
+ * no copy) and registers fn for its reply. Returns 0, WSM_E_CLOSED, WSM_E_NOMEM, or
+ * WSM_E_USAGE with errstr naming the member that cannot be sent (not valid UTF-8, an invalid
+ * cJSON item). */
+static int enqueue_send(wsm_client *cl, const char *queue, const cJSON *args,
+                        const wsm_enqueue_opts *o, conn_reply_fn fn, void *ud)
 {
-    return v == 0 || cJSON_AddNumberToObject(h, k, v) != NULL;
-}
-
-static bool add_json(cJSON *h, const char *k, const cJSON *v)
-{
-    if (!v)
-        return true;
-    cJSON *d = cJSON_Duplicate(v, 1);
-    if (!d)
-        return false;
-    cJSON_AddItemToObject(h, k, d);
-    return true;
-}
-
-/* Builds the enqueue header; NULL on NOMEM. */
-static cJSON *enqueue_hdr(const char *queue, const cJSON *args, const wsm_enqueue_opts *o)
-{
-    static const wsm_enqueue_opts none;
-    if (!o)
-        o = &none;
-    cJSON *h = cJSON_CreateObject();
-    bool ok = h && cJSON_AddStringToObject(h, "op", "enqueue") &&
-              cJSON_AddStringToObject(h, "queue", queue);
-    if (ok && args)
-        ok = add_json(h, "args", args);
-    if (ok && o->job_id)
-        ok = cJSON_AddStringToObject(h, "job_id", o->job_id) != NULL;
-    ok = ok && add_json(h, "meta", o->meta) && add_json(h, "retry", o->retry) &&
-         add_json(h, "payload_meta", o->payload_meta);
-    if (ok && o->key)
-        ok = cJSON_AddStringToObject(h, "key", o->key) != NULL;
-    if (ok && o->at_front)
-        ok = cJSON_AddBoolToObject(h, "at_front", 1) != NULL;
-    ok = ok && add_num(h, "timeout", o->timeout) && add_num(h, "ttl", o->ttl) &&
-         add_num(h, "result_ttl", o->result_ttl) && add_num(h, "failure_ttl", o->failure_ttl) &&
-         add_num(h, "enqueue_at", (double)o->enqueue_at) &&
-         add_num(h, "enqueue_in", o->enqueue_in) && add_num(h, "weight", (double)o->weight);
-    if (ok && o->n_depends_on) {
-        cJSON *d = cJSON_AddArrayToObject(h, "depends_on");
-        ok = d != NULL;
-        for (size_t i = 0; ok && i < o->n_depends_on; i++)
-            ok = cJSON_AddItemToArray(d, cJSON_CreateString(o->depends_on[i]));
+    wsm_buf *b = conn_out(cl->c);
+    if (!b)
+        return WSM_E_CLOSED;
+    size_t mark = b->len;
+    uint64_t id = conn_next_id(cl->c);
+    const char *bad = NULL;
+    int rc = jw_enqueue(b, id, queue, args, o, &bad);
+    if (rc == WSM_E_USAGE) {
+        cl_set_err(cl, rc,
+                   "enqueue to queue %.200s: cannot send %s: not valid UTF-8 or not a valid "
+                   "cJSON value",
+                   bad && strcmp(bad, "queue") == 0 ? "?" : queue, bad ? bad : "the header");
+        return rc;
     }
-    if (ok && o->allow_failure)
-        ok = cJSON_AddBoolToObject(h, "allow_failure", 1) != NULL;
-    if (ok && o->content_type)
-        ok = cJSON_AddStringToObject(h, "content_type", o->content_type) != NULL;
-    if (!ok) {
-        cJSON_Delete(h);
-        return NULL;
-    }
-    return h;
+    if (rc != 0)
+        return rc;
+    bool binary = o && conn_payload_binary(o->payload, o->len, o->content_type);
+    return conn_out_commit(cl->c, mark, id, binary, fn, ud);
 }
 
 int wsm_enqueue(wsm_client *cl, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
@@ -407,12 +398,21 @@ int wsm_enqueue(wsm_client *cl, const char *queue, const cJSON *args, const wsm_
         job_id[0] = 0;
     if (!cl || !queue || !*queue || (o && o->len && !o->payload))
         return WSM_E_USAGE;
-    cJSON *h = enqueue_hdr(queue, args, o);
-    if (!h)
+    if (cl->down)
+        return cl->err ? cl->err : WSM_E_CLOSED;
+    struct call *k = wsm__calloc(1, sizeof *k); /* heap: may outlive a timed-out call */
+    if (!k)
         return WSM_E_NOMEM;
+    cl_release(cl);
+    int rc = enqueue_send(cl, queue, args, o, call_reply, k);
+    if (rc != 0) {
+        wsm__free(k);
+        if (rc != WSM_E_USAGE)
+            cl_set_err(cl, rc, "cannot send enqueue: %s", wsm_strerror(rc));
+        return rc;
+    }
     cJSON *reply = NULL;
-    int rc = do_call(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL, 0,
-                     &reply);
+    rc = call_wait(cl, k, "enqueue", 0, &reply);
     if (rc == 0 && job_id) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
         if (cJSON_IsString(id))
@@ -449,22 +449,26 @@ int wsm_enqueue_nowait(wsm_client *cl, const char *queue, const cJSON *args,
         cl_release(cl);
     while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
         event_base_loop(cl->base, EVLOOP_ONCE);
-    cJSON *h = enqueue_hdr(queue, args, o);
-    if (!h)
-        return WSM_E_NOMEM;
-    int rc = conn_send_hdr(cl->c, h, o ? o->payload : NULL, o ? o->len : 0,
-                           o ? o->content_type : NULL, nowait_reply, cl);
-    cJSON_Delete(h);
+    int rc = enqueue_send(cl, queue, args, o, nowait_reply, cl);
+    bool now = true;
     if (rc == 0) {
         cl->outstanding++;
         cl->nw_held++;
-        if (cl->nw_inflight < NOWAIT_FREE || cl->nw_held >= NOWAIT_BATCH)
+        now = cl->nw_inflight < NOWAIT_FREE || cl->nw_held >= NOWAIT_BATCH;
+        if (now)
             cl_release(cl);
         else
             conn_hold(cl->c, true);
     }
-    /* let replies and writes progress without blocking */
-    event_base_loop(cl->base, EVLOOP_NONBLOCK);
+    /* Let replies and writes progress without blocking: at once when this request is to go
+     * out now, else (it is held) when POLL_US have passed since the last turn, so that a
+     * tight loop of calls does not pay a loop turn (an epoll_wait) per request while the
+     * replies it waits for cannot have come yet. */
+    int64_t t = wsm_mono_us();
+    if (now || t - cl->last_poll_us >= POLL_US) {
+        cl->last_poll_us = t;
+        event_base_loop(cl->base, EVLOOP_NONBLOCK);
+    }
     return rc;
 }
 
@@ -684,25 +688,37 @@ static void async_reply(void *ud, int code, const wsm_msg *m)
     wsm__free(a);
 }
 
-static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, const char *ct,
-                      wsm_reply_cb cb, void *ud)
+/* The asynchronous request of cb/ud, once the send queue has room; NULL with *rc set
+ * (WSM_E_CLOSED, WSM_E_NOMEM). */
+static struct acall *async_begin(wsm_client *cl, wsm_reply_cb cb, void *ud, int *rc)
 {
-    if (cl->down) {
-        cJSON_Delete(h);
-        return WSM_E_CLOSED;
-    }
+    *rc = WSM_E_CLOSED;
+    if (cl->down)
+        return NULL;
     cl_release(cl);
     while (!cl->down && conn_unsent(cl->c) > cl->o.max_unsent_bytes / 2)
         event_base_loop(cl->base, EVLOOP_ONCE);
     struct acall *a = wsm__malloc(sizeof *a);
     if (!a) {
-        cJSON_Delete(h);
-        return WSM_E_NOMEM;
+        *rc = WSM_E_NOMEM;
+        return NULL;
     }
     a->cl = cl;
     a->cb = cb;
     a->ud = ud;
-    int rc = conn_send_hdr(cl->c, h, payload, len, ct, async_reply, a);
+    return a;
+}
+
+static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, const char *ct,
+                      wsm_reply_cb cb, void *ud)
+{
+    int rc;
+    struct acall *a = async_begin(cl, cb, ud, &rc);
+    if (!a) {
+        cJSON_Delete(h);
+        return rc;
+    }
+    rc = conn_send_hdr(cl->c, h, payload, len, ct, async_reply, a);
     cJSON_Delete(h);
     if (rc != 0) {
         wsm__free(a);
@@ -729,11 +745,17 @@ int wsm_enqueue_async(wsm_client *cl, const char *queue, const cJSON *args,
 {
     if (!cl || !queue || !*queue || (o && o->len && !o->payload))
         return WSM_E_USAGE;
-    cJSON *h = enqueue_hdr(queue, args, o);
-    if (!h)
-        return WSM_E_NOMEM;
-    return send_async(cl, h, o ? o->payload : NULL, o ? o->len : 0, o ? o->content_type : NULL, cb,
-                      ud);
+    int rc;
+    struct acall *a = async_begin(cl, cb, ud, &rc);
+    if (!a)
+        return rc;
+    rc = enqueue_send(cl, queue, args, o, async_reply, a);
+    if (rc != 0) {
+        wsm__free(a);
+        return rc;
+    }
+    cl->outstanding++;
+    return 0;
 }
 
 void wsm_client_set_event_cb(wsm_client *cl, void (*cb)(const cJSON *event, void *ud), void *ud)

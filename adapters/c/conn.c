@@ -26,6 +26,7 @@
 #include "transport.h"
 
 #define BATCH_MAX (256u << 10)
+#define SPARE_MAX 4096 /* recycled reply table entries kept */
 
 enum conn_state { C_DOWN, C_CONNECTING, C_HELLO, C_READY };
 
@@ -61,6 +62,8 @@ struct conn {
     struct pending **tab; /* reply table: chained hash on id */
     size_t tab_size;      /* power of two */
     size_t n_pending;
+    struct pending *spare; /* recycled entries (no allocation per request) */
+    size_t n_spare;
 
     cJSON *welcome;
     int emit_window;
@@ -148,9 +151,13 @@ static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)
         c->tab = nt;
         c->tab_size = ns;
     }
-    struct pending *p = wsm__malloc(sizeof *p);
-    if (!p)
+    struct pending *p = c->spare;
+    if (p) {
+        c->spare = p->next;
+        c->n_spare--;
+    } else if (!(p = wsm__malloc(sizeof *p))) {
         return WSM_E_NOMEM;
+    }
     p->id = id;
     p->fn = fn;
     p->ud = ud;
@@ -158,6 +165,20 @@ static int tab_put(conn *c, uint64_t id, conn_reply_fn fn, void *ud)
     c->tab[id & (c->tab_size - 1)] = p;
     c->n_pending++;
     return 0;
+}
+
+/* Gives a reply table entry back for reuse (up to SPARE_MAX are kept). Accepts NULL. */
+static void pending_free(conn *c, struct pending *p)
+{
+    if (!p)
+        return;
+    if (c->n_spare >= SPARE_MAX) {
+        wsm__free(p);
+        return;
+    }
+    p->next = c->spare;
+    c->spare = p;
+    c->n_spare++;
 }
 
 static struct pending *tab_take(conn *c, uint64_t id)
@@ -212,8 +233,11 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
         return 0;
     size_t line = (size_t)(nl - data);
     /* a payload ("len") needs the general path; so does anything that merely looks like one */
-    if (data[i + 1] == ',' && memmem(data + i, line - i, "\"len\"", 5))
-        return 0;
+    if (data[i + 1] == ',') {
+        for (const unsigned char *q = data + i + 1; (q = memchr(q, '"', (size_t)(nl - q))); q++)
+            if (nl - q >= 5 && memcmp(q, "\"len\"", 5) == 0)
+                return 0;
+    }
     struct pending *p = tab_peek(c, id);
     if (!p || !p->fn)
         return 0;
@@ -224,8 +248,10 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
         return 0;
     tab_take(c, id);
     wsm_msg m = {.op = "ok", .hdr_text = (const char *)data, .hdr_len = line};
-    p->fn(p->ud, 0, &m);
-    wsm__free(p);
+    conn_reply_fn fn = p->fn;
+    void *ud = p->ud;
+    pending_free(c, p);
+    fn(ud, 0, &m);
     return line + 1;
 }
 
@@ -286,12 +312,9 @@ void conn_hold(conn *c, bool hold)
     }
 }
 
-static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
+/* A message was appended to c->out: flush early at BATCH_MAX, else at the end of the turn. */
+static void appended(conn *c, bool binary)
 {
-    if (c->detached)
-        return 0;
-    if (wsm_buf_append(&c->out, msg, n) != 0)
-        return WSM_E_NOMEM;
     c->out_binary |= binary;
     if (c->out.len >= BATCH_MAX) {
         flush_now(c);
@@ -299,6 +322,15 @@ static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
         c->flush_armed = true;
         event_active(c->flush_ev, EV_TIMEOUT, 0);
     }
+}
+
+static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
+{
+    if (c->detached)
+        return 0;
+    if (wsm_buf_append(&c->out, msg, n) != 0)
+        return WSM_E_NOMEM;
+    appended(c, binary);
     return 0;
 }
 
@@ -311,12 +343,31 @@ int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, b
         return WSM_E_NOMEM;
     int rc = append_msg(c, msg, n, binary);
     if (rc != 0 && id && fn)
-        wsm__free(tab_take(c, id));
+        pending_free(c, tab_take(c, id));
     return rc;
 }
 
+wsm_buf *conn_out(conn *c)
+{
+    return c->state == C_READY ? &c->out : NULL;
+}
+
+int conn_out_commit(conn *c, size_t mark, uint64_t id, bool binary, conn_reply_fn fn, void *ud)
+{
+    if (c->detached) {
+        c->out.len = mark;
+        return 0;
+    }
+    if (id && fn && tab_put(c, id, fn, ud) != 0) {
+        c->out.len = mark;
+        return WSM_E_NOMEM;
+    }
+    appended(c, binary);
+    return 0;
+}
+
 /* Does the payload need a binary frame? Only JSON payloads that are valid UTF-8 do not. */
-static bool payload_binary(const void *p, size_t n, const char *ct)
+bool conn_payload_binary(const void *p, size_t n, const char *ct)
 {
     if (!n)
         return false;
@@ -348,7 +399,7 @@ static int send_hdr_any(conn *c, cJSON *hdr, const void *payload, size_t len, co
     if (internal) {
         rc = (id && tab_put(c, id, fn, ud) != 0) ? WSM_E_NOMEM : append_msg(c, b.data, b.len, 0);
     } else {
-        rc = conn_send_framed(c, id, b.data, b.len, payload_binary(payload, len, ct), fn, ud);
+        rc = conn_send_framed(c, id, b.data, b.len, conn_payload_binary(payload, len, ct), fn, ud);
     }
     wsm_buf_free(&b);
     return rc;
@@ -567,9 +618,11 @@ void conn_dispatch(conn *c, wsm_buf *msg)
                 if (code == WSM_OK)
                     code = WSM_E_INTERNAL;
             }
-            if (p->fn)
-                p->fn(p->ud, code, &m);
-            wsm__free(p);
+            conn_reply_fn fn = p->fn;
+            void *ud = p->ud;
+            pending_free(c, p);
+            if (fn)
+                fn(ud, code, &m);
         } else if (strcmp(m.op, "ping") == 0) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(m.hdr, "id");
             if (c->state == C_READY || c->state == C_HELLO) {
@@ -727,6 +780,11 @@ void conn_free(conn *c)
         }
     }
     wsm__free(c->tab);
+    while (c->spare) {
+        struct pending *p = c->spare;
+        c->spare = p->next;
+        wsm__free(p);
+    }
     if (c->flush_ev)
         event_free(c->flush_ev);
     if (c->hello_timer)

@@ -56,6 +56,18 @@ uint64_t conn_next_id(conn *c);
  * the reply (never from inside this call). Returns 0, WSM_E_CLOSED (not ready), WSM_E_NOMEM. */
 int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, bool binary,
                      conn_reply_fn fn, void *ud);
+/* Formatting a request straight into the outgoing batch (no copy of the message): conn_out
+ * returns the batch buffer (NULL when the session is not ready); the caller notes
+ * mark = b->len, appends exactly one complete protocol message (header line + payload) whose
+ * header carries "id":"<id>" (from conn_next_id; 0 = no reply expected), and then calls
+ * conn_out_commit, which registers fn for the reply and schedules the send like
+ * conn_send_framed. A caller that fails while formatting sets b->len back to mark itself.
+ * conn_out_commit returns 0, or WSM_E_NOMEM (the message is removed again: b->len = mark). */
+wsm_buf *conn_out(conn *c);
+int conn_out_commit(conn *c, size_t mark, uint64_t id, bool binary, conn_reply_fn fn, void *ud);
+/* True when a payload must travel in a binary frame: it is not empty and either not
+ * application/json (ct NULL means application/json) or not valid UTF-8. */
+bool conn_payload_binary(const void *p, size_t n, const char *ct);
 /* Builds and sends: sets hdr's "id" when fn is not NULL (hdr is modified), frames it with the
  * payload. Returns as conn_send_framed. */
 int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,

@@ -303,18 +303,26 @@ typedef struct wsm_enqueue_opts {
     const cJSON *payload_meta;
 } wsm_enqueue_opts;
 
-/* Enqueues a job; args NULL = {}, o may be NULL. On success writes the job id to job_id (if not
- * NULL; WSM_JOB_ID_MAX + 1 bytes) and returns 0; else the hub's code (WSM_E_NO_SUCH_QUEUE,
+/* Enqueues a job; args NULL = {} (absent), o may be NULL. The header is formatted directly
+ * (no cJSON copy of args/meta/retry/payload_meta); strings and the strings inside those cJSON
+ * values must be valid UTF-8 (JSON text is UTF-8). On success writes the job id to job_id (if
+ * not NULL; WSM_JOB_ID_MAX + 1 bytes) and returns 0; else the hub's code (WSM_E_NO_SUCH_QUEUE,
  * WSM_E_QUEUE_FULL, WSM_E_DUPLICATE_ID, WSM_E_BAD_FIELD, WSM_E_FORBIDDEN, ...) with errstr set
- * to the hub's message, or WSM_E_CLOSED / WSM_E_TIMEOUT (no reply within connect_timeout). */
+ * to the hub's message, WSM_E_USAGE (NULL/empty queue, payload NULL with len > 0, or a string
+ * that is not valid UTF-8 / an invalid cJSON item: nothing is sent, errstr names the member,
+ * the client stays usable), or WSM_E_CLOSED / WSM_E_TIMEOUT (no reply within
+ * connect_timeout). */
 int wsm_enqueue(wsm_client *c, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
                 char *job_id);
 /* Pipelined enqueue: sends without waiting for the reply. Replies are collected by
  * wsm_client_sync. Consecutive pipelined requests are batched into one WebSocket message: a
  * request is sent at once while fewer than 8 earlier ones are unanswered, otherwise it is held
- * until enough replies arrive (read during later calls on this client), 256 requests are held,
- * or any other call on this client (wsm_client_sync sends everything at once).
- * Returns 0 (queued for sending), WSM_E_CLOSED, WSM_E_NOMEM, WSM_E_USAGE. */
+ * until enough replies arrive (read during later calls on this client: a call that holds its
+ * request runs the client's loop only when 20 µs have passed since the last call that did,
+ * so a tight loop of calls does not pay a loop turn per request), 256 requests are held, or
+ * any other call on this client (wsm_client_sync sends everything at once).
+ * Returns 0 (queued for sending), WSM_E_CLOSED, WSM_E_NOMEM, WSM_E_USAGE (as wsm_enqueue:
+ * nothing is sent, errstr names the member). */
 int wsm_enqueue_nowait(wsm_client *c, const char *queue, const cJSON *args,
                        const wsm_enqueue_opts *o);
 /* Waits until every reply to *_nowait requests has arrived (timeout seconds, 0 = none).
@@ -385,7 +393,8 @@ typedef void (*wsm_reply_cb)(int code, const cJSON *reply, void *ud);
  * Returns 0 (sent or queued), WSM_E_CLOSED, WSM_E_NOMEM, WSM_E_USAGE. */
 int wsm_call_async(wsm_client *c, const cJSON *hdr, const void *payload, size_t len,
                    wsm_reply_cb cb, void *ud);
-/* Enqueue without waiting; cb gets the `ok` (with job_id) or the error. Returns as above. */
+/* Enqueue without waiting; cb gets the `ok` (with job_id) or the error. Returns as above
+ * (WSM_E_USAGE as wsm_enqueue: nothing is sent, cb is not called). */
 int wsm_enqueue_async(wsm_client *c, const char *queue, const cJSON *args,
                       const wsm_enqueue_opts *o, wsm_reply_cb cb, void *ud);
 /* Delivers events to cb (borrowed event header) instead of queueing them for

@@ -3,13 +3,16 @@
  * the transport's handshake check and frame assembly (fed from memory through wst_feed_raw:
  * fragmentation, interleaved control frames, oversize, masked and reserved-bit frames), the
  * session's dispatch of batched protocol messages and reply routing, the one-pass job header
- * scanner (jobscan: what it reads, what it leaves to the general path), and wsm_strerror.
+ * scanner (jobscan: what it reads, what it leaves to the general path), the direct JSON
+ * writer of request headers (jsonw: strings, values and the enqueue message against cJSON's
+ * printer and parser, invalid UTF-8 refused), and wsm_strerror.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "jsonw.h"
 #include "transport.h"
 #include "wsm_test.h"
 #include "wsmesh.h"
@@ -491,6 +494,206 @@ TEST(conn_dispatch_jobscan)
     conn_free(c);
 }
 
+/* jw_str writes exactly what cJSON prints for valid UTF-8 strings. */
+TEST(jsonw_strings)
+{
+    static const char *const ok[] = {
+        "",
+        "plain",
+        "quote\" back\\slash /",
+        "\b\f\n\r\t",
+        "\x01\x02\x1f\x7f end",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf \xed\x9f\xbf \xef\xbf\xbf",
+        "0123456789abcdef0123456789abcdef\"0123456789abcdef\x05",
+        "long run without escapes, >8 bytes",
+        "\xc2\x80\xdf\xbf\xe0\xa0\x80\xf0\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        wsm_buf b = WSM_BUF_INIT;
+        wsm_buf_append(&b, "x", 1);
+        CHECK_EQ_INT(jw_str(&b, ok[i]), 0);
+        cJSON *v = cJSON_CreateString(ok[i]);
+        char *want = cJSON_PrintUnformatted(v);
+        CHECK_EQ_INT((int)b.len, (int)strlen(want) + 1);
+        CHECK(memcmp(b.data + 1, want, b.len - 1) == 0);
+        wsm_buf_append(&b, "", 1);
+        cJSON *back = cJSON_Parse((char *)b.data + 1);
+        CHECK(cJSON_IsString(back) && strcmp(back->valuestring, ok[i]) == 0);
+        cJSON_Delete(back);
+        cJSON_free(want);
+        cJSON_Delete(v);
+        wsm_buf_free(&b);
+    }
+    /* not UTF-8: refused, nothing appended */
+    static const char *const bad[] = {"\xff",
+                                      "a\x80",
+                                      "\xc0\x80",
+                                      "\xc1\xbf",
+                                      "\xe0\x80\x80",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf5\x80\x80\x80",
+                                      "\xe2\x82",
+                                      "\xe2\x82x",
+                                      "0123456789\xf0\x9d\x84"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wsm_buf b = WSM_BUF_INIT;
+        wsm_buf_append(&b, "xy", 2);
+        CHECK_EQ_INT(jw_str(&b, bad[i]), WSM_E_USAGE);
+        CHECK_EQ_INT((int)b.len, 2);
+        wsm_buf_free(&b);
+    }
+}
+
+/* jw_value reads back (cJSON_Parse) as the same value; text equals cJSON's where cJSON
+ * prints numbers exactly (integers). */
+TEST(jsonw_values)
+{
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-7",
+        "123456789012",
+        "\"s\"",
+        "{\"a\":[1,2,[3,{\"b\":null}]],\"c\":{\"d\":\"\\u00e9\\n\"},\"e\":[],\"f\":{}}",
+        "[1.5,-0.25,1e300,-1e-300,0.1,1e-7,123456.789,9007199254740993,4.9e-324]",
+        "{\"k\\\"ey\":\"v\",\"\":1,\"\\u0001\":[true,false]}"};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        cJSON *v = cJSON_Parse(docs[i]);
+        CHECK(v != NULL);
+        wsm_buf b = WSM_BUF_INIT;
+        CHECK_EQ_INT(jw_value(&b, v), 0);
+        wsm_buf_append(&b, "", 1);
+        cJSON *back = cJSON_Parse((char *)b.data);
+        CHECK(back != NULL && cJSON_Compare(v, back, 1));
+        if (i < 10) {
+            char *want = cJSON_PrintUnformatted(v);
+            CHECK_STR((char *)b.data, want);
+            cJSON_free(want);
+        }
+        cJSON_Delete(back);
+        cJSON_Delete(v);
+        wsm_buf_free(&b);
+    }
+    /* non-finite numbers are null (as cJSON prints them), raw text goes as is */
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "nan", 0.0 / 0.0);
+    cJSON_AddNumberToObject(o, "inf", 1.0 / 0.0);
+    cJSON_AddRawToObject(o, "raw", "[1,2]");
+    wsm_buf b = WSM_BUF_INIT;
+    CHECK_EQ_INT(jw_value(&b, o), 0);
+    wsm_buf_append(&b, "", 1);
+    CHECK_STR((char *)b.data, "{\"nan\":null,\"inf\":null,\"raw\":[1,2]}");
+    /* invalid UTF-8 deep inside, in a member name, an invalid item: refused, b unchanged */
+    wsm_buf_reset(&b);
+    cJSON *inner = cJSON_AddArrayToObject(o, "deep");
+    cJSON_AddItemToArray(inner, cJSON_CreateString("ok\xc3"));
+    CHECK_EQ_INT(jw_value(&b, o), WSM_E_USAGE);
+    CHECK_EQ_INT((int)b.len, 0);
+    cJSON_Delete(o);
+    o = cJSON_CreateObject();
+    cJSON_AddNullToObject(o, "\xff");
+    CHECK_EQ_INT(jw_value(&b, o), WSM_E_USAGE);
+    cJSON_Delete(o);
+    cJSON inv = {.type = cJSON_Invalid};
+    CHECK_EQ_INT(jw_value(&b, &inv), WSM_E_USAGE);
+    CHECK_EQ_INT((int)b.len, 0);
+    wsm_buf_free(&b);
+}
+
+/* The enqueue message: every option as protocol §6.2 names it, "len" and the payload after
+ * the header line; zero options absent; refusals name the member. */
+TEST(jsonw_enqueue)
+{
+    cJSON *args = cJSON_Parse("{\"i\":1,\"s\":\"\\t\\u00e9\"}");
+    cJSON *meta = cJSON_Parse("{\"m\":[1.5]}");
+    cJSON *retry = cJSON_Parse("{\"max\":3,\"intervals\":[0,2.5]}");
+    cJSON *pm = cJSON_Parse("{\"cols\":[]}");
+    const char *deps[] = {"a", "b.1"};
+    wsm_enqueue_opts o = {.job_id = "j-1",
+                          .meta = meta,
+                          .key = "k\"\xc3\xa9",
+                          .at_front = true,
+                          .timeout = 1.5,
+                          .ttl = 60,
+                          .result_ttl = 0.001,
+                          .failure_ttl = 1e6,
+                          .retry = retry,
+                          .depends_on = deps,
+                          .n_depends_on = 2,
+                          .allow_failure = true,
+                          .enqueue_in = 2.5,
+                          .weight = -3,
+                          .payload = "a\nb",
+                          .len = 3,
+                          .content_type = "text/plain",
+                          .payload_meta = pm};
+    wsm_buf b = WSM_BUF_INIT;
+    const char *bad = "x";
+    CHECK_EQ_INT(jw_enqueue(&b, 77, "q", args, &o, &bad), 0);
+    CHECK(bad == NULL);
+    unsigned char *nl = memchr(b.data, '\n', b.len);
+    CHECK(nl != NULL && b.len == (size_t)(nl - b.data) + 1 + 3 && memcmp(nl + 1, "a\nb", 3) == 0);
+    cJSON *h = cJSON_ParseWithLength((char *)b.data, (size_t)(nl - b.data));
+    cJSON *want = cJSON_Parse(
+        "{\"op\":\"enqueue\",\"id\":\"77\",\"queue\":\"q\",\"args\":{\"i\":1,\"s\":\"\\t\\u00e9\"},"
+        "\"job_id\":\"j-1\",\"meta\":{\"m\":[1.5]},\"retry\":{\"max\":3,\"intervals\":[0,2.5]},"
+        "\"payload_meta\":{\"cols\":[]},\"key\":\"k\\\"\\u00e9\",\"at_front\":true,\"timeout\":1.5,"
+        "\"ttl\":60,\"result_ttl\":0.001,\"failure_ttl\":1000000,\"enqueue_in\":2.5,\"weight\":-3,"
+        "\"depends_on\":[\"a\",\"b.1\"],\"allow_failure\":true,\"content_type\":\"text/plain\","
+        "\"len\":3}");
+    CHECK(h != NULL && want != NULL && cJSON_Compare(h, want, 1));
+    cJSON_Delete(h);
+    cJSON_Delete(want);
+    /* nothing but the queue; enqueue_at as an integer */
+    wsm_buf_reset(&b);
+    wsm_enqueue_opts at = {.enqueue_at = 4102444800123};
+    CHECK_EQ_INT(jw_enqueue(&b, 0, "q2", NULL, &at, NULL), 0);
+    wsm_buf_append(&b, "", 1);
+    CHECK_STR((char *)b.data,
+              "{\"op\":\"enqueue\",\"queue\":\"q2\",\"enqueue_at\":4102444800123}\n");
+    wsm_buf_reset(&b);
+    CHECK_EQ_INT(jw_enqueue(&b, 5, "q3", NULL, NULL, NULL), 0);
+    wsm_buf_append(&b, "", 1);
+    CHECK_STR((char *)b.data, "{\"op\":\"enqueue\",\"id\":\"5\",\"queue\":\"q3\"}\n");
+    /* refusals: the member is named, nothing is appended */
+    wsm_buf_reset(&b);
+    wsm_buf_append(&b, "keep", 4);
+    struct {
+        const char *member;
+        wsm_enqueue_opts o;
+    } cases[] = {
+        {"key", {.key = "\xff"}},
+        {"job_id", {.job_id = "\xe2\x82"}},
+        {"content_type", {.content_type = "a\x80"}},
+        {"depends_on", {.depends_on = (const char *[]){"ok", "\xed\xa0\x80"}, .n_depends_on = 2}},
+        {"depends_on", {.depends_on = (const char *[]){NULL}, .n_depends_on = 1}},
+        {"payload", {.len = 3}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad = NULL;
+        CHECK_EQ_INT(jw_enqueue(&b, 9, "q", NULL, &cases[i].o, &bad), WSM_E_USAGE);
+        CHECK(bad && strcmp(bad, cases[i].member) == 0);
+        CHECK_EQ_INT((int)b.len, 4);
+    }
+    cJSON *badargs = cJSON_CreateObject();
+    cJSON_AddStringToObject(badargs, "s", "\xc3\x28");
+    CHECK_EQ_INT(jw_enqueue(&b, 9, "q", badargs, NULL, &bad), WSM_E_USAGE);
+    CHECK_STR(bad, "args");
+    CHECK_EQ_INT(jw_enqueue(&b, 9, "q\xff", NULL, NULL, &bad), WSM_E_USAGE);
+    CHECK_STR(bad, "queue");
+    CHECK_EQ_INT((int)b.len, 4);
+    cJSON_Delete(badargs);
+    wsm_buf_free(&b);
+    cJSON_Delete(args);
+    cJSON_Delete(meta);
+    cJSON_Delete(retry);
+    cJSON_Delete(pm);
+}
+
 TEST(strerror_all)
 {
     for (int c = 0; c < WSM_CODE_COUNT; c++)
@@ -526,6 +729,9 @@ int main(void)
     RUN(conn_dispatch_batches);
     RUN(jobscan_shapes);
     RUN(conn_dispatch_jobscan);
+    RUN(jsonw_strings);
+    RUN(jsonw_values);
+    RUN(jsonw_enqueue);
     RUN(strerror_all);
     return TEST_DONE();
 }
