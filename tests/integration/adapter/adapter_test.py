@@ -665,6 +665,66 @@ def t_meshctl(env):
     check(rc == 0 and 'submit QUEUE ARGS_JSON' in out, 'help')
 
 
+# What probe.c's `options` command sends (ARGS, META there): every JSON type, escapes, UTF-8.
+OPT_ARGS = {'s': 'tab\t quote" bs\\ nl\n ctl\u0001\u001f del\u007f \u00e9 \u20ac \U0001d11e',
+            'n': -1.5, 'big': 1e300, 'small': 1e-7, 'int': 123456789012, 't': True, 'f': False,
+            'z': None, 'a': [1, [2, {}], []], 'e': {}, 'k"ey': 'v'}
+OPT_META = {'m': '\u00e9"\n', 'list': [0.5, 0]}
+OPT_IDS = ['opt-blocking', 'opt-nowait', 'opt-async']
+
+
+def t_enqueue_options(env):
+    """Every wsm_enqueue_opts member through wsm_enqueue, _nowait and _async: the exact header
+    on the wire (fake hub log; also recorded in protocol-log/ for the schema check), then what
+    the real hub made of it; invalid UTF-8 from the caller is refused without reaching the hub."""
+    env.start_hub(fake=True)
+    rc, out, err = env.run([BIN['probe'], 'options', env.url, 'hello'])
+    check(rc == 0 and out.startswith('ok '), 'probe options (fake hub): %d %s %s' % (rc, out, err))
+    dep = out.split()[1]
+    with open(os.path.join(env.dir, 'hub-messages.jsonl')) as f:
+        hdrs = [json.loads(l) for l in f if l.strip()]
+    enq = [h for h in hdrs if h['op'] == 'enqueue']
+    check(len(enq) == 5, 'dep + 3 option jobs + 1 after the refusals reached the hub: %s' % enq)
+    check(not any('\ufffd' in json.dumps(h, ensure_ascii=False) for h in hdrs),
+          'no header with invalid UTF-8 was sent')
+    by_id = {h.get('job_id'): h for h in enq}
+    for i, jid in enumerate(OPT_IDS):
+        h = dict(by_id.get(jid) or {})
+        check(h.pop('_binary', None) is True, '%s: payload not UTF-8 JSON: binary frame' % jid)
+        expect = {'op': 'enqueue', 'id': h.get('id'), 'queue': 'hello', 'job_id': jid,
+                  'args': OPT_ARGS, 'meta': OPT_META, 'key': 'k-\u00e9 "q"', 'at_front': True,
+                  'timeout': 12.5, 'ttl': 3600, 'result_ttl': 40, 'failure_ttl': 50.25,
+                  'retry': {'max': 2, 'intervals': [1, 2.5]}, 'depends_on': [dep],
+                  'allow_failure': True, 'weight': 7, 'len': 8,
+                  'content_type': 'application/octet-stream',
+                  'payload_meta': {'cols': [{'name': 't', 'type': 'f64'}]}}
+        if i == 0:
+            expect['enqueue_at'] = 4102444800000
+        else:
+            expect['enqueue_in'] = 7200.5
+        check(isinstance(h.get('id'), str) and h['id'].isdigit(), '%s: request id %r' % (jid, h.get('id')))
+        check(h == expect, '%s: header sent\n  %s\nexpected\n  %s' % (jid, h, expect))
+    logdir = os.path.join(BUILD, 'protocol-log')
+    os.makedirs(logdir, exist_ok=True)
+    with open(os.path.join(logdir, 'c-adapter-enqueue.jsonl'), 'w') as f:
+        for h in hdrs:
+            h = {k: v for k, v in h.items() if k != '_binary'}
+            f.write(json.dumps({'dir': 'send', 'header': h}) + '\n')
+    if not os.path.exists(BIN['wshub']):
+        return
+    env.start_hub()
+    rc, out, err = env.run([BIN['probe'], 'options', env.url, 'hello'])
+    check(rc == 0 and out.startswith('ok '), 'probe options (wshub): %d %s %s' % (rc, out, err))
+    dep = out.split()[1]
+    for jid in OPT_IDS:
+        j = env.job(jid)
+        got = {k: j.get(k) for k in ('queue', 'status', 'args', 'meta', 'key', 'depends_on',
+                                     'allow_failure', 'weight')}
+        check(got == {'queue': 'hello', 'status': 'deferred', 'args': OPT_ARGS, 'meta': OPT_META,
+                      'key': 'k-\u00e9 "q"', 'depends_on': [dep], 'allow_failure': True,
+                      'weight': 7}, '%s as the hub has it: %s' % (jid, j))
+
+
 CASES = {k[2:]: v for k, v in globals().items() if k.startswith('t_')}
 
 
