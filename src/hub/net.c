@@ -9,8 +9,8 @@
  *  - Output is queued per connection (out_chunk list) and written only from
  *    LWS_CALLBACK_SERVER_WRITEABLE, one lws_write per callback. Every protocol message
  *    queued while a chunk is below BATCH_TARGET joins that chunk, so a burst of messages
- *    leaves as ONE WebSocket message. A chunk is sent as a binary frame when any message in
- *    it is not valid UTF-8 or has a non-JSON content type.
+ *    leaves as ONE WebSocket message, always a binary frame (protocol §2 allows it for every
+ *    message; the receiver then skips the UTF-8 check a text frame costs, and we skip ours).
  *  - Queued output above limits.send_buffer_bytes = slow consumer: the output is dropped and
  *    the connection closed with 1013; the broker requeues its leased jobs on close.
  *  - Closing with a status: we never return -1 from a read/write callback (with libuv that
@@ -183,7 +183,7 @@ static void conn_want_write(conn *c)
     }
 }
 
-int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_t n, const char *ct)
+int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_t n)
 {
     if (c->closing)
         return 0;
@@ -195,13 +195,6 @@ int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_
     size_t mark = ch->b.len;
     if (wsm_frame_append_raw(&ch->b, hdr, hdr_n, payload, n))
         return WSM_E_NOMEM;
-    if (!ch->binary) {
-        bool json = !ct || strcmp(ct, WSM_CT_JSON) == 0;
-        /* headers are checked too: a client may put invalid UTF-8 into a string field of
-         * a header sent in a binary frame, and we must not echo it in a text frame */
-        if (!json || !wsm_utf8_valid(ch->b.data + mark, ch->b.len - mark))
-            ch->binary = true;
-    }
     c->out_bytes += ch->b.len - mark;
     c->h->m.msgs_out++;
     if ((int64_t)c->out_bytes > SLOW_HARD_FACTOR * c->h->cfg->limits.send_buffer_bytes) {
@@ -253,7 +246,7 @@ void conn_error(conn *c, int code, const char *msg, const char *ref)
         return;
     wsm_log(WSM_LOG_DEBUG, "net", "session %llu: error %s: %s", (unsigned long long)c->session,
             wsm_code_name(code), msg ? msg : "");
-    conn_send(c, (const char *)s->data, s->len, NULL, 0, NULL);
+    conn_send(c, (const char *)s->data, s->len, NULL, 0);
     if (++c->errors >= h->cfg->limits.max_errors && !c->closing) {
         h->m.close_errors++;
         wsm_log(WSM_LOG_WARN, "net", "session %llu (%s): %d protocol errors: closing",
@@ -293,7 +286,7 @@ static void conn_flush_delayed(conn *c)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
             break;
-        conn_send(c, p, (size_t)(nl - p), NULL, 0, NULL);
+        conn_send(c, p, (size_t)(nl - p), NULL, 0);
         p = nl + 1;
     }
     wsm_buf_reset(&c->delayed);
@@ -348,7 +341,7 @@ static void held_release(hub *h, bool failed)
             if (failed)
                 conn_error(a->c, WSM_E_INTERNAL, "the store could not commit this change", NULL);
             else
-                conn_send(a->c, a->text, a->len, NULL, 0, NULL);
+                conn_send(a->c, a->text, a->len, NULL, 0);
         }
         free(a->text);
         free(a);
@@ -389,7 +382,7 @@ void conn_ok(conn *c, const char *ref, const char *extra)
         c->held_acks++;
         return;
     }
-    conn_send(c, (const char *)s->data, s->len, NULL, 0, NULL);
+    conn_send(c, (const char *)s->data, s->len, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ topics */
@@ -498,7 +491,7 @@ static void conn_send_event(conn *c, const char *topic, const char *data, size_t
     if (wsm_buf_append(s, "}", 1))
         return;
     c->h->m.events_sent++;
-    conn_send(c, (const char *)s->data, s->len, payload, n, ct);
+    conn_send(c, (const char *)s->data, s->len, payload, n);
 }
 
 /* Sends the coalesced events (oldest first) once the buffer is below the threshold. */
@@ -702,8 +695,7 @@ static int conn_writeable(conn *c)
     out_chunk *ch = c->out_head;
     if (ch) {
         size_t n = ch->b.len - LWS_PRE;
-        int wr = lws_write(c->wsi, ch->b.data + LWS_PRE, n,
-                           ch->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        int wr = lws_write(c->wsi, ch->b.data + LWS_PRE, n, LWS_WRITE_BINARY);
         wsm_log(WSM_LOG_TRACE, "net", "session %llu: wrote %zu bytes (%d)",
                 (unsigned long long)c->session, n, wr);
         c->out_head = ch->next;
@@ -1061,7 +1053,7 @@ static void house_cb(uv_timer_t *t)
             int n = snprintf(hdr, sizeof hdr, "{\"op\":\"ping\",\"id\":\"hb-%llu\"}",
                              (unsigned long long)++c->ping_seq);
             c->last_ping_ms = now;
-            conn_send(c, hdr, (size_t)n, NULL, 0, NULL);
+            conn_send(c, hdr, (size_t)n, NULL, 0);
         }
     }
     int64_t st_ms = (int64_t)(h->cfg->stats_interval * 1000);

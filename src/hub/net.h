@@ -37,8 +37,7 @@ typedef struct conn conn;
 /* One queued WebSocket message: LWS_PRE headroom, then protocol messages back to back. */
 typedef struct out_chunk {
     struct out_chunk *next;
-    wsm_buf b;   /* b.len includes the LWS_PRE headroom */
-    bool binary; /* some payload is not UTF-8 or not JSON: send as a binary frame */
+    wsm_buf b; /* b.len includes the LWS_PRE headroom */
 } out_chunk;
 
 /* A coalesced topic event waiting for a slow subscriber's buffer to drain. */
@@ -189,10 +188,10 @@ void hub_drain(hub *h);
 /* Unix ms from the loop's cached clock (monotonic non-decreasing). */
 int64_t hub_now(hub *h);
 
-/* Appends one protocol message (header text without len, payload) to c's outbound queue.
- * ct: the payload's content type (NULL = JSON). Returns 0 or WSM_E_NOMEM. */
-int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_t n,
-              const char *ct);
+/* Appends one protocol message (header text without len, payload) to c's outbound queue
+ * (sent in binary frames whatever the payload's content type). Borrows hdr and payload for
+ * the call. Returns 0 or WSM_E_NOMEM. */
+int conn_send(conn *c, const char *hdr, size_t hdr_n, const void *payload, size_t n);
 /* Sends {op:error, code, message, ref} and counts the error; closes 1008 after
  * limits.max_errors. ref may be NULL. */
 void conn_error(conn *c, int code, const char *msg, const char *ref);

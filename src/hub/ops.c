@@ -523,7 +523,7 @@ static void op_hello(conn *c, const wsm_msg *m, const char *ref)
         rc = rc || wsm_buf_printf(&b, "%s\"%s\"", k ? "," : "", op_names[k]);
     rc = rc || wsm_buf_append_str(&b, "]}");
     if (!rc)
-        conn_send(c, (const char *)b.data, b.len, NULL, 0, NULL);
+        conn_send(c, (const char *)b.data, b.len, NULL, 0);
     wsm_buf_free(&b);
     /* the token itself is never logged: its entry's name and SHA-256 fingerprint are */
     wsm_log(WSM_LOG_INFO, "net", "session %llu (%s): hello from '%s' (%s), role %s, token %s%s%s",
@@ -1163,13 +1163,13 @@ void ops_handle(conn *c, wsm_msg *m)
     if (!fn) {
         if (!strcmp(op, "ping")) {
             if (!ref) {
-                conn_send(c, "{\"op\":\"pong\"}", 13, NULL, 0, NULL);
+                conn_send(c, "{\"op\":\"pong\"}", 13, NULL, 0);
                 return;
             }
             wsm_buf b = WSM_BUF_INIT;
             if (!wsm_buf_append_str(&b, "{\"op\":\"pong\",\"ref\":") && !json_quote(&b, ref) &&
                 !wsm_buf_append(&b, "}", 1))
-                conn_send(c, (const char *)b.data, b.len, NULL, 0, NULL);
+                conn_send(c, (const char *)b.data, b.len, NULL, 0);
             wsm_buf_free(&b);
             return;
         }
@@ -1242,7 +1242,7 @@ void ops_on_dispatch(void *user, void *conn_user, const broker_dispatch *j)
     rc = rc || wsm_buf_append(s, "}", 1);
     if (rc)
         return;
-    conn_send(c, (const char *)s->data, s->len, j->payload, j->len, j->content_type);
+    conn_send(c, (const char *)s->data, s->len, j->payload, j->len);
     metrics_observe_latency(&h->m, (double)(hub_now(h) - j->enqueued_at) / 1000.0);
 }
 
@@ -1258,7 +1258,7 @@ void ops_on_stop(void *user, void *conn_user, const char *job_id, int attempt, c
         wsm_buf_printf(s, ",\"attempt\":%d,\"reason\":", attempt) ||
         json_quote(s, reason ? reason : "canceled") || wsm_buf_append(s, "}", 1))
         return;
-    conn_send(c, (const char *)s->data, s->len, NULL, 0, NULL);
+    conn_send(c, (const char *)s->data, s->len, NULL, 0);
 }
 
 void ops_on_emit_done(void *user, void *conn_user, uint64_t req, int code, const char *job_id,
