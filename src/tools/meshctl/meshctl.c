@@ -1,6 +1,7 @@
 /*
  * meshctl.c - the wsmesh command line: submit jobs, inspect queues, workers and jobs, requeue,
- * cancel, empty, pause/resume queues, tail topics. Built on libwsmesh's blocking client.
+ * cancel, empty, pause/resume queues, tail topics, page through a job's children. Built on
+ * libwsmesh's blocking client.
  *
  * Invariants: every command prints either its result (a table, or one JSON document with
  * --json; `tail --json` prints one JSON object per line) on stdout, or one error sentence on
@@ -43,6 +44,8 @@ static const char usage[] =
     "  workers                            connected workers\n"
     "  job ID                             one job and its tree\n"
     "  jobs QUEUE --registry NAME [--limit N] [--offset N]\n"
+    "  children ID [--descendants] [--status S] [--limit N] [--offset N]\n"
+    "                                     the jobs below ID in its tree, a page at a time\n"
     "  requeue ID | requeue --all QUEUE   failed/expired/canceled jobs back to queued\n"
     "  cancel ID | empty QUEUE | pause QUEUE | resume QUEUE\n"
     "  tail [TOPIC ...] [--count N]       print events (default topic: events)\n"
@@ -512,8 +515,16 @@ static int cmd_job(struct ctx *x, int argc, char **argv)
             free(s);
         }
     }
+    /* query job lists at most 100 child ids; children_total counts them all */
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(job, "children");
-    printf("children  %d\n", cJSON_GetArraySize(ch));
+    const cJSON *cht = cJSON_GetObjectItemCaseSensitive(job, "children_total");
+    double nch = cJSON_IsNumber(cht) ? cht->valuedouble : cJSON_GetArraySize(ch);
+    if (nch > 0)
+        printf(
+            "children  %.0f (list them: meshctl children %s [--descendants] [--status failed])\n",
+            nch, jstr(job, "job_id", argv[0]));
+    else
+        printf("children  0\n");
     printf("tree      %s (root %s, %.0f jobs", jstr(tree, "status", "-"), jstr(tree, "root", "-"),
            jnum(tree, "jobs"));
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(tree, "by_status");
@@ -598,6 +609,84 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
     }
     printf("%.0f jobs in %s/%s (showing %d from offset %.0f)\n", jnum(r, "total"), queue, reg,
            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "jobs")), offset);
+    cJSON_Delete(r);
+    return EX_OK;
+}
+
+/* children ID [--descendants] [--status S] [--limit N] [--offset N]: one page of the jobs
+ * below ID (query what=children), as a table or the query result with --json. */
+static int cmd_children(struct ctx *x, int argc, char **argv)
+{
+    const char *job = NULL;
+    double limit = 20, offset = 0;
+    wsm_children_opts o = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--descendants") == 0) {
+            o.descendants = true;
+        } else if (strcmp(a, "--status") == 0 && v) {
+            o.status = v;
+            i++;
+        } else if (strcmp(a, "--limit") == 0 && v) {
+            if (!parse_num(v, &limit) || limit < 1 || limit > 1000 || limit != (int64_t)limit)
+                return die_usage("--limit %s: expected 1..1000", v);
+            i++;
+        } else if (strcmp(a, "--offset") == 0 && v) {
+            if (!parse_num(v, &offset) || offset < 0 || offset > 2147483647.0 ||
+                offset != (int64_t)offset)
+                return die_usage("--offset %s: expected a whole number >= 0", v);
+            i++;
+        } else if (a[0] == '-') {
+            return die_usage("children: unknown option or missing value: %s", a);
+        } else if (!job) {
+            job = a;
+        } else {
+            return die_usage("children: unexpected argument %s", a);
+        }
+    }
+    if (!job)
+        return die_usage("children: expected a job id%s", "");
+    o.limit = (int64_t)limit;
+    o.offset = (int64_t)offset;
+    cJSON *r = NULL;
+    int code = wsm_query_children(x->c, job, &o, &r);
+    if (code != 0)
+        return report(x, code);
+    if (x->json) {
+        print_json(r);
+        cJSON_Delete(r);
+        return EX_OK;
+    }
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r, "jobs");
+    int n = cJSON_GetArraySize(jobs);
+    if (n)
+        printf("%-44s %-20s %-10s %7s %-24s %s\n", "JOB", "QUEUE", "STATUS", "ATTEMPT", "ENDED",
+               "ERROR");
+    const cJSON *j;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        char t[32];
+        fmt_time(j, "ended_at", t);
+        printf("%-44s %-20s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "queue", "-"),
+               jstr(j, "status", "-"), jnum(j, "attempt"), t,
+               jstr(j, "error_type", jstr(j, "reason", "-")));
+    }
+    double total = jnum(r, "total");
+    const char *what = o.descendants ? (total == 1 ? "descendant" : "descendants")
+                                     : (total == 1 ? "child" : "children");
+    const char *st = o.status ? o.status : "", *sp = o.status ? " " : "";
+    if (total == 0)
+        printf("no %s%s%s of %s\n", st, sp, what, job);
+    else if (n == 0)
+        printf("%.0f %s%s%s of %s, none from offset %.0f\n", total, st, sp, what, job, offset);
+    else
+        printf("%.0f %s%s%s of %s, showing %.0f-%.0f", total, st, sp, what, job, offset + 1,
+               offset + n);
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(r, "next_offset");
+    if (n && cJSON_IsNumber(next))
+        printf("; next page: --offset %.0f\n", next->valuedouble);
+    else if (n)
+        printf("\n");
     cJSON_Delete(r);
     return EX_OK;
 }
@@ -757,9 +846,9 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     const char *cmd = rest[0];
-    static const char *const cmds[] = {"submit",  "info",   "workers", "job",   "jobs",
-                                       "requeue", "cancel", "empty",   "pause", "resume",
-                                       "tail",    "ingest", NULL};
+    static const char *const cmds[] = {"submit",   "info",    "workers", "job",   "jobs",
+                                       "children", "requeue", "cancel",  "empty", "pause",
+                                       "resume",   "tail",    "ingest",  NULL};
     bool known = false;
     for (size_t i = 0; cmds[i]; i++)
         known |= strcmp(cmds[i], cmd) == 0;
@@ -797,6 +886,8 @@ int main(int argc, char **argv)
         rc = cmd_job(&x, n, args);
     else if (strcmp(cmd, "jobs") == 0)
         rc = cmd_jobs(&x, n, args);
+    else if (strcmp(cmd, "children") == 0)
+        rc = cmd_children(&x, n, args);
     else if (strcmp(cmd, "tail") == 0)
         rc = cmd_tail(&x, n, args);
     else if (strcmp(cmd, "ingest") == 0)

@@ -665,6 +665,70 @@ def t_meshctl(env):
     check(rc == 0 and 'submit QUEUE ARGS_JSON' in out, 'help')
 
 
+def t_meshctl_children(env):
+    """meshctl children: a 130-child tree (3 canceled), pages, status filter, --json, errors."""
+    mesh = json.loads(json.dumps(MESH))
+    mesh['routes'] = {'emit:out': 'fail'}  # nobody consumes 'fail' here: the children wait
+    env.start_hub(mesh)
+    if not env.real_hub:
+        return 77
+    env.service('--queues', 'emit', name='svc')
+    root = env.submit('emit', {'n': 130})
+    env.wait_job(root)
+    canceled = ['%s.%d' % (root, i) for i in (5, 17, 99)]
+    for c in canceled:
+        rc, out, err = env.meshctl('cancel', c)
+        check(rc == 0, 'cancel %s: %d %s' % (c, rc, err))
+    # job: the count of all children and how to list them
+    rc, out, err = env.meshctl('job', root)
+    check(rc == 0 and 'children  130 (list them: meshctl children %s' % root in out, 'job: ' + out)
+    # the first page (default 20) and where the next one starts
+    rc, out, err = env.meshctl('children', root)
+    lines = out.splitlines()
+    check(rc == 0 and lines[0].split()[:3] == ['JOB', 'QUEUE', 'STATUS'], 'children header: ' + out + err)
+    rows = [l.split() for l in lines[1:-1]]
+    check([r[0] for r in rows] == ['%s.%d' % (root, i) for i in range(20)], 'children rows: ' + out)
+    check(rows[0][1:4] == ['fail', 'queued', '0'], 'children row: %s' % rows[0])
+    check(lines[-1] == '130 children of %s, showing 1-20; next page: --offset 20' % root, 'footer: ' + lines[-1])
+    # the canceled ones only
+    rc, out, err = env.meshctl('children', root, '--status', 'canceled')
+    lines = out.splitlines()
+    check(rc == 0 and [l.split()[0] for l in lines[1:-1]] == canceled, 'canceled: ' + out + err)
+    check(all(l.split()[2] == 'canceled' for l in lines[1:-1]), 'canceled rows: ' + out)
+    check(lines[-1] == '3 canceled children of %s, showing 1-3' % root, 'canceled footer: ' + lines[-1])
+    check(all(l.split()[-1] == 'canceled' for l in lines[1:-1]), 'canceled reason: ' + out)
+    rc, out, err = env.meshctl('children', root, '--status', 'failed')
+    check(rc == 0 and out.strip() == 'no failed children of %s' % root, 'no failed: %r' % out)
+    # --json: the query result, paged by next_offset to the end
+    ids, offset, pages = [], 0, 0
+    while True:
+        rc, out, err = env.meshctl('--json', 'children', root, '--limit', '50', '--offset', str(offset))
+        check(rc == 0, 'children --json: %d %s' % (rc, err))
+        page = json.loads(out)
+        check(page['job_id'] == root and page['total'] == 130 and page['offset'] == offset, 'page: %s' % out[:300])
+        ids += [j['job_id'] for j in page['jobs']]
+        pages += 1
+        if 'next_offset' not in page:
+            break
+        offset = page['next_offset']
+    check(pages == 3 and ids == ['%s.%d' % (root, i) for i in range(130)], 'pages %d, ids %d' % (pages, len(ids)))
+    rc, out, err = env.meshctl('--json', 'children', root, '--status', 'canceled', '--descendants')
+    page = json.loads(out)
+    check(rc == 0 and [j['job_id'] for j in page['jobs']] == canceled and
+          all(j['status'] == 'canceled' and j['queue'] == 'fail' and j['parent'] == root for j in page['jobs']),
+          'descendants --json: ' + out)
+    # errors: unknown job (the hub's sentence, exit 4), bad status (4), usage (2)
+    rc, out, err = env.meshctl('children', 'no-such-job')
+    check(rc == 4 and out == '' and err.startswith('meshctl: ') and 'no-such-job' in err, 'unknown: %d %r' % (rc, err))
+    rc, out, err = env.meshctl('--json', 'children', 'no-such-job')
+    check(rc == 4 and out == '', 'unknown --json: %d %r' % (rc, out))
+    rc, out, err = env.meshctl('children', root, '--status', 'lost')
+    check(rc == 4 and 'status' in err, 'bad status: %d %r' % (rc, err))
+    rc, out, err = env.meshctl('children')
+    check(rc == 2 and 'expected a job id' in err, 'usage: %d %r' % (rc, err))
+    rc, out, err = env.meshctl('children', root, '--limit', '1001')
+    check(rc == 2 and '--limit' in err, 'limit: %d %r' % (rc, err))
+
 # What probe.c's `options` command sends (ARGS, META there): every JSON type, escapes, UTF-8.
 OPT_ARGS = {'s': 'tab\t quote" bs\\ nl\n ctl\u0001\u001f del\u007f \u00e9 \u20ac \U0001d11e',
             'n': -1.5, 'big': 1e300, 'small': 1e-7, 'int': 123456789012, 't': True, 'f': False,
