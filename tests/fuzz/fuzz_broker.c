@@ -1,9 +1,9 @@
 /*
  * fuzz_broker.c - libFuzzer target for the pure broker core: the input is a program of broker
  * operations (enqueue with random options, consume, credit, result, fail, release, emit,
- * cancel, requeue, empty, pause, clock ticks, disconnects, waits, queries, persistence
- * collects). After every operation the registry counts must add up to the number of jobs
- * and the started jobs must equal the leased ones; every persisted record must parse back.
+ * cancel, requeue, empty, pause, clock ticks, disconnects, waits, queries (children pages
+ * too), persistence collects). After every operation the registry counts must add up to the number
+ * of jobs and the started jobs must equal the leased ones; every persisted record must parse back.
  * Any crash, sanitizer report or abort() is a bug.
  */
 #include "broker.h"
@@ -358,9 +358,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             case 2:
                 q = broker_query_job(b, ids[x % 8], NULL);
                 break;
-            case 3:
+            case 3: {
                 q = broker_query_tree(b, ids[x % 8], NULL);
+                cJSON_Delete(q);
+                /* queries change nothing, so older inputs keep their meaning: then a page of
+                 * the children (or descendants) of that job or of its first emitted child */
+                char id[16];
+                snprintf(id, sizeof id, "%s%s", ids[x % 8], (x & 16) ? ".0" : "");
+                q = broker_query_children(b, id, x & 32,
+                                          (x & 64) ? broker_status_name(y % 8) : NULL, x % 3,
+                                          1 + y % 4, (y & 128) ? 64 : 0, NULL);
                 break;
+            }
             case 4:
                 q = broker_query_registry(b, qn[x % 3], broker_status_name(x % 8), x % 3, 1 + y % 4,
                                           (x & 8) ? "j" : NULL, NULL);
