@@ -232,10 +232,15 @@ static size_t fast_ok(conn *c, const unsigned char *data, size_t n)
     if (!nl || nl[-1] != '}')
         return 0;
     size_t line = (size_t)(nl - data);
-    /* a payload ("len") needs the general path; so does anything that merely looks like one */
+    /* a payload ("len") needs the general path; so does anything cJSON might read as one: a
+     * name that starts with len (cJSON ends a name at a raw NUL byte: "len\0x") or any
+     * escape (a name spelled "l\u0065n"). The hub's plain replies have neither. */
     if (data[i + 1] == ',') {
-        for (const unsigned char *q = data + i + 1; (q = memchr(q, '"', (size_t)(nl - q))); q++)
-            if (nl - q >= 5 && memcmp(q, "\"len\"", 5) == 0)
+        const unsigned char *rest = data + i + 1;
+        if (memchr(rest, '\\', (size_t)(nl - rest)))
+            return 0;
+        for (const unsigned char *q = rest; (q = memchr(q, '"', (size_t)(nl - q))); q++)
+            if (nl - q >= 4 && memcmp(q, "\"len", 4) == 0)
                 return 0;
     }
     struct pending *p = tab_peek(c, id);

@@ -8,15 +8,24 @@
  * again by the general path (wsm_frame_next + cJSON), which must accept it with equal members
  * and payload bounds (a differential check: the scanner never accepts what cJSON refuses and
  * never reads a member differently).
+ * The client's side is exercised too: requests 1..64 wait for replies through a callback
+ * registered with conn_light_reply, so plain `ok` replies take the fast path (fast_ok), which
+ * must only accept a line that, where cJSON parses it, is an `ok` with that ref and no `len`
+ * (it does not check the rest of the line: the ok's members are not read). And every header
+ * the general path parses is printed again by the request writer (jsonw.c), which must refuse
+ * it exactly when cJSON's own print of it is not valid UTF-8, and otherwise print text that
+ * cJSON reads back as an equal value.
  *
  * Input: byte 0 selects the form: even = the bytes follow a valid 101 response (the fuzzer
  * explores frames), odd = the bytes are the whole server stream (handshake included).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "jsonw.h"
 #include "transport.h"
 
 #define MAX_MSG 4096
@@ -33,11 +42,91 @@ struct sink {
     size_t msgs;
 };
 
+/* Same tree: member by member in order (duplicate names included), numbers exactly equal. */
+static bool same_tree(const cJSON *a, const cJSON *b)
+{
+    if ((a->string == NULL) != (b->string == NULL) ||
+        (a->string && strcmp(a->string, b->string) != 0))
+        return false;
+    /* a number cJSON read as infinite (1e999) prints as null, with cJSON as with jsonw */
+    if (cJSON_IsNull(a) && cJSON_IsNumber(b) && !isfinite(b->valuedouble))
+        return true;
+    if ((a->type & 0xff) != (b->type & 0xff))
+        return false;
+    switch (a->type & 0xff) {
+    case cJSON_Number:
+        return a->valuedouble == b->valuedouble;
+    case cJSON_String:
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    case cJSON_Array:
+    case cJSON_Object: {
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!same_tree(x, y))
+                return false;
+        return !x && !y;
+    }
+    default:
+        return true;
+    }
+}
+
+/* jw_value against cJSON's printer and parser (see the top comment). */
+static void writer_check(const cJSON *hdr)
+{
+    wsm_buf b = WSM_BUF_INIT;
+    int rc = jw_value(&b, hdr);
+    char *ref = cJSON_PrintUnformatted(hdr);
+    if (!ref)
+        abort();
+    bool utf8 = wsm_utf8_valid(ref, strlen(ref));
+    if (rc != (utf8 ? 0 : WSM_E_USAGE)) {
+        fprintf(stderr, "fuzz-adapter: jsonw returned %d for a header cJSON prints as %s\n", rc,
+                utf8 ? "UTF-8" : "not UTF-8");
+        abort();
+    }
+    if (rc == 0) {
+        cJSON *back = cJSON_ParseWithLength((const char *)b.data, b.len);
+        if (!back || !same_tree(back, hdr)) {
+            fprintf(stderr, "fuzz-adapter: jsonw printed %.*s for %s\n", (int)b.len,
+                    (const char *)b.data, ref);
+            abort();
+        }
+        cJSON_Delete(back);
+    }
+    cJSON_free(ref);
+    wsm_buf_free(&b);
+}
+
+/* The reply of request (uintptr_t)ud through the fast path or the general one. */
+static void light_reply(void *ud, int code, const wsm_msg *m)
+{
+    if (code != 0 || !m || m->hdr)
+        return; /* errors and the general path: not the fast path's business */
+    if (strcmp(m->op, "ok") != 0 || !m->hdr_text || !m->hdr_len)
+        abort();
+    cJSON *h = cJSON_ParseWithLength(m->hdr_text, m->hdr_len);
+    if (h) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(h, "ref");
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(h, "op");
+        if (!cJSON_IsString(op) || strcmp(op->valuestring, "ok") != 0 || !cJSON_IsString(ref) ||
+            strtoull(ref->valuestring, NULL, 10) != (uintptr_t)ud ||
+            cJSON_GetObjectItemCaseSensitive(h, "len")) {
+            fprintf(stderr, "fuzz-adapter: fast ok path took %.*s for request %zu\n",
+                    (int)m->hdr_len, m->hdr_text, (size_t)(uintptr_t)ud);
+            abort();
+        }
+        cJSON_Delete(h);
+    }
+}
+
 static void on_msg(void *ud, const wsm_msg *m)
 {
     struct sink *s = ud;
     if (!m->op || (m->len && !m->payload))
         abort();
+    if (m->hdr)
+        writer_check(m->hdr);
     if (m->len & 1) { /* like a service keeping a bulk payload: take the receive buffer */
         size_t cap = 0;
         unsigned char *whole = conn_take_message(s->c, &cap);
@@ -134,6 +223,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.c = conn_new_detached(&ch, &s);
     if (!s.c)
         return 0;
+    conn_light_reply(s.c, light_reply);
+    for (uintptr_t id = 1; id <= 64; id++)
+        if (conn_send_framed(s.c, id, (const unsigned char *)"{}\n", 3, false, light_reply,
+                             (void *)id) != 0)
+            abort();
     wst_handlers th = {.on_message = on_ws_message};
     wsm_buf b = WSM_BUF_INIT;
     if (!(data[0] & 1))

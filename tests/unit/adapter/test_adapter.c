@@ -494,6 +494,53 @@ TEST(conn_dispatch_jobscan)
     conn_free(c);
 }
 
+struct light_seen {
+    int fast, general;
+    size_t last_len;
+};
+
+static void light_seen_reply(void *ud, int code, const wsm_msg *m)
+{
+    struct light_seen *ls = ud;
+    if (code == 0 && m && !m->hdr)
+        ls->fast++;
+    else if (code == 0 && m)
+        ls->general++, ls->last_len = m->len;
+}
+
+/* conn_light_reply: plain `ok` replies skip the parser; anything cJSON could read as a "len"
+ * member (a payload follows) takes the general path, so both agree on where messages end. */
+TEST(conn_fast_ok)
+{
+    struct light_seen ls = {0};
+    conn_handlers h = {0};
+    conn *c = conn_new_detached(&h, NULL);
+    CHECK(c != NULL);
+    conn_light_reply(c, light_seen_reply);
+    for (uint64_t id = 1; id <= 5; id++)
+        CHECK_EQ_INT(
+            conn_send_framed(c, id, (const unsigned char *)"{}\n", 3, false, light_seen_reply, &ls),
+            0);
+    static const char batch[] =
+        "{\"op\":\"ok\",\"ref\":\"1\",\"job_id\":\"a\",\"status\":\"queued\"}\n"
+        "{\"op\":\"ok\",\"ref\":\"2\",\"len\":2}\nxy"
+        "{\"op\":\"ok\",\"ref\":\"3\",\"len\\u0000\":0,\"x\":1}\n"
+        "{\"op\":\"ok\",\"ref\":\"4\",\"l\\u0065n\":1}\nz"
+        "{\"op\":\"ok\",\"ref\":\"5\"}\n";
+    dispatch(c, batch, sizeof batch - 1);
+    CHECK_EQ_INT(ls.fast, 2);    /* 1 and 5 */
+    CHECK_EQ_INT(ls.general, 3); /* 2, 3 and 4, whose payloads were skipped */
+    CHECK_EQ_INT((int)ls.last_len, 1);
+    /* a raw NUL after the name: cJSON reads the name as "len" */
+    CHECK_EQ_INT(
+        conn_send_framed(c, 6, (const unsigned char *)"{}\n", 3, false, light_seen_reply, &ls), 0);
+    static const char nul[] = "{\"op\":\"ok\",\"ref\":\"6\",\"len\0\":1}\nq";
+    dispatch(c, nul, sizeof nul - 1);
+    CHECK_EQ_INT(ls.fast, 2);
+    CHECK_EQ_INT(ls.general, 4);
+    conn_free(c);
+}
+
 /* jw_str writes exactly what cJSON prints for valid UTF-8 strings. */
 TEST(jsonw_strings)
 {
@@ -729,6 +776,7 @@ int main(void)
     RUN(conn_dispatch_batches);
     RUN(jobscan_shapes);
     RUN(conn_dispatch_jobscan);
+    RUN(conn_fast_ok);
     RUN(jsonw_strings);
     RUN(jsonw_values);
     RUN(jsonw_enqueue);
