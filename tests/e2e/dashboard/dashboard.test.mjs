@@ -135,6 +135,29 @@ test('jobs view: registry filter, id search and job detail', async () => {
   await shot(adminPage, '03-job-detail');
 });
 
+test('job detail pages a root\'s children (query children) and filters them by status', async () => {
+  const root = roots[0];
+  const fmt = (n) => Number(n).toLocaleString('en-US');
+  const first = await admin.children(root.id, { limit: 100 });
+  assert.ok(first.total > 0, `${root.id} has children`);
+  await open(adminPage, `view=job&id=${encodeURIComponent(root.id)}`);
+  const info = `1–${fmt(first.jobs.length)} of ${fmt(first.total)}`;
+  await adminPage.waitForFunction((t) => document.querySelector('#children-info')?.textContent === t, info, { timeout: 10000 })
+    .catch(async () => { throw new Error(`children info: ${await adminPage.textContent('#children-info').catch(() => 'none')}, want ${info}`); });
+  assert.deepEqual(await adminPage.$$eval('#children .child', (els) => els.map((e) => e.dataset.job)), first.jobs.map((j) => j.job_id));
+  if (first.next_offset !== undefined) {
+    const second = await admin.children(root.id, { limit: 100, offset: first.next_offset });
+    await adminPage.click('#job-detail button[data-page="next"]');
+    await adminPage.waitForFunction((id) => document.querySelector('#children .child')?.dataset.job === id, second.jobs[0].job_id);
+  }
+  const failed = await admin.children(root.id, { status: 'failed' });
+  await adminPage.selectOption('#children-status', 'failed');
+  const want = failed.total ? `1–${fmt(failed.jobs.length)} of ${fmt(failed.total)} failed` : 'no failed children';
+  await adminPage.waitForFunction((t) => document.querySelector('#children-info')?.textContent === t, want, { timeout: 10000 });
+  assert.equal((await adminPage.$$('#children .child')).length, failed.jobs.length);
+  await shot(adminPage, '03b-job-children');
+});
+
 test('recording view: plot with drawn pixels and fcw_onset at the AEB spec time', { timeout: 60000 }, async () => {
   const r = roots.find((x) => x.fcw_t !== undefined);
   // through the pipeline row's "results" link (the recording id comes from the root's result)
