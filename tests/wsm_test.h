@@ -13,6 +13,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* WSM_TEST_SLOW(): 10 under valgrind (about 50x slower), else 1: divide the iteration count of
+ * long randomised loops by it so the valgrind run stays within meson's timeout. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifdef RUNNING_ON_VALGRIND
+#define WSM_TEST_SLOW() (RUNNING_ON_VALGRIND ? 10 : 1)
+#else
+#define WSM_TEST_SLOW() 1
+#endif
+
 static int wsm_test_failures;
 static int wsm_test_checks;
 static const char *wsm_test_current;

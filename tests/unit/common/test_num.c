@@ -42,17 +42,8 @@ static uint64_t to_bits(double d)
     return b;
 }
 
-/* Under valgrind (50x slower) the fixed loops run a tenth and the random ones 20000 times. */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifdef RUNNING_ON_VALGRIND
-#define SLOW() (RUNNING_ON_VALGRIND ? 10 : 1)
-#else
-#define SLOW() 1
-#endif
+/* Under valgrind the fixed loops run a tenth and the random ones 20000 times. */
+#define SLOW() WSM_TEST_SLOW()
 
 static long iterations(void)
 {
