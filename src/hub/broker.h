@@ -353,12 +353,20 @@ cJSON *broker_query_workers(broker *b);
 cJSON *broker_query_job(broker *b, const char *job_id, wsm_err *err);
 /* The tree of any job of it, or NULL with NO_SUCH_JOB. */
 cJSON *broker_query_tree(broker *b, const char *job_id, wsm_err *err);
-/* {total, offset, jobs:[{job_id, status, attempt, key, root, enqueued_at, ended_at}]}.
- * registry: one of the 8 status names. limit 1..1000. search: id prefix or NULL.
- * Newest first for ended registries, queue order otherwise. NULL with NO_SUCH_QUEUE or
- * BAD_FIELD. */
+/* A job summary, one entry of a registry or children page (protocol §6.12): {job_id, queue,
+ * status, attempt, key, parent, root (registry only), enqueued_at, started_at, ended_at,
+ * reason, error_type, error_message}; error_type and error_message come from a failed job's
+ * error and are cut to BROKER_SUMMARY_TEXT_MAX bytes (at a character boundary, ending with
+ * "..." as U+2026 when cut); absent values are omitted. */
+#define BROKER_SUMMARY_TEXT_MAX 200
+/* {total, offset, next_offset?, jobs: [job summaries]}: one page of a queue's registry.
+ * registry: one of the 8 status names. limit 1..BROKER_PAGE_MAX. search: id prefix or NULL.
+ * Newest first for ended registries, queue order otherwise. jobs holds at most `limit`
+ * summaries from `offset`, fewer when their compact JSON text (the array) would pass
+ * max_bytes (0 = no byte cap; at least one is always listed); next_offset is present when
+ * more jobs follow. NULL with NO_SUCH_QUEUE, BAD_FIELD or NOMEM. */
 cJSON *broker_query_registry(broker *b, const char *queue, const char *registry, int64_t offset,
-                             int64_t limit, const char *search, wsm_err *err);
+                             int64_t limit, const char *search, size_t max_bytes, wsm_err *err);
 
 /* Largest `limit` of a paged query (registry, children). */
 #define BROKER_PAGE_MAX 1000
@@ -366,8 +374,8 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
  * order): its direct children, or with descendants every job below it at any depth (the ids
  * that start with "<job_id>."), optionally only those in status `status` (a status name, or
  * NULL for all). job_id may also be a purged emitted job whose tree is still in memory.
- * {job_id, total, offset, next_offset?, jobs: [{job_id, queue, status, attempt, key,
- * parent (descendants only), enqueued_at, started_at, ended_at, reason, error_type}]}:
+ * {job_id, total, offset, next_offset?, jobs: [job summaries, parent only with
+ * descendants, no root]}:
  * total counts every match in memory; jobs holds at most `limit` of them from `offset`, and
  * fewer when their compact JSON text (the array) would pass max_bytes (0 = no byte cap;
  * at least one entry is always listed); next_offset is present when more matches follow.

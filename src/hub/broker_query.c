@@ -304,8 +304,113 @@ static int registry_from_name(const char *s)
     return -1;
 }
 
+/* A page of job summaries bounded by count (limit) and by bytes (the compact JSON text of the
+ * array stays within max_bytes; 0 = no byte cap): every paged query (registry, children) fills
+ * its page through page_add, so they end early the same way. The first summary is always
+ * taken, so a page makes progress whatever the cap. */
+typedef struct bpage {
+    cJSON *arr;
+    int64_t limit, listed;
+    size_t max_bytes, bytes;
+    bool full; /* no more summaries go in: limit reached or the next one did not fit */
+} bpage;
+
+/* Adds e (taken: added or deleted) unless the page is full. 0, or -1 on NOMEM. */
+static int page_add(bpage *p, cJSON *e)
+{
+    char *txt = e && !p->full ? cJSON_PrintUnformatted(e) : NULL;
+    if (!txt) {
+        cJSON_Delete(e);
+        return p->full ? 0 : -1;
+    }
+    size_t n = strlen(txt) + (p->listed ? 1 : 0); /* the comma before it */
+    cJSON_free(txt);
+    if (p->listed && p->max_bytes && p->bytes + n > p->max_bytes) {
+        cJSON_Delete(e);
+        p->full = true;
+        return 0;
+    }
+    p->bytes += n;
+    cJSON_AddItemToArray(p->arr, e);
+    if (++p->listed == p->limit)
+        p->full = true;
+    return 0;
+}
+
+/* Adds total, offset, next_offset (when more follow the page) and jobs (the page's array,
+ * taken) to o. */
+static void page_finish(cJSON *o, bpage *p, int64_t offset, int64_t total)
+{
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "offset", (double)offset);
+    if (offset + p->listed < total)
+        cJSON_AddNumberToObject(o, "next_offset", (double)(offset + p->listed));
+    cJSON_AddItemToObject(o, "jobs", p->arr);
+}
+
+/* Adds s as member `name`, cut to at most max bytes at a UTF-8 character boundary and ending
+ * with "…" when cut. */
+static void add_str_cut(cJSON *o, const char *name, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) {
+        cJSON_AddStringToObject(o, name, s);
+        return;
+    }
+    n = max - 3; /* room for the ellipsis (3 bytes) */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    char buf[BROKER_SUMMARY_TEXT_MAX + 1];
+    memcpy(buf, s, n);
+    memcpy(buf + n, "\xE2\x80\xA6", 4);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+/* error_type and error_message of a failed job's error JSON ({"type","message","detail"}),
+ * each cut to BROKER_SUMMARY_TEXT_MAX bytes. */
+static void add_error_summary(cJSON *o, const bjob *j)
+{
+    if (!j->error)
+        return;
+    cJSON *e = cJSON_ParseWithLength(j->error, j->error_len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "type");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    if (cJSON_IsString(t))
+        add_str_cut(o, "error_type", t->valuestring, BROKER_SUMMARY_TEXT_MAX);
+    if (cJSON_IsString(m))
+        add_str_cut(o, "error_message", m->valuestring, BROKER_SUMMARY_TEXT_MAX);
+    cJSON_Delete(e);
+}
+
+enum { SUM_PARENT = 1, SUM_ROOT = 2 };
+
+/* One entry of a registry or children page (the job summary of protocol §6.12); NULL on
+ * NOMEM. */
+static cJSON *job_summary(const bjob *j, unsigned with)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e)
+        return NULL;
+    cJSON_AddStringToObject(e, "job_id", j->h.key);
+    cJSON_AddStringToObject(e, "queue", j->q->name);
+    cJSON_AddStringToObject(e, "status", broker_status_name(j->status));
+    cJSON_AddNumberToObject(e, "attempt", j->attempt);
+    if (j->key)
+        cJSON_AddStringToObject(e, "key", j->key->h.key);
+    if (with & SUM_PARENT)
+        add_str(e, "parent", j->parent_id);
+    if (with & SUM_ROOT)
+        add_str(e, "root", j->root_id);
+    add_time(e, "enqueued_at", j->enqueued_at);
+    add_time(e, "started_at", j->started_at);
+    add_time(e, "ended_at", j->ended_at);
+    add_str(e, "reason", j->reason);
+    add_error_summary(e, j);
+    return e;
+}
+
 cJSON *broker_query_registry(broker *b, const char *queue, const char *registry, int64_t offset,
-                             int64_t limit, const char *search, wsm_err *err)
+                             int64_t limit, const char *search, size_t max_bytes, wsm_err *err)
 {
     bqueue *q = broker_find_queue(b, queue);
     if (!q) {
@@ -319,13 +424,13 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
                     "failed, expired, canceled");
         return NULL;
     }
-    if (offset < 0 || limit < 1 || limit > 1000) {
-        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..1000 expected");
+    if (offset < 0 || limit < 1 || limit > BROKER_PAGE_MAX) {
+        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..%d expected", BROKER_PAGE_MAX);
         return NULL;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *arr = o ? cJSON_AddArrayToObject(o, "jobs") : NULL;
-    if (!arr) {
+    bpage pg = {.arr = o ? cJSON_CreateArray() : NULL, .limit = limit, .max_bytes = max_bytes};
+    if (!pg.arr) {
         cJSON_Delete(o);
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
@@ -339,66 +444,21 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
         bjob *j = bcontainer(l, bjob, reg);
         if (slen && strncmp(j->h.key, search, slen) != 0)
             continue;
-        if (total >= offset && total < offset + limit) {
-            cJSON *e = cJSON_CreateObject();
-            if (!e)
-                break;
-            cJSON_AddItemToArray(arr, e);
-            cJSON_AddStringToObject(e, "job_id", j->h.key);
-            cJSON_AddStringToObject(e, "status", broker_status_name(j->status));
-            cJSON_AddNumberToObject(e, "attempt", j->attempt);
-            if (j->key)
-                cJSON_AddStringToObject(e, "key", j->key->h.key);
-            add_str(e, "root", j->root_id);
-            add_time(e, "enqueued_at", j->enqueued_at);
-            add_time(e, "ended_at", j->ended_at);
-            add_str(e, "reason", j->reason);
+        if (total++ < offset || pg.full)
+            continue;
+        if (page_add(&pg, job_summary(j, SUM_PARENT | SUM_ROOT)) < 0) {
+            cJSON_Delete(pg.arr);
+            cJSON_Delete(o);
+            wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+            return NULL;
         }
-        total++;
-        if (!slen && total >= offset + limit) {
+        if (!slen && pg.full) {
             total = (int64_t)q->count[st]; /* no filter: the count is known */
             break;
         }
     }
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "offset", (double)offset);
+    page_finish(o, &pg, offset, total);
     return o;
-}
-
-/* The "type" of a failed job's error JSON ({"type","message","detail"}), or NULL. */
-static cJSON *error_type(const bjob *j)
-{
-    if (!j->error)
-        return NULL;
-    cJSON *e = cJSON_ParseWithLength(j->error, j->error_len);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "type");
-    cJSON *out = cJSON_IsString(t) ? cJSON_CreateString(t->valuestring) : NULL;
-    cJSON_Delete(e);
-    return out;
-}
-
-/* One entry of a children page; NULL on NOMEM. */
-static cJSON *child_summary(const bjob *j, bool with_parent)
-{
-    cJSON *e = cJSON_CreateObject();
-    if (!e)
-        return NULL;
-    cJSON_AddStringToObject(e, "job_id", j->h.key);
-    cJSON_AddStringToObject(e, "queue", j->q->name);
-    cJSON_AddStringToObject(e, "status", broker_status_name(j->status));
-    cJSON_AddNumberToObject(e, "attempt", j->attempt);
-    if (j->key)
-        cJSON_AddStringToObject(e, "key", j->key->h.key);
-    if (with_parent)
-        add_str(e, "parent", j->parent_id);
-    add_time(e, "enqueued_at", j->enqueued_at);
-    add_time(e, "started_at", j->started_at);
-    add_time(e, "ended_at", j->ended_at);
-    add_str(e, "reason", j->reason);
-    cJSON *t = error_type(j);
-    if (t)
-        cJSON_AddItemToObject(e, "error_type", t);
-    return e;
 }
 
 cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, const char *status,
@@ -429,50 +489,32 @@ cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, co
         return NULL;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *arr = o && cJSON_AddStringToObject(o, "job_id", job_id) ? cJSON_CreateArray() : NULL;
-    if (!arr) {
+    bpage pg = {.arr =
+                    o && cJSON_AddStringToObject(o, "job_id", job_id) ? cJSON_CreateArray() : NULL,
+                .limit = limit,
+                .max_bytes = max_bytes};
+    if (!pg.arr) {
         cJSON_Delete(o);
         wsm_err_set(err, WSM_E_NOMEM, "out of memory");
         return NULL;
     }
     size_t idl = strlen(job_id);
-    int64_t total = 0, listed = 0;
-    size_t bytes = 2; /* [] */
-    bool full = false;
+    int64_t total = 0;
     for (blink *l = t ? t->members.next : NULL; t && l != &t->members; l = l->next) {
         bjob *c = bcontainer(l, bjob, tree_link);
         bool below = descendants ? strncmp(c->h.key, job_id, idl) == 0 && c->h.key[idl] == '.'
                                  : c->parent_id && strcmp(c->parent_id, job_id) == 0;
         if (!below || (st >= 0 && c->status != st))
             continue;
-        if (total++ < offset || full)
+        if (total++ < offset || pg.full)
             continue;
-        cJSON *e = child_summary(c, descendants);
-        char *txt = e ? cJSON_PrintUnformatted(e) : NULL;
-        if (!txt) {
-            cJSON_Delete(e);
-            cJSON_Delete(arr);
+        if (page_add(&pg, job_summary(c, descendants ? SUM_PARENT : 0)) < 0) {
+            cJSON_Delete(pg.arr);
             cJSON_Delete(o);
             wsm_err_set(err, WSM_E_NOMEM, "out of memory");
             return NULL;
         }
-        size_t n = strlen(txt) + (listed ? 1 : 0);
-        cJSON_free(txt);
-        /* the first entry always (a page makes progress); the rest while they fit */
-        if (listed && max_bytes && bytes + n > max_bytes) {
-            cJSON_Delete(e);
-            full = true;
-            continue;
-        }
-        bytes += n;
-        cJSON_AddItemToArray(arr, e);
-        if (++listed == limit)
-            full = true;
     }
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "offset", (double)offset);
-    if (offset + listed < total)
-        cJSON_AddNumberToObject(o, "next_offset", (double)(offset + listed));
-    cJSON_AddItemToObject(o, "jobs", arr);
+    page_finish(o, &pg, offset, total);
     return o;
 }

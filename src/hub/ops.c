@@ -943,10 +943,20 @@ static bool acl_check_tree(conn *c, const char *job_id, const char *ref)
     return ok;
 }
 
-/* query what=children (protocol §6.12): one page of a job's children or descendants. The
- * page's JSON stays below the smaller of limits.max_header_bytes and the adapters' default
- * header limit, with room for the ok envelope and the (escaped) ref. NULL with e set, or NULL
- * with e.code 0 when FORBIDDEN was answered. */
+/* The byte budget of a paged query's jobs array (registry, children): the ok header stays
+ * below the smaller of limits.max_header_bytes and the adapters' default header limit, with
+ * room for the envelope, the other members of the page and the (escaped) ref. */
+static size_t page_budget(const conn *c, const char *ref)
+{
+    size_t cap = (size_t)c->h->cfg->limits.max_header_bytes;
+    if (cap > WSM_MAX_HEADER_DEFAULT)
+        cap = WSM_MAX_HEADER_DEFAULT;
+    size_t overhead = 1024 + (ref ? 6 * strlen(ref) : 0); /* envelope, job_id, counts, ref */
+    return cap > overhead + 256 ? cap - overhead : 256;
+}
+
+/* query what=children (protocol §6.12): one page of a job's children or descendants, bounded
+ * by page_budget. NULL with e set, or NULL with e.code 0 when FORBIDDEN was answered. */
 static cJSON *query_children(conn *c, const wsm_msg *m, const char *ref, wsm_err *e)
 {
     const char *job = NULL, *status = NULL;
@@ -962,12 +972,8 @@ static cJSON *query_children(conn *c, const wsm_msg *m, const char *ref, wsm_err
         e->code = 0;
         return NULL;
     }
-    size_t cap = (size_t)c->h->cfg->limits.max_header_bytes;
-    if (cap > WSM_MAX_HEADER_DEFAULT)
-        cap = WSM_MAX_HEADER_DEFAULT;
-    size_t overhead = 1024 + (ref ? 6 * strlen(ref) : 0); /* envelope, job_id, counts, ref */
-    size_t budget = cap > overhead + 256 ? cap - overhead : 256;
-    return broker_query_children(c->h->b, job, descendants, status, offset, limit, budget, e);
+    return broker_query_children(c->h->b, job, descendants, status, offset, limit,
+                                 page_budget(c, ref), e);
 }
 
 static void op_query(conn *c, const wsm_msg *m, const char *ref)
@@ -1043,14 +1049,15 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
         if (wsm_json_str(m->hdr, "", "queue", true, &queue, &e) < 0 ||
             wsm_json_str(m->hdr, "", "registry", true, &reg, &e) < 0 ||
             wsm_json_int(m->hdr, "", "offset", false, 0, INT32_MAX, &offset, &e) < 0 ||
-            wsm_json_int(m->hdr, "", "limit", false, 1, 1000, &limit, &e) < 0 ||
+            wsm_json_int(m->hdr, "", "limit", false, 1, BROKER_PAGE_MAX, &limit, &e) < 0 ||
             wsm_json_str(m->hdr, "", "search", false, &search, &e) < 0) {
             reply_werr(c, &e, ref);
             return;
         }
         if (!acl_check(c, HUBCFG_ACL_QUERY, "query", queue, ref))
             return;
-        res = broker_query_registry(h->b, queue, reg, offset, limit, search, &e);
+        res =
+            broker_query_registry(h->b, queue, reg, offset, limit, search, page_budget(c, ref), &e);
     } else if (!strcmp(what, "children")) {
         res = query_children(c, m, ref, &e);
         if (!res && !e.code)

@@ -372,7 +372,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             case 4:
                 q = broker_query_registry(b, qn[x % 3], broker_status_name(x % 8), x % 3, 1 + y % 4,
-                                          (x & 8) ? "j" : NULL, NULL);
+                                          (x & 8) ? "j" : NULL, (y & 128) ? 64 : 0, NULL);
                 break;
             default: {
                 int code;

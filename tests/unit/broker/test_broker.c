@@ -197,7 +197,7 @@ TEST(at_front)
     s.at_front = true;
     broker_reply r;
     CHECK_EQ_INT(broker_enqueue(f->b, NULL, &s, &r, NULL), WSM_OK);
-    cJSON *reg = broker_query_registry(f->b, "q", "queued", 0, 10, NULL, NULL);
+    cJSON *reg = broker_query_registry(f->b, "q", "queued", 0, 10, NULL, 0, NULL);
     cJSON *jobs = cJSON_GetObjectItem(reg, "jobs");
     CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "job_id")->valuestring, "c");
     cJSON_Delete(reg);
@@ -575,21 +575,21 @@ TEST(registries_pagination_caps)
     CHECK_EQ_INT(st.n_finished, 8);
     CHECK_STR(fx_status(f, "job2"), ""); /* oldest dropped */
     CHECK_STR(fx_status(f, "job3"), "finished");
-    cJSON *reg = broker_query_registry(f->b, "q", "finished", 1, 2, NULL, NULL);
+    cJSON *reg = broker_query_registry(f->b, "q", "finished", 1, 2, NULL, 0, NULL);
     CHECK_EQ_INT(cJSON_GetObjectItem(reg, "total")->valuedouble, 5);
     cJSON *jobs = cJSON_GetObjectItem(reg, "jobs");
     CHECK_EQ_INT(cJSON_GetArraySize(jobs), 2);
     CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "job_id")->valuestring, "job6");
     CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 1), "job_id")->valuestring, "job5");
     cJSON_Delete(reg);
-    reg = broker_query_registry(f->b, "q", "finished", 0, 100, "job7", NULL);
+    reg = broker_query_registry(f->b, "q", "finished", 0, 100, "job7", 0, NULL);
     CHECK_EQ_INT(cJSON_GetObjectItem(reg, "total")->valuedouble, 1);
     cJSON_Delete(reg);
     wsm_err e;
-    CHECK(broker_query_registry(f->b, "q", "bogus", 0, 10, NULL, &e) == NULL);
+    CHECK(broker_query_registry(f->b, "q", "bogus", 0, 10, NULL, 0, &e) == NULL);
     CHECK_EQ_INT(e.code, WSM_E_BAD_FIELD);
-    CHECK(broker_query_registry(f->b, "q", "queued", 0, 1001, NULL, &e) == NULL);
-    CHECK(broker_query_registry(f->b, "zz", "queued", 0, 10, NULL, &e) == NULL);
+    CHECK(broker_query_registry(f->b, "q", "queued", 0, 1001, NULL, 0, &e) == NULL);
+    CHECK(broker_query_registry(f->b, "zz", "queued", 0, 10, NULL, 0, &e) == NULL);
     CHECK_EQ_INT(e.code, WSM_E_NO_SUCH_QUEUE);
     /* retention: finished jobs are purged after result_ttl */
     fx_advance(f, 100000);
@@ -740,6 +740,7 @@ TEST(children_pages_filter_bounds)
     e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "jobs"), 0);
     CHECK_STR(cJSON_GetObjectItem(e0, "status")->valuestring, "failed");
     CHECK_STR(cJSON_GetObjectItem(e0, "error_type")->valuestring, "E");
+    CHECK_STR(cJSON_GetObjectItem(e0, "error_message")->valuestring, "boom");
     cJSON_Delete(p);
     p = broker_query_children(f->b, "root", false, "failed", 20, 20, 0, &e);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 5);
@@ -809,6 +810,102 @@ TEST(children_pages_filter_bounds)
     CHECK_STR(page_id(p, 1), "root.0.1");
     cJSON_Delete(p);
     broker_conn_free(f->b, dw);
+    broker_conn_free(f->b, w);
+    fx_free(f);
+}
+
+/* query registry: 1000 failed jobs with 190-byte ids and a long error message. Without a cap
+ * one page of 1000 is far above 64 KiB; with a cap every page's jobs array stays within it,
+ * pages end early with next_offset, and following next_offset lists every job once, newest
+ * first. Summaries carry error_type and error_message (cut at a character boundary). */
+TEST(registry_byte_cap)
+{
+    fx *f = fx_one("q", 0);
+    broker_conn *w = fx_worker(f, "w", "q", 1);
+    char msg[400];
+    memset(msg, 'm', sizeof msg);
+    memcpy(msg + 196, "\xC3\xA9", 2); /* a 2-byte character across the cut (197 + U+2026) */
+    memcpy(msg + sizeof msg - 1, "", 1);
+    char err[512];
+    snprintf(err, sizeof err, "{\"type\":\"ValueError\",\"message\":\"%s\"}", msg);
+    char pad[181];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    for (int i = 0; i < 1000; i++) {
+        char id[BROKER_MAX_ID + 1];
+        snprintf(id, sizeof id, "%s-%06d", pad, i);
+        fx_enq(f, "q", id, NULL, NULL);
+        f->now += 1;
+        CHECK_EQ_INT(broker_fail(f->b, w, id, 1, err, strlen(err), false, NULL), WSM_OK);
+    }
+    wsm_err e = {0};
+    /* no cap: one page of 1000, far above the 64 KiB adapters accept */
+    cJSON *p = broker_query_registry(f->b, "q", "failed", 0, 1000, NULL, 0, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 1000);
+    CHECK(cJSON_GetObjectItem(p, "next_offset") == NULL);
+    char *txt = cJSON_PrintUnformatted(p);
+    CHECK(strlen(txt) > 65536);
+    free(txt);
+    const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "jobs"), 0);
+    CHECK(strstr(cJSON_GetObjectItem(e0, "job_id")->valuestring, "-000999") != NULL);
+    CHECK_STR(cJSON_GetObjectItem(e0, "queue")->valuestring, "q");
+    CHECK_STR(cJSON_GetObjectItem(e0, "status")->valuestring, "failed");
+    CHECK_STR(cJSON_GetObjectItem(e0, "error_type")->valuestring, "ValueError");
+    const char *m = cJSON_GetObjectItem(e0, "error_message")->valuestring;
+    CHECK_EQ_INT(strlen(m), 196 + 3); /* cut before the character, then U+2026 */
+    CHECK(strncmp(m, msg, 196) == 0);
+    CHECK_STR(m + 196, "\xE2\x80\xA6");
+    CHECK(cJSON_GetObjectItem(e0, "started_at") != NULL);
+    cJSON_Delete(p);
+    /* capped: follow next_offset to the end */
+    const size_t cap = 16384;
+    int64_t off = 0, seen = 0, pages = 0;
+    for (;;) {
+        p = broker_query_registry(f->b, "q", "failed", off, 1000, NULL, cap, &e);
+        CHECK(p != NULL);
+        CHECK_EQ_INT(page_num(p, "total"), 1000);
+        CHECK_EQ_INT(page_num(p, "offset"), (double)off);
+        const cJSON *jobs = cJSON_GetObjectItem(p, "jobs");
+        int n = cJSON_GetArraySize(jobs);
+        CHECK(n >= 1);
+        txt = cJSON_PrintUnformatted(jobs);
+        CHECK(strlen(txt) <= cap);
+        free(txt);
+        for (int i = 0; i < n; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "-%06d", (int)(999 - seen - i));
+            CHECK(strstr(page_id(p, i), want) != NULL);
+        }
+        seen += n;
+        pages++;
+        const cJSON *next = cJSON_GetObjectItem(p, "next_offset");
+        if (seen < 1000) {
+            CHECK_EQ_INT(page_num(p, "next_offset"), (double)seen);
+        } else {
+            CHECK(next == NULL);
+        }
+        cJSON_Delete(p);
+        if (!next)
+            break;
+        off = seen;
+    }
+    CHECK_EQ_INT(seen, 1000);
+    CHECK(pages >= 20); /* ~700 bytes a summary: ~23 per 16 KiB page */
+    /* the cap with a search filter: total still counts every match */
+    p = broker_query_registry(f->b, "q", "failed", 0, 1000, pad, cap, &e);
+    CHECK_EQ_INT(page_num(p, "total"), 1000);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")) < 1000);
+    CHECK_EQ_INT(page_num(p, "next_offset"), cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")));
+    cJSON_Delete(p);
+    /* the count limit alone still ends a page; a cap below one summary still lists one */
+    p = broker_query_registry(f->b, "q", "failed", 990, 5, NULL, cap, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 5);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 995);
+    cJSON_Delete(p);
+    p = broker_query_registry(f->b, "q", "failed", 0, 10, NULL, 1, &e);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p, "jobs")), 1);
+    CHECK_EQ_INT(page_num(p, "next_offset"), 1);
+    cJSON_Delete(p);
     broker_conn_free(f->b, w);
     fx_free(f);
 }
@@ -1271,6 +1368,7 @@ int main(void)
     RUN(registries_pagination_caps);
     RUN(tree_status_and_progress);
     RUN(children_pages_filter_bounds);
+    RUN(registry_byte_cap);
     RUN(fair_dispatch_three_consumers);
     RUN(consume_priority_and_credit);
     RUN(release_keeps_position_and_attempt);
