@@ -276,8 +276,8 @@ static void call_reply(void *ud, int code, const wsm_msg *m)
 static int call_wait(wsm_client *cl, struct call *k, const char *op, double timeout,
                      cJSON **reply_out);
 
-static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, const char *ct,
-                   double timeout, cJSON **reply_out)
+static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, double timeout,
+                   cJSON **reply_out)
 {
     if (reply_out)
         *reply_out = NULL;
@@ -293,7 +293,7 @@ static int do_call(wsm_client *cl, cJSON *hdr, const void *payload, size_t len, 
     const cJSON *opj = cJSON_GetObjectItemCaseSensitive(hdr, "op");
     char op[32];
     snprintf(op, sizeof op, "%s", cJSON_IsString(opj) ? opj->valuestring : "?");
-    int rc = conn_send_hdr(cl->c, hdr, payload, len, ct, call_reply, k);
+    int rc = conn_send_hdr(cl->c, hdr, payload, len, call_reply, k);
     cJSON_Delete(hdr);
     if (rc != 0) {
         wsm__free(k);
@@ -359,9 +359,7 @@ int wsm_call(wsm_client *cl, const cJSON *hdr, const void *payload, size_t len, 
     cJSON *h = cJSON_Duplicate(hdr, 1);
     if (!h)
         return WSM_E_NOMEM;
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(h, "content_type");
-    return do_call(cl, h, payload, len, cJSON_IsString(ct) ? ct->valuestring : NULL, timeout,
-                   reply_out);
+    return do_call(cl, h, payload, len, timeout, reply_out);
 }
 
 /* Formats an enqueue straight into the connection's outgoing batch (jsonw.c: no cJSON tree,
@@ -387,8 +385,7 @@ static int enqueue_send(wsm_client *cl, const char *queue, const cJSON *args,
     }
     if (rc != 0)
         return rc;
-    bool binary = o && conn_payload_binary(o->payload, o->len, o->content_type);
-    return conn_out_commit(cl->c, mark, id, binary, fn, ud);
+    return conn_out_commit(cl->c, mark, id, fn, ud);
 }
 
 int wsm_enqueue(wsm_client *cl, const char *queue, const cJSON *args, const wsm_enqueue_opts *o,
@@ -518,7 +515,7 @@ int wsm_wait(wsm_client *cl, const char *job_id, bool tree, double timeout, cJSO
     cJSON *reply = NULL;
     /* the hub answers TIMEOUT itself; give it a little more time than the wait */
     double local = timeout > 0 ? timeout + cl->o.connect_timeout : 1e9;
-    int rc = do_call(cl, h, NULL, 0, NULL, local, &reply);
+    int rc = do_call(cl, h, NULL, 0, local, &reply);
     if (rc == 0 && job_out) {
         *job_out = cJSON_DetachItemFromObjectCaseSensitive(reply, "job");
         if (!*job_out)
@@ -577,7 +574,7 @@ int wsm_query(wsm_client *cl, const char *what, const cJSON *fields, cJSON **res
         return WSM_E_NOMEM;
     }
     cJSON *reply = NULL;
-    int rc = do_call(cl, h, NULL, 0, NULL, 0, &reply);
+    int rc = do_call(cl, h, NULL, 0, 0, &reply);
     if (rc == 0 && result_out) {
         *result_out = cJSON_DetachItemFromObjectCaseSensitive(reply, "result");
         if (!*result_out)
@@ -603,7 +600,7 @@ int wsm_admin(wsm_client *cl, const char *op, const char *job_id, const char *qu
         return WSM_E_NOMEM;
     }
     cJSON *reply = NULL;
-    int rc = do_call(cl, h, NULL, 0, NULL, 0, &reply);
+    int rc = do_call(cl, h, NULL, 0, 0, &reply);
     if (rc == 0 && count) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(reply, "count");
         if (cJSON_IsNumber(n))
@@ -632,7 +629,7 @@ int wsm_subscribe(wsm_client *cl, const char *const *topics, size_t n)
         cJSON_Delete(h);
         return WSM_E_NOMEM;
     }
-    return do_call(cl, h, NULL, 0, NULL, 0, NULL);
+    return do_call(cl, h, NULL, 0, 0, NULL);
 }
 
 int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
@@ -709,8 +706,8 @@ static struct acall *async_begin(wsm_client *cl, wsm_reply_cb cb, void *ud, int 
     return a;
 }
 
-static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, const char *ct,
-                      wsm_reply_cb cb, void *ud)
+static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len, wsm_reply_cb cb,
+                      void *ud)
 {
     int rc;
     struct acall *a = async_begin(cl, cb, ud, &rc);
@@ -718,7 +715,7 @@ static int send_async(wsm_client *cl, cJSON *h, const void *payload, size_t len,
         cJSON_Delete(h);
         return rc;
     }
-    rc = conn_send_hdr(cl->c, h, payload, len, ct, async_reply, a);
+    rc = conn_send_hdr(cl->c, h, payload, len, async_reply, a);
     cJSON_Delete(h);
     if (rc != 0) {
         wsm__free(a);
@@ -736,8 +733,7 @@ int wsm_call_async(wsm_client *cl, const cJSON *hdr, const void *payload, size_t
     cJSON *h = cJSON_Duplicate(hdr, 1);
     if (!h)
         return WSM_E_NOMEM;
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(h, "content_type");
-    return send_async(cl, h, payload, len, cJSON_IsString(ct) ? ct->valuestring : NULL, cb, ud);
+    return send_async(cl, h, payload, len, cb, ud);
 }
 
 int wsm_enqueue_async(wsm_client *cl, const char *queue, const cJSON *args,

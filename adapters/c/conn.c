@@ -8,8 +8,8 @@
  *  - Outgoing protocol messages are appended to c->out and sent as one WebSocket message by
  *    flush_cb, which runs once per loop iteration after the appends (batching); a batch is
  *    flushed early when it reaches BATCH_MAX. While held (conn_hold), the loop leaves the batch
- *    alone until the hold ends (BATCH_MAX still applies). c->out_binary is set when any appended
- * payload may not be UTF-8, and then the batch goes in a binary frame.
+ *    alone until the hold ends (BATCH_MAX still applies). Every batch goes in a binary frame
+ *    (protocol §2 allows it whatever the payloads are; the hub then skips the UTF-8 check).
  *  - Every request with an id has one entry in the reply table until its reply arrives or the
  *    connection ends; then its callback runs exactly once (WSM_E_CLOSED on connection end).
  *  - Messages are only accepted for sending while READY (hello itself is sent internally).
@@ -51,7 +51,6 @@ struct conn {
     uint64_t next_id; /* atomic: handler threads take ids too (conn_next_id) */
 
     wsm_buf out;
-    bool out_binary;
     struct event *flush_ev;
     bool flush_armed;
     conn_reply_fn light[4]; /* conn_light_reply */
@@ -287,7 +286,7 @@ static void flush_now(conn *c)
     }
     if (!c->out.len || !c->t)
         return;
-    int rc = wst_send_buf(c->t, &c->out, c->out_binary);
+    int rc = wst_send_buf(c->t, &c->out);
     if (rc != 0) {
         snprintf(c->errstr, sizeof c->errstr, "cannot send to %s: %s", c->url.text,
                  rc == WSM_E_LIMIT ? "too many unsent bytes (the hub does not read)"
@@ -297,7 +296,6 @@ static void flush_now(conn *c)
         c->down_code = rc == WSM_E_LIMIT ? WSM_E_LIMIT : WSM_E_IO;
         wst_close(c->t, 1011, "send failed");
     }
-    c->out_binary = false;
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -318,9 +316,8 @@ void conn_hold(conn *c, bool hold)
 }
 
 /* A message was appended to c->out: flush early at BATCH_MAX, else at the end of the turn. */
-static void appended(conn *c, bool binary)
+static void appended(conn *c)
 {
-    c->out_binary |= binary;
     if (c->out.len >= BATCH_MAX) {
         flush_now(c);
     } else if (!c->flush_armed) {
@@ -329,24 +326,24 @@ static void appended(conn *c, bool binary)
     }
 }
 
-static int append_msg(conn *c, const unsigned char *msg, size_t n, bool binary)
+static int append_msg(conn *c, const unsigned char *msg, size_t n)
 {
     if (c->detached)
         return 0;
     if (wsm_buf_append(&c->out, msg, n) != 0)
         return WSM_E_NOMEM;
-    appended(c, binary);
+    appended(c);
     return 0;
 }
 
-int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, bool binary,
-                     conn_reply_fn fn, void *ud)
+int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, conn_reply_fn fn,
+                     void *ud)
 {
     if (c->state != C_READY)
         return WSM_E_CLOSED;
     if (id && fn && tab_put(c, id, fn, ud) != 0)
         return WSM_E_NOMEM;
-    int rc = append_msg(c, msg, n, binary);
+    int rc = append_msg(c, msg, n);
     if (rc != 0 && id && fn)
         pending_free(c, tab_take(c, id));
     return rc;
@@ -357,7 +354,7 @@ wsm_buf *conn_out(conn *c)
     return c->state == C_READY ? &c->out : NULL;
 }
 
-int conn_out_commit(conn *c, size_t mark, uint64_t id, bool binary, conn_reply_fn fn, void *ud)
+int conn_out_commit(conn *c, size_t mark, uint64_t id, conn_reply_fn fn, void *ud)
 {
     if (c->detached) {
         c->out.len = mark;
@@ -367,22 +364,12 @@ int conn_out_commit(conn *c, size_t mark, uint64_t id, bool binary, conn_reply_f
         c->out.len = mark;
         return WSM_E_NOMEM;
     }
-    appended(c, binary);
+    appended(c);
     return 0;
 }
 
-/* Does the payload need a binary frame? Only JSON payloads that are valid UTF-8 do not. */
-bool conn_payload_binary(const void *p, size_t n, const char *ct)
-{
-    if (!n)
-        return false;
-    if (ct && strcmp(ct, WSM_CT_JSON) != 0)
-        return true;
-    return !wsm_utf8_valid(p, n);
-}
-
-static int send_hdr_any(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
-                        conn_reply_fn fn, void *ud, bool internal)
+static int send_hdr_any(conn *c, cJSON *hdr, const void *payload, size_t len, conn_reply_fn fn,
+                        void *ud, bool internal)
 {
     if (!internal && c->state != C_READY)
         return WSM_E_CLOSED;
@@ -402,18 +389,17 @@ static int send_hdr_any(conn *c, cJSON *hdr, const void *payload, size_t len, co
     }
     int rc;
     if (internal) {
-        rc = (id && tab_put(c, id, fn, ud) != 0) ? WSM_E_NOMEM : append_msg(c, b.data, b.len, 0);
+        rc = (id && tab_put(c, id, fn, ud) != 0) ? WSM_E_NOMEM : append_msg(c, b.data, b.len);
     } else {
-        rc = conn_send_framed(c, id, b.data, b.len, conn_payload_binary(payload, len, ct), fn, ud);
+        rc = conn_send_framed(c, id, b.data, b.len, fn, ud);
     }
     wsm_buf_free(&b);
     return rc;
 }
 
-int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
-                  conn_reply_fn fn, void *ud)
+int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, conn_reply_fn fn, void *ud)
 {
-    return send_hdr_any(c, hdr, payload, len, ct, fn, ud, false);
+    return send_hdr_any(c, hdr, payload, len, fn, ud, false);
 }
 
 uint64_t conn_next_id(conn *c)
@@ -494,7 +480,7 @@ static void t_on_open(void *ud)
         wst_close(c->t, 1011, "out of memory");
         return;
     }
-    if (send_hdr_any(c, h, NULL, 0, NULL, hello_reply, c, true) != 0) {
+    if (send_hdr_any(c, h, NULL, 0, hello_reply, c, true) != 0) {
         c->down_code = WSM_E_NOMEM;
         wst_close(c->t, 1011, "out of memory");
     }
@@ -528,7 +514,6 @@ static void t_on_closed(void *ud, int code, const char *reason)
         c->flush_armed = false;
     }
     wsm_buf_reset(&c->out);
-    c->out_binary = false;
     int dc = c->down_code ? c->down_code : code;
     c->down_code = 0;
     if (was_ready)
@@ -634,7 +619,7 @@ void conn_dispatch(conn *c, wsm_buf *msg)
                 cJSON *pong = cJSON_CreateObject();
                 if (pong && cJSON_AddStringToObject(pong, "op", "pong") &&
                     (!cJSON_IsString(id) || cJSON_AddStringToObject(pong, "ref", id->valuestring)))
-                    send_hdr_any(c, pong, NULL, 0, NULL, NULL, NULL, true);
+                    send_hdr_any(c, pong, NULL, 0, NULL, NULL, true);
                 cJSON_Delete(pong);
             }
         } else if (is_reply && !p && strcmp(m.op, "error") != 0) {

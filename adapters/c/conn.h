@@ -52,10 +52,10 @@ bool conn_is_down(const conn *c);
 /* A fresh request id (unique for the conn's life, across reconnects). Thread-safe. */
 uint64_t conn_next_id(conn *c);
 /* Sends a framed protocol message (header line + payload) whose header carries "id":"<id>"
- * (id 0 = no reply expected). binary: the payload is not known to be UTF-8. fn is called with
+ * (id 0 = no reply expected); it goes out in a binary frame. fn is called with
  * the reply (never from inside this call). Returns 0, WSM_E_CLOSED (not ready), WSM_E_NOMEM. */
-int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, bool binary,
-                     conn_reply_fn fn, void *ud);
+int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, conn_reply_fn fn,
+                     void *ud);
 /* Formatting a request straight into the outgoing batch (no copy of the message): conn_out
  * returns the batch buffer (NULL when the session is not ready); the caller notes
  * mark = b->len, appends exactly one complete protocol message (header line + payload) whose
@@ -64,14 +64,10 @@ int conn_send_framed(conn *c, uint64_t id, const unsigned char *msg, size_t n, b
  * conn_send_framed. A caller that fails while formatting sets b->len back to mark itself.
  * conn_out_commit returns 0, or WSM_E_NOMEM (the message is removed again: b->len = mark). */
 wsm_buf *conn_out(conn *c);
-int conn_out_commit(conn *c, size_t mark, uint64_t id, bool binary, conn_reply_fn fn, void *ud);
-/* True when a payload must travel in a binary frame: it is not empty and either not
- * application/json (ct NULL means application/json) or not valid UTF-8. */
-bool conn_payload_binary(const void *p, size_t n, const char *ct);
+int conn_out_commit(conn *c, size_t mark, uint64_t id, conn_reply_fn fn, void *ud);
 /* Builds and sends: sets hdr's "id" when fn is not NULL (hdr is modified), frames it with the
  * payload. Returns as conn_send_framed. */
-int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, const char *ct,
-                  conn_reply_fn fn, void *ud);
+int conn_send_hdr(conn *c, cJSON *hdr, const void *payload, size_t len, conn_reply_fn fn, void *ud);
 /* hold = true: the batch of outgoing messages is not sent at the end of the loop turn but kept
  * (and added to) until conn_hold(c, false) or until it reaches the batch bound; used by the
  * client to batch pipelined requests while replies to earlier ones are outstanding. */

@@ -42,8 +42,7 @@ struct item {
     wsm_job *job; /* NULL for IT_RELEASE */
     uint64_t id;  /* request id (0 for progress) */
     wsm_buf msg;  /* framed protocol message */
-    bool binary;
-    bool fail; /* IT_FINAL: a fail (not a result) */
+    bool fail;    /* IT_FINAL: a fail (not a result) */
     struct item *next, *prev;
 };
 
@@ -342,7 +341,7 @@ static void svc_send_item(wsm_service *s, struct item *it)
     conn_reply_fn fn = it->kind == IT_EMIT    ? emit_reply
                        : it->kind == IT_FINAL ? final_reply
                                               : release_reply;
-    int rc = conn_send_framed(s->c, it->id, it->msg.data, it->msg.len, it->binary, fn, it);
+    int rc = conn_send_framed(s->c, it->id, it->msg.data, it->msg.len, fn, it);
     if (rc != 0 && rc != WSM_E_CLOSED)
         wsm_log(WSM_LOG_WARN, "wsmesh", "cannot send: %s", wsm_strerror(rc));
 }
@@ -447,7 +446,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         switch (it->kind) {
         case IT_PROGRESS:
             if (conn_is_ready(s->c))
-                conn_send_framed(s->c, 0, it->msg.data, it->msg.len, it->binary, NULL, NULL);
+                conn_send_framed(s->c, 0, it->msg.data, it->msg.len, NULL, NULL);
             item_free(it);
             break;
         case IT_EMIT:
@@ -615,7 +614,7 @@ static void job_accept(wsm_service *s, wsm_job *j)
         cJSON *h = cJSON_CreateObject();
         if (h && cJSON_AddStringToObject(h, "op", "credit") &&
             cJSON_AddNumberToObject(h, "n", -1000000.0))
-            conn_send_hdr(s->c, h, NULL, 0, NULL, NULL, NULL);
+            conn_send_hdr(s->c, h, NULL, 0, NULL, NULL);
         cJSON_Delete(h);
     }
     wsm_log(WSM_LOG_DEBUG, "wsmesh", "job %s (queue %s, attempt %d) received", j->id, j->queue,
@@ -832,7 +831,7 @@ static void burst_cb(evutil_socket_t fd, short what, void *arg)
     cJSON *h = cJSON_CreateObject();
     if (h && cJSON_AddStringToObject(h, "op", "query") &&
         cJSON_AddStringToObject(h, "what", "queues") &&
-        conn_send_hdr(s->c, h, NULL, 0, NULL, burst_reply, s) == 0)
+        conn_send_hdr(s->c, h, NULL, 0, burst_reply, s) == 0)
         s->burst_querying = true;
     cJSON_Delete(h);
 }
@@ -883,7 +882,7 @@ static void on_ready(void *ud)
                 cJSON_AddItemToArray(qs, cJSON_CreateString(s->eps[i].queue));
             cJSON_AddStringToObject(h, "op", "consume");
             cJSON_AddNumberToObject(h, "prefetch", s->o.prefetch);
-            conn_send_hdr(s->c, h, NULL, 0, NULL, consume_reply, s);
+            conn_send_hdr(s->c, h, NULL, 0, consume_reply, s);
         } else {
             cJSON_Delete(qs);
         }
@@ -1013,7 +1012,7 @@ static void start_drain(wsm_service *s, const char *why)
         cJSON *h = cJSON_CreateObject();
         if (h && cJSON_AddStringToObject(h, "op", "credit") &&
             cJSON_AddNumberToObject(h, "n", -1000000.0))
-            conn_send_hdr(s->c, h, NULL, 0, NULL, NULL, NULL);
+            conn_send_hdr(s->c, h, NULL, 0, NULL, NULL);
         cJSON_Delete(h);
     }
     /* jobs waiting for a worker go back to the hub */
@@ -1194,8 +1193,6 @@ static struct item *make_final(wsm_job *j, int hrc)
                 cJSON_AddItemToObject(h, "payload_meta", j->res_pmeta);
                 j->res_pmeta = NULL;
             }
-            it->binary =
-                (j->res_ct && strcmp(j->res_ct, WSM_CT_JSON) != 0) || !wsm_utf8_valid(payload, len);
         }
     }
     if (wsm_frame_append(&it->msg, h, payload, len) != 0)
@@ -1427,8 +1424,6 @@ static int emit_common(wsm_job *j, const char *output, const wsm_emit_opts *e, b
         pthread_mutex_unlock(&s->mu);
         return WSM_E_NOMEM;
     }
-    it->binary = e->len && ((e->content_type && strcmp(e->content_type, WSM_CT_JSON) != 0) ||
-                            !wsm_utf8_valid(e->payload, e->len));
     j->emit_seq++;
     pthread_mutex_lock(&s->mu);
     outbox_push(s, it);

@@ -63,7 +63,6 @@ enum wst_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DEAD };
 struct outmsg {
     unsigned char *data; /* owned */
     size_t len;
-    bool binary;
     struct outmsg *next;
 };
 
@@ -479,12 +478,13 @@ static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n, co
         dst[i] = src[i] ^ mask[(phase + i) & 3];
 }
 
-/* Writes the header of a frame of n payload bytes into out and picks its mask. */
-static int put_header(wst *t, size_t n, bool binary)
+/* Writes the header of a binary frame of n payload bytes into out and picks its mask (every
+ * data message is a binary frame: protocol §2 allows it, and the hub skips the UTF-8 check). */
+static int put_header(wst *t, size_t n)
 {
     unsigned char h[14];
     size_t hl = 2;
-    h[0] = (unsigned char)(0x80 | (binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME));
+    h[0] = (unsigned char)(0x80 | WSLAY_BINARY_FRAME);
     if (n < 126) {
         h[1] = (unsigned char)(0x80 | n);
     } else if (n < 65536) {
@@ -518,9 +518,9 @@ static int put_masked(wst *t, const unsigned char *p, size_t off, size_t n)
 
 /* Writes as much of one data message as the output bound allows. Returns 1 when the message
  * is completely written, 0 when it must wait, -1 on failure. t->cur_off tracks progress. */
-static int write_frame(wst *t, const unsigned char *p, size_t len, bool binary)
+static int write_frame(wst *t, const unsigned char *p, size_t len)
 {
-    if (t->cur_off == 0 && put_header(t, len, binary) != 0)
+    if (t->cur_off == 0 && put_header(t, len) != 0)
         return -1;
     while (t->cur_off < len) {
         if (evbuffer_get_length(t->out) >= OUT_HIGH) {
@@ -569,7 +569,7 @@ static void t_pump_write(wst *t)
         struct outmsg *m = t->oq_head;
         if (!m)
             return;
-        int r = write_frame(t, m->data, m->len, m->binary);
+        int r = write_frame(t, m->data, m->len);
         if (r < 0) {
             t_set_close(t, WSM_E_NOMEM, "cannot send to the hub: out of memory");
             return;
@@ -1046,7 +1046,7 @@ fail:
     return NULL;
 }
 
-int wst_send_buf(wst *t, wsm_buf *b, bool binary)
+int wst_send_buf(wst *t, wsm_buf *b)
 {
     if (!t || t->state != ST_OPEN || !t->ws)
         return WSM_E_CLOSED;
@@ -1059,9 +1059,9 @@ int wst_send_buf(wst *t, wsm_buf *b, bool binary)
         evbuffer_get_length(t->out) + b->len + 14 <= OUT_HIGH) {
         /* common case: frame it straight into the output, keep the caller's buffer */
         t->oq_bytes += b->len;
-        struct outmsg tmp = {.data = b->data, .len = b->len, .binary = binary};
+        struct outmsg tmp = {.data = b->data, .len = b->len};
         t->oq_head = t->oq_tail = &tmp;
-        int r = write_frame(t, b->data, b->len, binary);
+        int r = write_frame(t, b->data, b->len);
         t->oq_head = t->oq_tail = NULL;
         if (r != 1) {
             t->oq_bytes -= b->len;
@@ -1075,7 +1075,6 @@ int wst_send_buf(wst *t, wsm_buf *b, bool binary)
         return WSM_E_NOMEM;
     m->data = b->data; /* taken: no copy */
     m->len = b->len;
-    m->binary = binary;
     b->data = NULL;
     b->len = b->cap = 0;
     if (t->oq_tail)

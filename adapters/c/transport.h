@@ -68,10 +68,10 @@ wst *wst_open(struct event_base *base, struct evdns_base *dns, SSL_CTX *ssl, con
               const wst_config *cfg, const wst_handlers *h, void *ud);
 
 /* Queues one WebSocket message. The data in *b is taken (b is left empty, its buffer may be
- * kept for reuse when the message is small) and sent as a binary or text frame.
+ * kept for reuse when the message is small) and sent as a binary frame.
  * Returns 0, WSM_E_CLOSED (not open), WSM_E_LIMIT (unsent bytes would exceed the bound),
  * WSM_E_NOMEM. */
-int wst_send_buf(wst *t, wsm_buf *b, bool binary);
+int wst_send_buf(wst *t, wsm_buf *b);
 /* Gives back a receive buffer taken from on_message (cap = its allocated size) for reuse by
  * later messages (at most WST_SPARES are kept; the rest is freed). Accepts NULL buf. */
 #define WST_SPARES 4

@@ -322,7 +322,7 @@ TEST(conn_dispatch_batches)
 
     /* replies are routed by ref to the request's callback, once */
     cJSON *req = cJSON_Parse("{\"op\":\"query\",\"what\":\"hub\"}");
-    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, NULL, seen_reply, &s), 0);
+    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, seen_reply, &s), 0);
     const char *id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
     char ok[128], er[160];
     snprintf(ok, sizeof ok, "{\"op\":\"ok\",\"ref\":\"%s\",\"result\":{}}\n", id);
@@ -331,7 +331,7 @@ TEST(conn_dispatch_batches)
     CHECK_EQ_INT(s.last_code, 0);
     dispatch(c, ok, strlen(ok)); /* duplicate reply: ignored */
     CHECK_EQ_INT(s.replies, 1);
-    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, NULL, seen_reply, &s), 0);
+    CHECK_EQ_INT(conn_send_hdr(c, req, NULL, 0, seen_reply, &s), 0);
     id = cJSON_GetObjectItemCaseSensitive(req, "id")->valuestring;
     snprintf(er, sizeof er,
              "{\"op\":\"error\",\"ref\":\"%s\",\"code\":\"NO_SUCH_JOB\",\"message\":\"m\"}\n", id);
@@ -519,8 +519,7 @@ TEST(conn_fast_ok)
     conn_light_reply(c, light_seen_reply);
     for (uint64_t id = 1; id <= 5; id++)
         CHECK_EQ_INT(
-            conn_send_framed(c, id, (const unsigned char *)"{}\n", 3, false, light_seen_reply, &ls),
-            0);
+            conn_send_framed(c, id, (const unsigned char *)"{}\n", 3, light_seen_reply, &ls), 0);
     static const char batch[] =
         "{\"op\":\"ok\",\"ref\":\"1\",\"job_id\":\"a\",\"status\":\"queued\"}\n"
         "{\"op\":\"ok\",\"ref\":\"2\",\"len\":2}\nxy"
@@ -532,8 +531,8 @@ TEST(conn_fast_ok)
     CHECK_EQ_INT(ls.general, 3); /* 2, 3 and 4, whose payloads were skipped */
     CHECK_EQ_INT((int)ls.last_len, 1);
     /* a raw NUL after the name: cJSON reads the name as "len" */
-    CHECK_EQ_INT(
-        conn_send_framed(c, 6, (const unsigned char *)"{}\n", 3, false, light_seen_reply, &ls), 0);
+    CHECK_EQ_INT(conn_send_framed(c, 6, (const unsigned char *)"{}\n", 3, light_seen_reply, &ls),
+                 0);
     static const char nul[] = "{\"op\":\"ok\",\"ref\":\"6\",\"len\0\":1}\nq";
     dispatch(c, nul, sizeof nul - 1);
     CHECK_EQ_INT(ls.fast, 2);
