@@ -1,5 +1,5 @@
 /*
- * aeb.h - libaeb: the AEB decision logic of ../shared/AEB_SPEC.md (MathWorks cascade
+ * aeb.h - libaeb: the AEB decision logic of docs/AEB_SPEC.md (MathWorks cascade
  * FCW -> PB1 -> PB2 -> FB) as pure functions over an explicit state.
  *
  * libaeb takes frames, not files: it knows nothing of MF4 or the mesh. One aeb_state follows
