@@ -3,6 +3,10 @@
  * cancel, empty, pause/resume queues, tail topics, page through a job's children. Built on
  * libwsmesh's blocking client.
  *
+ * Every command's arguments are checked before connecting (a usage error exits 2 even when no
+ * hub is reachable): main runs each command once with no client (x->c NULL), in which it only
+ * parses and answers ARGS_OK, then connects and runs it again.
+ *
  * Invariants: every command prints either its result (a table, or one JSON document with
  * --json; `tail --json` prints one JSON object per line) on stdout, or one error sentence on
  * stderr; the exit status says which (docs/meshctl.md):
@@ -43,7 +47,8 @@ static const char usage[] =
     "  info                               queues: queued/started/.../failed and workers\n"
     "  workers                            connected workers\n"
     "  job ID                             one job and its tree\n"
-    "  jobs QUEUE --registry NAME [--limit N] [--offset N]\n"
+    "  jobs QUEUE --registry NAME [--limit N] [--offset N] [--search PREFIX]\n"
+    "                                     one page of a registry (e.g. failed)\n"
     "  children ID [--descendants] [--status S] [--limit N] [--offset N]\n"
     "                                     the jobs below ID in its tree, a page at a time\n"
     "  requeue ID | requeue --all QUEUE   failed/expired/canceled jobs back to queued\n"
@@ -62,8 +67,12 @@ static const char usage[] =
 struct ctx {
     wsm_options o;
     bool json;
-    wsm_client *c;
+    wsm_client *c; /* NULL: check the arguments only (answer ARGS_OK if they are fine) */
 };
+
+/* What a command answers, without a client, when its arguments are fine (same value as
+ * meshctl_ingest's). */
+#define ARGS_OK MESHCTL_INGEST_ARGS_OK
 
 static int die_usage(const char *fmt, const char *arg)
 {
@@ -278,6 +287,11 @@ static int cmd_submit(struct ctx *x, int argc, char **argv)
             rc = EX_USAGE;
             goto out;
         }
+        if (!x->c) { /* readable: read it when connected */
+            fclose(f);
+            rc = ARGS_OK;
+            goto out;
+        }
         size_t cap = 1 << 16, n = 0;
         payload = malloc(cap);
         size_t k;
@@ -295,6 +309,10 @@ static int cmd_submit(struct ctx *x, int argc, char **argv)
         fclose(f);
         eo.payload = payload;
         eo.len = n;
+    }
+    if (!x->c) {
+        rc = ARGS_OK;
+        goto out;
     }
     char id[WSM_JOB_ID_MAX + 1];
     int code = wsm_enqueue(x->c, queue, args, &eo, id);
@@ -478,6 +496,8 @@ static int cmd_job(struct ctx *x, int argc, char **argv)
 {
     if (argc != 1)
         return die_usage("job: expected one job id%s", "");
+    if (!x->c)
+        return ARGS_OK;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "job_id", argv[0]);
     cJSON *job = NULL, *tree = NULL;
@@ -547,6 +567,43 @@ static int cmd_job(struct ctx *x, int argc, char **argv)
     return EX_OK;
 }
 
+/* Copies s into out (n bytes) with control characters (newlines, tabs) as spaces, so one job
+ * stays one line of the table. */
+static void one_line(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    out[i] = 0;
+}
+
+/* The ERROR column of a job summary (query registry / children): "type: message" of a failed
+ * job, else why it ended (reason), else "-". */
+static void summary_error(const cJSON *j, char *out, size_t n)
+{
+    const char *t = jstr(j, "error_type", NULL), *m = jstr(j, "error_message", NULL);
+    char buf[600];
+    if (t || m)
+        snprintf(buf, sizeof buf, "%s%s%s", t ? t : "error", m ? ": " : "", m ? m : "");
+    else
+        snprintf(buf, sizeof buf, "%s", jstr(j, "reason", "-"));
+    one_line(buf, out, n);
+}
+
+/* Parses --limit / --offset values: whole numbers, limit 1..1000, offset 0..2^31-1. */
+static bool page_arg(const char *a, const char *v, double *out)
+{
+    bool lim = strcmp(a, "--limit") == 0;
+    double d;
+    if (!parse_num(v, &d) || d != (double)(int64_t)d || d < (lim ? 1 : 0) ||
+        d > (lim ? 1000 : 2147483647.0))
+        return false;
+    *out = d;
+    return true;
+}
+
+/* jobs QUEUE --registry NAME [--limit N] [--offset N] [--search PREFIX]: one page of a
+ * registry (query what=registry), as a table or the query result with --json. */
 static int cmd_jobs(struct ctx *x, int argc, char **argv)
 {
     const char *queue = NULL, *reg = NULL, *search = NULL;
@@ -560,12 +617,12 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
             search = v;
             i++;
         } else if (strcmp(a, "--limit") == 0 && v) {
-            if (!parse_num(v, &limit) || limit < 1 || limit > 1000)
-                return die_usage("--limit %s: expected 1..1000", v);
+            if (!page_arg(a, v, &limit))
+                return die_usage("--limit %s: expected a whole number 1..1000", v);
             i++;
         } else if (strcmp(a, "--offset") == 0 && v) {
-            if (!parse_num(v, &offset) || offset < 0)
-                return die_usage("--offset %s: expected a number >= 0", v);
+            if (!page_arg(a, v, &offset))
+                return die_usage("--offset %s: expected a whole number >= 0", v);
             i++;
         } else if (a[0] == '-') {
             return die_usage("jobs: unknown option or missing value: %s", a);
@@ -577,6 +634,8 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
     }
     if (!queue || !reg)
         return die_usage("jobs: expected QUEUE --registry NAME%s", "");
+    if (!x->c)
+        return ARGS_OK;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "queue", queue);
     cJSON_AddStringToObject(f, "registry", reg);
@@ -594,21 +653,35 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
         cJSON_Delete(r);
         return EX_OK;
     }
-    printf("%-44s %-10s %7s %-24s %s\n", "JOB", "STATUS", "ATTEMPT", "ENDED", "ERROR");
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r, "jobs");
+    int n = cJSON_GetArraySize(jobs);
+    if (n)
+        printf("%-44s %-10s %7s %-24s %s\n", "JOB", "STATUS", "ATTEMPT", "ENDED", "ERROR");
     const cJSON *j;
-    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(r, "jobs"))
+    cJSON_ArrayForEach(j, jobs)
     {
-        char t[32];
+        char t[32], eb[600];
         fmt_time(j, "ended_at", t);
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-        char eb[200] = "";
-        if (cJSON_IsObject(e))
-            snprintf(eb, sizeof eb, "%s: %s", jstr(e, "type", "error"), jstr(e, "message", ""));
+        summary_error(j, eb, sizeof eb);
         printf("%-44s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "status", "-"),
                jnum(j, "attempt"), t, eb);
     }
-    printf("%.0f jobs in %s/%s (showing %d from offset %.0f)\n", jnum(r, "total"), queue, reg,
-           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "jobs")), offset);
+    double total = jnum(r, "total");
+    const char *sq = search ? " matching " : "", *sv = search ? search : "";
+    if (total == 0)
+        printf("no %s jobs in %s%s%s\n", reg, queue, sq, sv);
+    else if (n == 0)
+        printf("%.0f %s jobs in %s%s%s, none from offset %.0f\n", total, reg, queue, sq, sv,
+               offset);
+    else
+        printf("%.0f %s job%s in %s%s%s, showing %.0f-%.0f", total, reg, total == 1 ? "" : "s",
+               queue, sq, sv, offset + 1, offset + n);
+    /* pages may end before --limit (the hub keeps each reply below its header limit) */
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(r, "next_offset");
+    if (n && cJSON_IsNumber(next))
+        printf("; next page: --offset %.0f\n", next->valuedouble);
+    else if (n)
+        printf("\n");
     cJSON_Delete(r);
     return EX_OK;
 }
@@ -628,12 +701,11 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
             o.status = v;
             i++;
         } else if (strcmp(a, "--limit") == 0 && v) {
-            if (!parse_num(v, &limit) || limit < 1 || limit > 1000 || limit != (int64_t)limit)
-                return die_usage("--limit %s: expected 1..1000", v);
+            if (!page_arg(a, v, &limit))
+                return die_usage("--limit %s: expected a whole number 1..1000", v);
             i++;
         } else if (strcmp(a, "--offset") == 0 && v) {
-            if (!parse_num(v, &offset) || offset < 0 || offset > 2147483647.0 ||
-                offset != (int64_t)offset)
+            if (!page_arg(a, v, &offset))
                 return die_usage("--offset %s: expected a whole number >= 0", v);
             i++;
         } else if (a[0] == '-') {
@@ -646,6 +718,8 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
     }
     if (!job)
         return die_usage("children: expected a job id%s", "");
+    if (!x->c)
+        return ARGS_OK;
     o.limit = (int64_t)limit;
     o.offset = (int64_t)offset;
     cJSON *r = NULL;
@@ -665,11 +739,11 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
     const cJSON *j;
     cJSON_ArrayForEach(j, jobs)
     {
-        char t[32];
+        char t[32], eb[600];
         fmt_time(j, "ended_at", t);
+        summary_error(j, eb, sizeof eb);
         printf("%-44s %-20s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "queue", "-"),
-               jstr(j, "status", "-"), jnum(j, "attempt"), t,
-               jstr(j, "error_type", jstr(j, "reason", "-")));
+               jstr(j, "status", "-"), jnum(j, "attempt"), t, eb);
     }
     double total = jnum(r, "total");
     const char *what = o.descendants ? (total == 1 ? "descendant" : "descendants")
@@ -707,6 +781,8 @@ static int cmd_admin(struct ctx *x, const char *op, int argc, char **argv)
     } else {
         queue = argv[0];
     }
+    if (!x->c)
+        return ARGS_OK;
     int64_t count = 0;
     int code = wsm_admin(x->c, op, job, queue, all, &count);
     if (code != 0)
@@ -763,6 +839,10 @@ static int cmd_tail(struct ctx *x, int argc, char **argv)
     }
     if (!n)
         topics[n++] = "events";
+    if (!x->c) {
+        free(topics);
+        return ARGS_OK;
+    }
     int code = wsm_subscribe(x->c, topics, n);
     free(topics);
     if (code != 0)
@@ -795,6 +875,29 @@ static int cmd_tail(struct ctx *x, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ main */
+
+/* Runs command cmd; with x->c NULL only checks its arguments (ARGS_OK or a usage exit). */
+static int run(struct ctx *x, const char *cmd, int n, char **args)
+{
+    if (strcmp(cmd, "submit") == 0)
+        return cmd_submit(x, n, args);
+    if (strcmp(cmd, "info") == 0)
+        return n ? die_usage("info takes no arguments%s", "") : x->c ? cmd_info(x) : ARGS_OK;
+    if (strcmp(cmd, "workers") == 0)
+        return n ? die_usage("workers takes no arguments%s", "") : x->c ? cmd_workers(x) : ARGS_OK;
+    if (strcmp(cmd, "job") == 0)
+        return cmd_job(x, n, args);
+    if (strcmp(cmd, "jobs") == 0)
+        return cmd_jobs(x, n, args);
+    if (strcmp(cmd, "children") == 0)
+        return cmd_children(x, n, args);
+    if (strcmp(cmd, "tail") == 0)
+        return cmd_tail(x, n, args);
+    if (strcmp(cmd, "ingest") == 0)
+        return x->c ? meshctl_ingest(&x->c, &x->o, x->json, n, args)
+                    : meshctl_ingest(NULL, NULL, x->json, n, args);
+    return cmd_admin(x, cmd, n, args);
+}
 
 int main(int argc, char **argv)
 {
@@ -856,13 +959,13 @@ int main(int argc, char **argv)
         free(rest);
         return die_usage("unknown command %s", cmd);
     }
-    if (strcmp(cmd, "ingest") == 0) {
-        /* --help and usage errors before connecting */
-        int prc = meshctl_ingest(NULL, NULL, x.json, nr - 1, rest + 1);
-        if (prc != MESHCTL_INGEST_ARGS_OK) {
-            free(rest);
-            return prc;
-        }
+    /* the arguments first (usage errors exit 2 without a hub), then connect and run */
+    int n = nr - 1;
+    char **args = rest + 1;
+    int rc = run(&x, cmd, n, args);
+    if (rc != ARGS_OK) {
+        free(rest);
+        return rc;
     }
     x.o.name = "meshctl";
     x.o.log_level = getenv("MESHCTL_LOG") ? getenv("MESHCTL_LOG") : "error";
@@ -873,27 +976,7 @@ int main(int argc, char **argv)
         free(rest);
         return exit_for(err.code);
     }
-    int rc;
-    int n = nr - 1;
-    char **args = rest + 1;
-    if (strcmp(cmd, "submit") == 0)
-        rc = cmd_submit(&x, n, args);
-    else if (strcmp(cmd, "info") == 0)
-        rc = n ? die_usage("info takes no arguments%s", "") : cmd_info(&x);
-    else if (strcmp(cmd, "workers") == 0)
-        rc = n ? die_usage("workers takes no arguments%s", "") : cmd_workers(&x);
-    else if (strcmp(cmd, "job") == 0)
-        rc = cmd_job(&x, n, args);
-    else if (strcmp(cmd, "jobs") == 0)
-        rc = cmd_jobs(&x, n, args);
-    else if (strcmp(cmd, "children") == 0)
-        rc = cmd_children(&x, n, args);
-    else if (strcmp(cmd, "tail") == 0)
-        rc = cmd_tail(&x, n, args);
-    else if (strcmp(cmd, "ingest") == 0)
-        rc = meshctl_ingest(&x.c, &x.o, x.json, n, args);
-    else
-        rc = cmd_admin(&x, cmd, n, args);
+    rc = run(&x, cmd, n, args);
     wsm_client_free(x.c);
     free(rest);
     return rc;

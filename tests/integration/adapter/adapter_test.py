@@ -729,6 +729,121 @@ def t_meshctl_children(env):
     rc, out, err = env.meshctl('children', root, '--limit', '1001')
     check(rc == 2 and '--limit' in err, 'limit: %d %r' % (rc, err))
 
+def t_meshctl_registry(env):
+    """meshctl jobs QUEUE --registry failed: the ERROR column and --json carry each failed job's
+    error type and message; canceled ones their reason; pages follow next_offset."""
+    env.start_hub()
+    if not env.real_hub:
+        return 77
+    env.service('--queues', 'fail', name='svc')
+    failed = ['reg-fail-%02d' % i for i in range(5)]
+    for jid in failed:  # one at a time: the registry's order (newest first) is known
+        env.submit('fail', {'i': jid}, '--job-id', jid, '--retry', '0')
+        env.wait_job(jid, ('failed',))
+    rc, out, err = env.meshctl('jobs', 'fail', '--registry', 'failed')
+    lines = out.splitlines()
+    check(rc == 0 and lines[0].split() == ['JOB', 'STATUS', 'ATTEMPT', 'ENDED', 'ERROR'], 'header: ' + out + err)
+    rows = lines[1:-1]
+    check([r.split()[0] for r in rows] == failed[::-1], 'newest first: ' + out)
+    check(all(r.split()[1] == 'failed' and r.endswith(' test_error: asked to fail') for r in rows),
+          'ERROR column: ' + out)
+    check(lines[-1] == '5 failed jobs in fail, showing 1-5', 'footer: ' + lines[-1])
+    # a page of 2 and where the next one starts
+    rc, out, err = env.meshctl('jobs', 'fail', '--registry', 'failed', '--limit', '2', '--offset', '2')
+    lines = out.splitlines()
+    check(rc == 0 and [l.split()[0] for l in lines[1:-1]] == failed[::-1][2:4], 'page 2: ' + out)
+    check(lines[-1] == '5 failed jobs in fail, showing 3-4; next page: --offset 4', 'footer: ' + lines[-1])
+    # --json: the query registry result, paged by next_offset to the end
+    ids, offset = [], 0
+    while True:
+        rc, out, err = env.meshctl('--json', 'jobs', 'fail', '--registry', 'failed', '--limit', '2',
+                                   '--offset', str(offset))
+        page = json.loads(out)
+        check(rc == 0 and page['total'] == 5 and page['offset'] == offset, 'page: ' + out)
+        for j in page['jobs']:
+            check(j['queue'] == 'fail' and j['status'] == 'failed' and j['error_type'] == 'test_error' and
+                  j['error_message'] == 'asked to fail' and j['attempt'] == 1 and
+                  all(isinstance(j[k], int) for k in ('enqueued_at', 'started_at', 'ended_at')),
+                  'summary: %s' % j)
+        ids += [j['job_id'] for j in page['jobs']]
+        if 'next_offset' not in page:
+            break
+        offset = page['next_offset']
+    check(ids == failed[::-1], 'json pages: %s' % ids)
+    # canceled: the reason in the ERROR column; an empty registry; the search prefix
+    env.submit('big', {}, '--job-id', 'reg-cancel-1')
+    rc, out, err = env.meshctl('cancel', 'reg-cancel-1')
+    check(rc == 0, 'cancel: ' + err)
+    rc, out, err = env.meshctl('jobs', 'big', '--registry', 'canceled')
+    lines = out.splitlines()
+    check(rc == 0 and len(lines) == 3 and lines[1].split()[0] == 'reg-cancel-1', 'canceled: ' + out)
+    reason = env.job('reg-cancel-1').get('reason', '-')
+    check(lines[1].endswith(' ' + reason), 'canceled ERROR column is the reason %r: %s' % (reason, out))
+    rc, out, err = env.meshctl('jobs', 'big', '--registry', 'failed')
+    check(rc == 0 and out == 'no failed jobs in big\n', 'empty: %r' % out)
+    rc, out, err = env.meshctl('jobs', 'fail', '--registry', 'failed', '--search', 'reg-fail-0')
+    check(rc == 0 and out.splitlines()[-1] == '5 failed jobs in fail matching reg-fail-0, showing 1-5',
+          'search: ' + out)
+    # refused by the hub: unknown registry or queue (4); usage (2)
+    rc, out, err = env.meshctl('jobs', 'fail', '--registry', 'lost')
+    check(rc == 4 and 'registry' in err and out == '', 'bad registry: %d %r' % (rc, err))
+    rc, out, err = env.meshctl('jobs', 'nosuch', '--registry', 'failed')
+    check(rc == 4 and 'nosuch' in err, 'unknown queue: %d %r' % (rc, err))
+    rc, out, err = env.meshctl('jobs', 'fail', '--registry', 'failed', '--limit', '2.5')
+    check(rc == 2 and '--limit' in err, 'limit: %d %r' % (rc, err))
+
+
+# Usage errors of every subcommand, with no hub listening: each must exit 2 (usage), not 3
+# (cannot connect), and name the problem. The last ones have valid arguments: they exit 3.
+USAGE_CASES = [
+    (['frobnicate'], 'unknown command'),
+    (['submit'], 'missing QUEUE'),
+    (['submit', 'q', '{bad'], 'not valid JSON'),
+    (['submit', 'q', '{}', '--timeout', '-1'], '--timeout'),
+    (['submit', 'q', '{}', '--retry-intervals', '1,x'], '--retry-intervals'),
+    (['submit', 'q', '{}', '--meta', '[bad'], '--meta'),
+    (['submit', 'q', '{}', '--payload-file', '/nonexistent/payload.bin'], 'cannot open'),
+    (['submit', 'q', '{}', '--bogus'], 'unknown option'),
+    (['info', 'x'], 'no arguments'),
+    (['workers', 'x'], 'no arguments'),
+    (['job'], 'one job id'),
+    (['job', 'a', 'b'], 'one job id'),
+    (['jobs'], 'QUEUE --registry'),
+    (['jobs', 'q'], 'QUEUE --registry'),
+    (['jobs', 'q', '--registry', 'failed', '--limit', '0'], '--limit'),
+    (['jobs', 'q', '--registry', 'failed', '--offset', '-3'], '--offset'),
+    (['jobs', 'q', '--registry', 'failed', 'extra'], 'unexpected argument'),
+    (['children'], 'expected a job id'),
+    (['children', 'a', '--limit', '1001'], '--limit'),
+    (['children', 'a', '--offset', '1.5'], '--offset'),
+    (['requeue'], 'expected one argument'),
+    (['requeue', '--all'], 'expected one argument'),
+    (['cancel', 'a', 'b'], 'expected one argument'),
+    (['empty'], 'expected one argument'),
+    (['pause', '--x'], 'expected one argument'),
+    (['resume'], 'expected one argument'),
+    (['tail', '--count', '0'], '--count'),
+    (['tail', '--bogus'], 'unknown option'),
+    (['ingest'], 'no recordings'),
+    (['--connect-timeout', '0', 'info'], '--connect-timeout'),
+]
+CONNECT_CASES = [['info'], ['workers'], ['job', 'a'], ['jobs', 'q', '--registry', 'failed'],
+                 ['children', 'a', '--limit', '5'], ['requeue', '--all', 'q'], ['cancel', 'a'],
+                 ['tail', '--count', '1'], ['submit', 'q', '{}', '--retry', '1']]
+
+
+def t_meshctl_usage(env):
+    """meshctl checks every subcommand's arguments before connecting (no hub here)."""
+    url = 'ws://127.0.0.1:%d/ws' % free_port()
+    for args, word in USAGE_CASES:
+        rc, out, err = env.run([BIN['meshctl'], '--url', url] + args)
+        check(rc == 2 and out == '' and err.startswith('meshctl: ') and word in err and 'cannot connect' not in err,
+              'meshctl %s: exit %d (want 2), stderr %r' % (' '.join(args), rc, err))
+    for args in CONNECT_CASES:
+        rc, out, err = env.run([BIN['meshctl'], '--url', url] + args)
+        check(rc == 3 and 'cannot connect' in err, 'meshctl %s: exit %d (want 3), stderr %r' % (' '.join(args), rc, err))
+
+
 # What probe.c's `options` command sends (ARGS, META there): every JSON type, escapes, UTF-8.
 OPT_ARGS = {'s': 'tab\t quote" bs\\ nl\n ctl\u0001\u001f del\u007f \u00e9 \u20ac \U0001d11e',
             'n': -1.5, 'big': 1e300, 'small': 1e-7, 'int': 123456789012, 't': True, 'f': False,
