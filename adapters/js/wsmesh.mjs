@@ -627,6 +627,28 @@ export class Client {
     }
   }
 
+  /**
+   * One page of a queue's registry (query registry, §6.12): registry is a status name
+   * ('failed', 'finished', ...). opts: search (job id prefix), offset, limit (1..1000, hub
+   * default 100). Resolves with {total, offset, next_offset?, jobs: [job summaries]} (newest
+   * first for ended registries; a failed job's summary has error_type and error_message); the
+   * hub may return fewer than limit jobs (header limit): continue from next_offset.
+   */
+  async registry(queue, registry, opts = {}) {
+    return this.query('registry', { queue, registry, ...pick(opts, ['search', 'offset', 'limit']) });
+  }
+
+  /** Every job of a registry (opts as for registry()), page by page: an async iterator of summaries. */
+  async *allRegistry(queue, registry, opts = {}) {
+    let offset = opts.offset ?? 0;
+    for (;;) {
+      const page = await this.registry(queue, registry, { ...opts, offset });
+      yield* page.jobs;
+      if (page.next_offset === undefined) return;
+      offset = page.next_offset;
+    }
+  }
+
   /** Admin ops (§6.13); each resolves with the number of jobs affected. */
   async admin(op, fields) {
     if (!ADMIN_OPS.includes(op)) throw new WsmError('BAD_FIELD', `${op} is not an admin op (${ADMIN_OPS.join(', ')})`);

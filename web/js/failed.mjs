@@ -1,6 +1,8 @@
 // Failed view: jobs that ended badly (failed, expired, canceled) in every queue with their
-// error, and jobs waiting for a retry (scheduled). Admins get requeue (one job or all of a
-// queue) and cancel buttons; read-only viewers see none (and the hub would refuse them).
+// error type and message (from the registry summaries, the message cut to 200 bytes; the job's
+// page has the whole error) or the reason, and jobs waiting for a retry (scheduled). Admins get
+// requeue (one job or all of a queue) and cancel buttons; read-only viewers see none (and the hub
+// would refuse them).
 // Refreshed on job status events (topic `events`), at most once per second.
 
 import { h, fill, fmtTime, fmtNum, showError } from './dom.mjs';
@@ -46,10 +48,9 @@ async function load(ctx) {
       .then((p) => (p?.jobs ?? []).map((j) => ({ queue, status: registry, ...j })));
     const ended = (await Promise.all(queues.flatMap((q) => ENDED.map((r) => reg(q, r))))).flat();
     const retrying = (await Promise.all(queues.map((q) => reg(q, 'scheduled')))).flat();
-    const detailed = await Promise.all(ended.map((j) => (j.error !== undefined ? j
-      : c.query('job', { job_id: j.job_id }).then((full) => ({ ...j, ...full })).catch(() => j))));
     if (!st || gen !== st.gen) return;
-    st.rows = detailed.sort((a, b) => (b.ended_at ?? 0) - (a.ended_at ?? 0));
+    // registry summaries carry error_type / error_message (cut to 200 bytes): no query job per row
+    st.rows = ended.sort((a, b) => (b.ended_at ?? 0) - (a.ended_at ?? 0));
     st.retrying = retrying;
     st.error = null;
   } catch (e) {
@@ -73,11 +74,10 @@ export function render(ctx) {
 }
 
 function endedRow(ctx, j) {
-  const err = j.error ?? {};
   return h('tr', { dataset: { job: j.job_id, status: j.status } },
     h('td', {}, h('a', { class: 'link', href: `#view=job&id=${encodeURIComponent(j.job_id)}` }, j.job_id)),
     h('td', {}, j.queue), h('td', {}, j.status), h('td', { class: 'num' }, fmtNum(j.attempt)),
-    h('td', {}, err.type ?? (typeof j.error === 'string' ? j.error : '–')), h('td', { class: 'error-text' }, err.message ?? ''),
+    h('td', {}, j.error_type ?? j.reason ?? '–'), h('td', { class: 'error-text' }, j.error_message ?? ''),
     h('td', {}, fmtTime(j.ended_at)),
     h('td', {}, ctx.admin ? h('button', { class: 'admin', dataset: { op: 'requeue' }, onclick: () => act(ctx, 'requeue', { job_id: j.job_id }) }, 'requeue') : null));
 }

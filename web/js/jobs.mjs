@@ -1,6 +1,8 @@
 // Jobs view: any registry of any queue with server-side filtering (queue, registry, id prefix)
 // and pagination through `query registry` — only one page is ever fetched, so it stays fast
-// with 100,000 jobs. Job status events of the shown queue refresh the page (at most 1/s).
+// with 100,000 jobs. Pages go on from the reply's next_offset (the hub may end a page before
+// the limit to keep its reply below the header limit). Job status events of the shown queue
+// refresh the page (at most 1/s).
 
 import { h, fill, fmtNum, fmtTime, statusEl, showError } from './dom.mjs';
 
@@ -22,7 +24,7 @@ export function mount(root, ctx) {
     'queue', queueSel, 'registry', regSel, search, h('button', { type: 'submit' }, 'search'));
   st.els = { queueSel, body: h('tbody', { id: 'jobs' }), pager: h('div', { class: 'filters', id: 'pager' }), msg: h('div') };
   root.append(h('section', { class: 'card' }, h('h2', {}, 'Jobs'), form, st.els.msg,
-    h('table', {}, h('thead', {}, h('tr', {}, ['job id', 'status', 'attempt', 'key', 'parent', 'enqueued', 'started', 'ended']
+    h('table', {}, h('thead', {}, h('tr', {}, ['job id', 'status', 'attempt', 'key', 'parent', 'enqueued', 'started', 'ended', 'error']
       .map((t) => h('th', {}, t)))), st.els.body), st.els.pager));
   ctx.client.subscribe('events', (d) => onEvent(ctx, d)).then((u) => { if (st) st.unsub = u; else u(); }).catch(() => {});
   fetchPage(ctx);
@@ -84,7 +86,7 @@ export function render(ctx) {
   if (st.error) showError(st.els.msg, st.error);
   else fill(st.els.msg);
   const jobs = st.page?.jobs ?? [];
-  fill(st.els.body, jobs.length ? jobs.map(jobRow) : h('tr', {}, h('td', { colspan: 8, class: 'muted' },
+  fill(st.els.body, jobs.length ? jobs.map(jobRow) : h('tr', {}, h('td', { colspan: 9, class: 'muted' },
     st.page ? `no ${st.registry} jobs in ${st.queue}${st.search ? ` matching ${st.search}` : ''}` : 'loading…')));
   renderPager(ctx);
 }
@@ -93,17 +95,28 @@ function jobRow(j) {
   return h('tr', { dataset: { job: j.job_id } },
     h('td', {}, h('a', { class: 'link', href: `#view=job&id=${encodeURIComponent(j.job_id)}` }, j.job_id)),
     h('td', {}, statusEl(j.status)), h('td', { class: 'num' }, fmtNum(j.attempt)), h('td', {}, j.key ?? ''),
-    h('td', {}, j.parent ?? ''), h('td', {}, fmtTime(j.enqueued_at)), h('td', {}, fmtTime(j.started_at)), h('td', {}, fmtTime(j.ended_at)));
+    h('td', {}, j.parent ?? ''), h('td', {}, fmtTime(j.enqueued_at)), h('td', {}, fmtTime(j.started_at)), h('td', {}, fmtTime(j.ended_at)),
+    h('td', { class: 'error-text' }, errorText(j)));
+}
+
+/** A failed job's "type: message" (the hub cuts the message to 200 bytes), else why it ended. */
+function errorText(j) {
+  if (j.error_type !== undefined || j.error_message !== undefined) {
+    return [j.error_type, j.error_message].filter((x) => x !== undefined).join(': ');
+  }
+  return j.reason ?? '';
 }
 
 function renderPager(ctx) {
   const total = st.page?.total ?? 0;
-  const from = total ? st.offset + 1 : 0;
-  const to = Math.min(total, st.offset + PAGE);
+  const n = st.page?.jobs?.length ?? 0;
+  const from = n ? st.offset + 1 : 0;
+  const to = n ? st.offset + n : 0;
+  const next = st.page?.next_offset;
   fill(st.els.pager,
     h('button', { disabled: st.offset <= 0, onclick: () => go(ctx, { offset: Math.max(0, st.offset - PAGE) }) }, '‹ newer'),
     h('span', { id: 'page-info' }, `${fmtNum(from)}–${fmtNum(to)} of ${fmtNum(total)}`),
-    h('button', { disabled: to >= total, onclick: () => go(ctx, { offset: st.offset + PAGE }) }, 'older ›'));
+    h('button', { disabled: next === undefined, dataset: { next: next ?? '' }, onclick: () => go(ctx, { offset: next }) }, 'older ›'));
 }
 
 /** Called after every (re)connect. */

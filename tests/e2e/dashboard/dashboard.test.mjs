@@ -215,6 +215,12 @@ test('failed job: listed under Failed, admin requeue works, read-only has no but
   await adminPage.waitForSelector(`${row} button[data-op="requeue"]`, { timeout: 10000 });
   assert.match(await adminPage.textContent(row), /SensorDropout.*frame 1234 has no range/);
   await shot(adminPage, '06-failed-admin');
+  // the Jobs view's failed registry shows the error type and message of each row
+  await open(adminPage, 'view=jobs&queue=e2e.flaky&registry=failed');
+  await adminPage.waitForSelector(`#jobs tr[data-job="${job_id}"]`, { timeout: 10000 });
+  assert.match(await adminPage.textContent(`#jobs tr[data-job="${job_id}"] td:last-child`), /^SensorDropout: .*frame 1234 has no range/);
+  await open(adminPage, 'view=failed');
+  await adminPage.waitForSelector(`${row} button[data-op="requeue"]`, { timeout: 10000 });
   flaky.allow();
   await adminPage.click(`${row} button[data-op="requeue"]`);
   await until(async () => (await admin.query('job', { job_id })).status === 'finished', 10000, 'requeued job to finish');
@@ -255,9 +261,12 @@ test('a burst of thousands of progress events does not freeze the page', { timeo
   const info = async (text) => adminPage.waitForFunction((t) => document.querySelector('#page-info')?.textContent === t, text, { timeout: 10000 });
   await info('1–50 of 3,000');
   assert.equal(await adminPage.$$eval('#jobs tr[data-job]', (r) => r.length), 50);
+  // "older" goes on from the page's next_offset (a page may end early by bytes)
+  const first = await admin.registry('e2e.burst', 'finished', { limit: 50 });
+  assert.equal(await adminPage.getAttribute('#pager button:last-child', 'data-next'), String(first.next_offset));
   const t0 = Date.now();
   await adminPage.click('#pager button:last-child');
-  await info('51–100 of 3,000');
+  await info(`${first.next_offset + 1}–${first.next_offset + 50} of 3,000`);
   assert.ok(Date.now() - t0 < 2000, `next page in ${Date.now() - t0} ms`);
   const prefix = ids[0].job_id.slice(0, -2);
   await adminPage.fill('#f-search', prefix);

@@ -329,6 +329,16 @@ test('queries: hub, queues, workers, job, registry with search and pagination', 
   assert.equal(page.jobs[0].job_id, 'reg-11', 'newest first');
   const page3 = await c.query('registry', { queue: 'js.work', registry: 'finished', offset: 10, limit: 5, search: 'reg-' });
   assert.deepEqual(page3.jobs.map((j) => j.job_id), ['reg-01', 'reg-00']);
+  assert.equal(page3.next_offset, undefined);
+  const p1 = await c.registry('js.work', 'finished', { search: 'reg-', limit: 5 });
+  assert.deepEqual([p1.total, p1.offset, p1.jobs.length, p1.next_offset], [12, 0, 5, 5]);
+  assert.equal(p1.jobs[0].queue, 'js.work');
+  assert.ok(Number.isInteger(p1.jobs[0].started_at));
+  const all = [];
+  for await (const j of c.allRegistry('js.work', 'finished', { search: 'reg-', limit: 5 })) all.push(j.job_id);
+  assert.deepEqual(all, [...ids].reverse(), 'every page by next_offset, newest first');
+  await assert.rejects(c.registry('js.work', 'lost'), (e) => e.code === 'BAD_FIELD');
+  await assert.rejects(c.registry('js.nope', 'failed'), (e) => e.code === 'NO_SUCH_QUEUE');
   await assert.rejects(c.query('job', { job_id: 'never-was' }), (e) => e.code === 'NO_SUCH_JOB');
   await w.drain();
 });
@@ -348,6 +358,8 @@ test('fail, requeue and the other admin ops; a read-only token is refused', asyn
   assert.equal(failed.status, 'failed');
   assert.equal(failed.error.type, 'Boom');
   assert.deepEqual(failed.error.detail, { at: 3 });
+  const reg = await admin.registry('js.fail', 'failed', { search: job_id });
+  assert.deepEqual(reg.jobs.map((j) => [j.job_id, j.error_type, j.error_message]), [[job_id, 'Boom', `cannot handle ${job_id}`]]);
   await assert.rejects(viewer.requeue(job_id), (e) => e.code === 'FORBIDDEN');
   await assert.rejects(viewer.pause('js.fail'), (e) => e.code === 'FORBIDDEN');
   allow = true;
