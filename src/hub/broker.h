@@ -342,8 +342,11 @@ void broker_publish_progress(broker *b);
 /* [{name, paused, max_length, queued, deferred, scheduled, started, finished, failed,
  *   expired, canceled, consumers}] */
 cJSON *broker_query_queues(broker *b);
-/* [{session, name, instance, kind, queues, prefetch, state, jobs, connected_at,
- *   last_seen_at, processed, failed}] (connections that ever consumed or hold leases) */
+/* [{session, name, instance, kind, queues, prefetch, state, jobs, jobs_total, connected_at,
+ *   last_seen_at, processed, failed}] (connections that ever consumed or hold leases): jobs
+ * lists at most BROKER_WORKER_MAX_IDS of the ids leased to it (in lease order), jobs_total
+ * counts them all, so the reply stays small whatever the prefetch. */
+#define BROKER_WORKER_MAX_IDS 10
 cJSON *broker_query_workers(broker *b);
 /* At most this many ids in a job's "children" and "depends_on" arrays (the job JSON of
  * query job, wait and wait_done stays small for any tree): "children_total" always counts

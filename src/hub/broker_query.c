@@ -202,9 +202,15 @@ cJSON *broker_query_workers(broker *b)
                          : c->n_leased                   ? "busy"
                                                          : "idle";
         cJSON_AddStringToObject(o, "state", st);
+        /* the first leased ids only (a worker may hold up to 1,000,000): the reply stays
+         * small for any prefetch; jobs_total counts them all */
         cJSON *js = cJSON_AddArrayToObject(o, "jobs");
+        size_t nl = 0;
         for (blink *m = c->leased.next; m != &c->leased; m = m->next)
-            cJSON_AddItemToArray(js, cJSON_CreateString(bcontainer(m, bjob, lease_link)->h.key));
+            if (nl++ < BROKER_WORKER_MAX_IDS)
+                cJSON_AddItemToArray(js,
+                                     cJSON_CreateString(bcontainer(m, bjob, lease_link)->h.key));
+        cJSON_AddNumberToObject(o, "jobs_total", (double)nl);
         add_time(o, "connected_at", c->connected_at);
         add_time(o, "last_seen_at", c->last_seen_at);
         cJSON_AddNumberToObject(o, "processed", (double)c->processed);

@@ -96,7 +96,7 @@ function spark(live, name) {
 function workerRow(w) {
   return h('tr', { dataset: { session: w.session } },
     h('td', {}, w.name ?? '–'), h('td', {}, w.kind ?? '–'), h('td', {}, (w.queues ?? []).join(', ') || '–'),
-    h('td', {}, w.state ?? '–'), h('td', {}, (w.jobs ?? []).slice(0, 3).join(', ') + ((w.jobs ?? []).length > 3 ? ' …' : '')),
+    h('td', {}, w.state ?? '–'), h('td', {}, (w.jobs ?? []).slice(0, 3).join(', ') + ((w.jobs_total ?? (w.jobs ?? []).length) > 3 ? ' …' : '')),
     h('td', {}, fmtAgo(w.last_seen_at)), h('td', { class: 'num' }, fmtNum(w.processed)), h('td', { class: 'num' }, fmtNum(w.failed)));
 }
 

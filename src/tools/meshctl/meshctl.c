@@ -473,10 +473,13 @@ static int cmd_workers(struct ctx *x)
             snprintf(sbuf, sizeof sbuf, "%.0f", sess->valuedouble);
         else
             snprintf(sbuf, sizeof sbuf, "%s", cJSON_IsString(sess) ? sess->valuestring : "-");
-        printf("%-24s %-8s %-9s %-24s %5d %9.0f %7.0f\n", jstr(w, "name", "-"), sbuf,
-               jstr(w, "state", "-"), queues,
-               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(w, "jobs")),
-               jnum(w, "processed"), jnum(w, "failed"));
+        /* jobs lists the first leased ids only; jobs_total counts them all */
+        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(w, "jobs_total");
+        double nj = cJSON_IsNumber(jt)
+                        ? jt->valuedouble
+                        : cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(w, "jobs"));
+        printf("%-24s %-8s %-9s %-24s %5.0f %9.0f %7.0f\n", jstr(w, "name", "-"), sbuf,
+               jstr(w, "state", "-"), queues, nj, jnum(w, "processed"), jnum(w, "failed"));
     }
     printf("%d workers\n", cJSON_GetArraySize(ws));
     cJSON_Delete(ws);

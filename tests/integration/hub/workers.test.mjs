@@ -1,6 +1,7 @@
 // wshub integration: a worker killed with SIGKILL mid-job gets its job redelivered and finished
 // exactly once; a reader-like job killed after emitting half its outputs and re-run produces
-// every output exactly once, in key order (emit dedup + ordered keys).
+// every output exactly once, in key order (emit dedup + ordered keys). A worker holding 400
+// leases of long ids: query workers lists 10 of them and counts all (the reply stays small).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,6 +18,7 @@ before(async () => {
         work: { defaults: { retry: { max: 3, intervals: [0] } } },
         reader: { defaults: { retry: { max: 3, intervals: [0] } } },
         aeb: { max_length: 1000 },
+        held: { max_length: 1000 },
       },
       routes: { 'reader:frames': 'aeb' },
       limits: { drain_timeout: 2 },
@@ -119,4 +121,22 @@ test('reader killed after emitting half its outputs, re-run: every output exactl
   p.close();
   sink.close();
   r2.close();
+});
+
+test('query workers: a worker holding 400 long-id leases lists 10 of them, jobs_total counts all', async () => {
+  const p = await Client.connect(hub.url);
+  const w = await Client.connect(hub.url, { kind: 'worker' });
+  const id = (i) => `${'held-recording-2026-11-29-vehicle-0042-'.repeat(4)}${String(i).padStart(6, '0')}`;
+  for (let i = 0; i < 400; i++) await p.ok({ op: 'enqueue', queue: 'held', job_id: id(i), args: {} });
+  await w.ok({ op: 'consume', queues: ['held'], prefetch: 1000 });
+  for (let i = 0; i < 400; i++) await w.next((m) => m.header.op === 'job');
+  const m = await p.request({ op: 'query', what: 'workers' });
+  assert.equal(m.header.op, 'ok', JSON.stringify(m.header).slice(0, 300));
+  const bytes = Buffer.byteLength(JSON.stringify(m.header)) + 1;
+  assert.ok(bytes < 16384, `query workers reply of ${bytes} bytes`);
+  const me = m.header.result.find((x) => x.jobs_total === 400);
+  assert.ok(me, JSON.stringify(m.header.result).slice(0, 500));
+  assert.deepEqual(me.jobs, [...Array(10).keys()].map(id));
+  w.close();
+  p.close();
 });

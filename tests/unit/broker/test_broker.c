@@ -974,7 +974,22 @@ TEST(consume_priority_and_credit)
     cJSON *w0 = cJSON_GetArrayItem(ws, 0);
     CHECK_EQ_INT(cJSON_GetObjectItem(w0, "processed")->valuedouble, 1);
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(w0, "jobs")), 2);
+    CHECK_EQ_INT(cJSON_GetObjectItem(w0, "jobs_total")->valuedouble, 2);
     CHECK_STR(cJSON_GetObjectItem(w0, "state")->valuestring, "busy");
+    cJSON_Delete(ws);
+    /* a large prefetch: jobs lists the first BROKER_WORKER_MAX_IDS leased ids, jobs_total all */
+    for (int i = 0; i < 500; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "many%d", i);
+        fx_enq(f, "hi", id, NULL, NULL);
+    }
+    broker_credit(f->b, c, 1000);
+    ws = broker_query_workers(f->b);
+    w0 = cJSON_GetArrayItem(ws, 0);
+    cJSON *jobs = cJSON_GetObjectItem(w0, "jobs");
+    CHECK_EQ_INT(cJSON_GetArraySize(jobs), BROKER_WORKER_MAX_IDS);
+    CHECK_EQ_INT(cJSON_GetObjectItem(w0, "jobs_total")->valuedouble, 502);
+    CHECK_STR(cJSON_GetArrayItem(jobs, 2)->valuestring, "many0");
     cJSON_Delete(ws);
     broker_conn_free(f->b, c);
     fx_free(f);
