@@ -310,6 +310,27 @@ static int registry_from_name(const char *s)
     return -1;
 }
 
+/* The arguments every paged query shares: a status/registry name (field names it in the
+ * error) and offset/limit bounds. Returns the status (-1 for a NULL name) or -2 with err set
+ * (BAD_FIELD). */
+static int page_args(const char *field, const char *name, int64_t offset, int64_t limit,
+                     wsm_err *err)
+{
+    int st = name ? registry_from_name(name) : -1;
+    if (name && st < 0) {
+        wsm_err_set(err, WSM_E_BAD_FIELD,
+                    "%s: expected one of queued, deferred, scheduled, started, finished, failed, "
+                    "expired, canceled",
+                    field);
+        return -2;
+    }
+    if (offset < 0 || limit < 1 || limit > BROKER_PAGE_MAX) {
+        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..%d expected", BROKER_PAGE_MAX);
+        return -2;
+    }
+    return st;
+}
+
 /* A page of job summaries bounded by count (limit) and by bytes (the compact JSON text of the
  * array stays within max_bytes; 0 = no byte cap): every paged query (registry, children) fills
  * its page through page_add, so they end early the same way. The first summary is always
@@ -423,17 +444,9 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
         wsm_err_set(err, WSM_E_NO_SUCH_QUEUE, "queue '%s' is not declared", queue ? queue : "");
         return NULL;
     }
-    int st = registry_from_name(registry);
-    if (st < 0) {
-        wsm_err_set(err, WSM_E_BAD_FIELD,
-                    "registry: expected one of queued, deferred, scheduled, started, finished, "
-                    "failed, expired, canceled");
+    int st = page_args("registry", registry ? registry : "", offset, limit, err);
+    if (st < 0)
         return NULL;
-    }
-    if (offset < 0 || limit < 1 || limit > BROKER_PAGE_MAX) {
-        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..%d expected", BROKER_PAGE_MAX);
-        return NULL;
-    }
     cJSON *o = cJSON_CreateObject();
     bpage pg = {.arr = o ? cJSON_CreateArray() : NULL, .limit = limit, .max_bytes = max_bytes};
     if (!pg.arr) {
@@ -483,17 +496,9 @@ cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, co
         wsm_err_set(err, WSM_E_NO_SUCH_JOB, "no job ''");
         return NULL;
     }
-    int st = -1;
-    if (status && (st = registry_from_name(status)) < 0) {
-        wsm_err_set(err, WSM_E_BAD_FIELD,
-                    "status: expected one of queued, deferred, scheduled, started, finished, "
-                    "failed, expired, canceled");
+    int st = page_args("status", status, offset, limit, err);
+    if (st == -2)
         return NULL;
-    }
-    if (offset < 0 || limit < 1 || limit > BROKER_PAGE_MAX) {
-        wsm_err_set(err, WSM_E_BAD_FIELD, "offset >= 0 and limit 1..%d expected", BROKER_PAGE_MAX);
-        return NULL;
-    }
     cJSON *o = cJSON_CreateObject();
     bpage pg = {.arr =
                     o && cJSON_AddStringToObject(o, "job_id", job_id) ? cJSON_CreateArray() : NULL,

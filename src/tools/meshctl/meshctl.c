@@ -605,12 +605,29 @@ static bool page_arg(const char *a, const char *v, double *out)
     return true;
 }
 
+/* The paging options of a listing command at argv[*i] (v: the next argument or NULL): 1 when
+ * it was --limit N or --offset N (*i moves past the value), 0 when it is something else, or
+ * EX_USAGE after printing why the value is wrong (negated: -EX_USAGE). */
+static int page_opt(const char *a, const char *v, int *i, double *limit, double *offset)
+{
+    bool lim = strcmp(a, "--limit") == 0;
+    if ((!lim && strcmp(a, "--offset") != 0) || !v)
+        return 0;
+    if (!page_arg(a, v, lim ? limit : offset))
+        return -die_usage(lim ? "--limit %s: expected a whole number 1..1000"
+                              : "--offset %s: expected a whole number >= 0",
+                          v);
+    (*i)++;
+    return 1;
+}
+
 /* jobs QUEUE --registry NAME [--limit N] [--offset N] [--search PREFIX]: one page of a
  * registry (query what=registry), as a table or the query result with --json. */
 static int cmd_jobs(struct ctx *x, int argc, char **argv)
 {
     const char *queue = NULL, *reg = NULL, *search = NULL;
     double limit = 20, offset = 0;
+    int pg;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--registry") == 0 && v) {
@@ -619,14 +636,9 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
         } else if (strcmp(a, "--search") == 0 && v) {
             search = v;
             i++;
-        } else if (strcmp(a, "--limit") == 0 && v) {
-            if (!page_arg(a, v, &limit))
-                return die_usage("--limit %s: expected a whole number 1..1000", v);
-            i++;
-        } else if (strcmp(a, "--offset") == 0 && v) {
-            if (!page_arg(a, v, &offset))
-                return die_usage("--offset %s: expected a whole number >= 0", v);
-            i++;
+        } else if ((pg = page_opt(a, v, &i, &limit, &offset)) != 0) {
+            if (pg < 0)
+                return -pg;
         } else if (a[0] == '-') {
             return die_usage("jobs: unknown option or missing value: %s", a);
         } else if (!queue) {
@@ -696,6 +708,7 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
     const char *job = NULL;
     double limit = 20, offset = 0;
     wsm_children_opts o = {0};
+    int pg;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--descendants") == 0) {
@@ -703,14 +716,9 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
         } else if (strcmp(a, "--status") == 0 && v) {
             o.status = v;
             i++;
-        } else if (strcmp(a, "--limit") == 0 && v) {
-            if (!page_arg(a, v, &limit))
-                return die_usage("--limit %s: expected a whole number 1..1000", v);
-            i++;
-        } else if (strcmp(a, "--offset") == 0 && v) {
-            if (!page_arg(a, v, &offset))
-                return die_usage("--offset %s: expected a whole number >= 0", v);
-            i++;
+        } else if ((pg = page_opt(a, v, &i, &limit, &offset)) != 0) {
+            if (pg < 0)
+                return -pg;
         } else if (a[0] == '-') {
             return die_usage("children: unknown option or missing value: %s", a);
         } else if (!job) {
