@@ -225,8 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     conn_light_reply(s.c, light_reply);
     for (uintptr_t id = 1; id <= 64; id++)
-        if (conn_send_framed(s.c, id, (const unsigned char *)"{}\n", 3, light_reply,
-                             (void *)id) != 0)
+        if (conn_send_framed(s.c, id, (const unsigned char *)"{}\n", 3, light_reply, (void *)id) !=
+            0)
             abort();
     wst_handlers th = {.on_message = on_ws_message};
     wsm_buf b = WSM_BUF_INIT;
