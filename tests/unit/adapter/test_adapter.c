@@ -443,8 +443,8 @@ TEST(jobscan_shapes)
         "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":tru}\n",
         "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"key\":\"a\tb\"}\n", /* raw tab */
         "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\"}",                    /* no newline */
-        "{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":1111111111111111111111111"
-        "111111111111111111111111111111111111111111111111111}\n", /* cJSON reads 63 chars */
+        ("{\"op\":\"job\",\"job_id\":\"a\",\"queue\":\"q\",\"args\":1111111111111111111111111"
+         "111111111111111111111111111111111111111111111111111}\n"), /* cJSON reads 63 chars */
     };
     for (size_t i = 0; i < sizeof general / sizeof general[0]; i++) {
         if (scan(general[i], &js)) {
