@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,6 +594,61 @@ static void summary_error(const cJSON *j, char *out, size_t n)
     one_line(buf, out, n);
 }
 
+/* The table of a page of job summaries (query registry / children; with_queue: a QUEUE
+ * column), no header when the page is empty; returns the number of jobs. */
+static int print_job_rows(const cJSON *r, bool with_queue)
+{
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r, "jobs");
+    int n = cJSON_GetArraySize(jobs);
+    if (n) {
+        printf("%-44s ", "JOB");
+        if (with_queue)
+            printf("%-20s ", "QUEUE");
+        printf("%-10s %7s %-24s %s\n", "STATUS", "ATTEMPT", "ENDED", "ERROR");
+    }
+    const cJSON *j;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        char t[32], eb[600];
+        fmt_time(j, "ended_at", t);
+        summary_error(j, eb, sizeof eb);
+        printf("%-44s ", jstr(j, "job_id", "?"));
+        if (with_queue)
+            printf("%-20s ", jstr(j, "queue", "-"));
+        printf("%-10s %7.0f %-24s %s\n", jstr(j, "status", "-"), jnum(j, "attempt"), t, eb);
+    }
+    return n;
+}
+
+/* The line below such a table: "no WHAT", "TOTAL WHAT, none from offset O" or "TOTAL WHAT,
+ * showing A-B" and the next page's offset, WHAT formatted from fmt. */
+static void print_page_footer(const cJSON *r, int n, double offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void print_page_footer(const cJSON *r, int n, double offset, const char *fmt, ...)
+{
+    double total = jnum(r, "total");
+    if (total == 0)
+        printf("no ");
+    else
+        printf("%.0f ", total);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (total == 0)
+        printf("\n");
+    else if (n == 0)
+        printf(", none from offset %.0f\n", offset);
+    else
+        printf(", showing %.0f-%.0f", offset + 1, offset + n);
+    /* pages may end before --limit (the hub keeps each reply below its header limit) */
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(r, "next_offset");
+    if (n && cJSON_IsNumber(next))
+        printf("; next page: --offset %.0f\n", next->valuedouble);
+    else if (n)
+        printf("\n");
+}
+
 /* Parses --limit / --offset values: whole numbers, limit 1..1000, offset 0..2^31-1. */
 static bool page_arg(const char *a, const char *v, double *out)
 {
@@ -668,35 +724,11 @@ static int cmd_jobs(struct ctx *x, int argc, char **argv)
         cJSON_Delete(r);
         return EX_OK;
     }
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r, "jobs");
-    int n = cJSON_GetArraySize(jobs);
-    if (n)
-        printf("%-44s %-10s %7s %-24s %s\n", "JOB", "STATUS", "ATTEMPT", "ENDED", "ERROR");
-    const cJSON *j;
-    cJSON_ArrayForEach(j, jobs)
-    {
-        char t[32], eb[600];
-        fmt_time(j, "ended_at", t);
-        summary_error(j, eb, sizeof eb);
-        printf("%-44s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "status", "-"),
-               jnum(j, "attempt"), t, eb);
-    }
+    int n = print_job_rows(r, false);
     double total = jnum(r, "total");
     const char *sq = search ? " matching " : "", *sv = search ? search : "";
-    if (total == 0)
-        printf("no %s jobs in %s%s%s\n", reg, queue, sq, sv);
-    else if (n == 0)
-        printf("%.0f %s jobs in %s%s%s, none from offset %.0f\n", total, reg, queue, sq, sv,
-               offset);
-    else
-        printf("%.0f %s job%s in %s%s%s, showing %.0f-%.0f", total, reg, total == 1 ? "" : "s",
-               queue, sq, sv, offset + 1, offset + n);
-    /* pages may end before --limit (the hub keeps each reply below its header limit) */
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(r, "next_offset");
-    if (n && cJSON_IsNumber(next))
-        printf("; next page: --offset %.0f\n", next->valuedouble);
-    else if (n)
-        printf("\n");
+    print_page_footer(r, n, offset, "%s job%s in %s%s%s", reg, n && total == 1 ? "" : "s", queue,
+                      sq, sv);
     cJSON_Delete(r);
     return EX_OK;
 }
@@ -742,36 +774,12 @@ static int cmd_children(struct ctx *x, int argc, char **argv)
         cJSON_Delete(r);
         return EX_OK;
     }
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r, "jobs");
-    int n = cJSON_GetArraySize(jobs);
-    if (n)
-        printf("%-44s %-20s %-10s %7s %-24s %s\n", "JOB", "QUEUE", "STATUS", "ATTEMPT", "ENDED",
-               "ERROR");
-    const cJSON *j;
-    cJSON_ArrayForEach(j, jobs)
-    {
-        char t[32], eb[600];
-        fmt_time(j, "ended_at", t);
-        summary_error(j, eb, sizeof eb);
-        printf("%-44s %-20s %-10s %7.0f %-24s %s\n", jstr(j, "job_id", "?"), jstr(j, "queue", "-"),
-               jstr(j, "status", "-"), jnum(j, "attempt"), t, eb);
-    }
+    int n = print_job_rows(r, true);
     double total = jnum(r, "total");
     const char *what = o.descendants ? (total == 1 ? "descendant" : "descendants")
                                      : (total == 1 ? "child" : "children");
     const char *st = o.status ? o.status : "", *sp = o.status ? " " : "";
-    if (total == 0)
-        printf("no %s%s%s of %s\n", st, sp, what, job);
-    else if (n == 0)
-        printf("%.0f %s%s%s of %s, none from offset %.0f\n", total, st, sp, what, job, offset);
-    else
-        printf("%.0f %s%s%s of %s, showing %.0f-%.0f", total, st, sp, what, job, offset + 1,
-               offset + n);
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(r, "next_offset");
-    if (n && cJSON_IsNumber(next))
-        printf("; next page: --offset %.0f\n", next->valuedouble);
-    else if (n)
-        printf("\n");
+    print_page_footer(r, n, offset, "%s%s%s of %s", st, sp, what, job);
     cJSON_Delete(r);
     return EX_OK;
 }
