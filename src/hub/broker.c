@@ -244,9 +244,14 @@ static void key_free(broker *b, bkey *k)
 }
 
 /* A key is kept while a job of it or a tree that had a job of it is in memory. */
+static bool key_in_use(const bkey *k)
+{
+    return k->refs || k->n_trees || k->owner || !blist_empty(&k->waiting);
+}
+
 static void key_maybe_free(broker *b, bkey *k)
 {
-    if (k->refs == 0 && k->n_trees == 0 && !k->owner && blist_empty(&k->waiting))
+    if (!key_in_use(k))
         key_free(b, k);
 }
 
@@ -567,9 +572,10 @@ static void tree_free(broker *b, btree *t)
                 k->trees[x] = k->trees[--k->n_trees];
                 break;
             }
-        if (k->refs || k->n_trees || k->owner || !blist_empty(&k->waiting))
+        if (key_in_use(k))
             broker_key_dirty(b, k); /* one root fewer in its record */
-        key_maybe_free(b, k);
+        else
+            key_free(b, k);
     }
     free(t->keys);
     free(t->qs);
