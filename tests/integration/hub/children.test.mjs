@@ -8,7 +8,7 @@
 // the tree is FORBIDDEN (the rule of query tree), also for a tree it can see only a part of.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, testConfig, Client } from './hubutil.mjs';
+import { startHub, testConfig, Client, queryPages } from './hubutil.mjs';
 
 const ADMIN = 'children-admin-token';
 const RECONLY = 'children-rec-only-token';
@@ -66,25 +66,8 @@ after(async () => {
   assert.equal(r.code, 0, `wshub exit: ${JSON.stringify(r)}\n${hub.stderr()}`);
 });
 
-/** Every page of a children query, following next_offset; checks each reply's header size. */
-async function allPages(c, fields) {
-  const pages = [];
-  let offset = 0;
-  for (let guard = 0; guard < 1000; guard++) {
-    const m = await c.request({ op: 'query', what: 'children', job_id: root, ...fields, offset });
-    assert.equal(m.header.op, 'ok', JSON.stringify(m.header));
-    const bytes = Buffer.byteLength(JSON.stringify(m.header)) + 1;
-    assert.ok(bytes <= MAX_HEADER, `reply header of ${bytes} bytes above max_header_bytes ${MAX_HEADER}`);
-    const page = m.header.result;
-    assert.equal(page.offset, offset);
-    assert.ok(page.jobs.length >= 1 || page.total === 0);
-    pages.push(page);
-    if (page.next_offset === undefined) return pages;
-    assert.equal(page.next_offset, offset + page.jobs.length);
-    offset = page.next_offset;
-  }
-  throw new Error('paging did not end');
-}
+/** Every page of a children query under root (queryPages in hubutil.mjs). */
+const allPages = (c, fields) => queryPages(c, { what: 'children', job_id: root, ...fields }, MAX_HEADER);
 
 test('query job lists 100 child ids of 151 and counts them all', async () => {
   const c = await Client.connect(hub.url, { token: ADMIN });

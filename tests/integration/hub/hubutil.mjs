@@ -4,6 +4,7 @@
 // JS schema test). The common pieces are in tests/lib/meshtest.mjs; what is set here is this
 // suite's: the protocol log, config defaults, the config at DIR/config/mesh.json, and a client
 // that logs every header and sends text WebSocket messages unless the payload is a Buffer.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as mesh from '../../lib/meshtest.mjs';
@@ -49,4 +50,28 @@ export class Client extends mesh.Peer {
 export async function httpGet(url) {
   const r = await fetch(url);
   return { status: r.status, type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+}
+
+/**
+ * Every page of a paged query (children, registry), following next_offset from 0: query is the
+ * request without op and offset. Checks each reply is ok, its header fits maxHeader bytes, and
+ * the page's offset, size and next_offset agree.
+ */
+export async function queryPages(c, query, maxHeader) {
+  const pages = [];
+  let offset = 0;
+  for (let guard = 0; guard < 1000; guard++) {
+    const m = await c.request({ op: 'query', ...query, offset });
+    assert.equal(m.header.op, 'ok', JSON.stringify(m.header));
+    const bytes = Buffer.byteLength(JSON.stringify(m.header)) + 1;
+    assert.ok(bytes <= maxHeader, `reply header of ${bytes} bytes above max_header_bytes ${maxHeader}`);
+    const page = m.header.result;
+    assert.equal(page.offset, offset);
+    assert.ok(page.jobs.length >= 1 || page.total === 0);
+    pages.push(page);
+    if (page.next_offset === undefined) return pages;
+    assert.equal(page.next_offset, offset + page.jobs.length);
+    offset = page.next_offset;
+  }
+  throw new Error('paging did not end');
 }

@@ -8,7 +8,7 @@
 // ending with U+2026); bad input answers BAD_FIELD / NO_SUCH_QUEUE.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, testConfig, Client } from './hubutil.mjs';
+import { startHub, testConfig, Client, queryPages } from './hubutil.mjs';
 
 const ADMIN = 'registry-admin-token';
 const MAX_HEADER = 8192;
@@ -49,25 +49,8 @@ after(async () => {
   assert.equal(r.code, 0, `wshub exit: ${JSON.stringify(r)}\n${hub.stderr()}`);
 });
 
-/** Every page of a registry query, following next_offset; checks each reply's header size. */
-async function allPages(c, fields) {
-  const pages = [];
-  let offset = 0;
-  for (let guard = 0; guard < 1000; guard++) {
-    const m = await c.request({ op: 'query', what: 'registry', ...fields, offset });
-    assert.equal(m.header.op, 'ok', JSON.stringify(m.header));
-    const bytes = Buffer.byteLength(JSON.stringify(m.header)) + 1;
-    assert.ok(bytes <= MAX_HEADER, `reply header of ${bytes} bytes above max_header_bytes ${MAX_HEADER}`);
-    const page = m.header.result;
-    assert.equal(page.offset, offset);
-    assert.ok(page.jobs.length >= 1 || page.total === 0);
-    pages.push(page);
-    if (page.next_offset === undefined) return pages;
-    assert.equal(page.next_offset, offset + page.jobs.length);
-    offset = page.next_offset;
-  }
-  throw new Error('paging did not end');
-}
+/** Every page of a registry query (queryPages in hubutil.mjs). */
+const allPages = (c, fields) => queryPages(c, { what: 'registry', ...fields }, MAX_HEADER);
 
 test('failed registry: pages end by bytes, next_offset lists every job once, newest first', async () => {
   const c = await Client.connect(hub.url, { token: ADMIN });
