@@ -67,7 +67,6 @@ struct conn {
     char peer[64];
     char *name;
     bool hello_done;
-    bool is_consumer;
     const hubcfg_token *tok; /* NULL with no tokens configured (= admin) */
     /* ACL: the last job dispatched to this connection and its queue (the emit check of a
      * producer that emits many outputs of one job needs no broker look-up) */

@@ -601,7 +601,6 @@ static void op_consume(conn *c, const wsm_msg *m, const char *ref)
         reply_werr(c, &e, ref);
         return;
     }
-    c->is_consumer = true;
     conn_ok(c, ref, NULL);
     ops_publish_worker(c->h, c, "consuming");
 }
