@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifdef RES_HAVE_PG
 #include <libpq-fe.h>
@@ -71,5 +72,23 @@ static inline int dbtest_pg_create(const char *pg, const char *dbname, char *url
     return 0;
 }
 #endif
+
+/* The database of a test run: sqlite:<dir>/results.db, or with RES_TEST_PG_URL set a fresh
+ * PostgreSQL database <prefix>_<pid> on that server (dbtest_pg_create); 0, or -1 (printed). */
+static inline int dbtest_url(const char *dir, const char *prefix, char *url, size_t cap)
+{
+    snprintf(url, cap, "sqlite:%s/results.db", dir);
+    const char *pg = getenv("RES_TEST_PG_URL");
+    if (!pg || !*pg)
+        return 0;
+#ifdef RES_HAVE_PG
+    char dbname[64];
+    snprintf(dbname, sizeof dbname, "%s_%d", prefix, (int)getpid());
+    return dbtest_pg_create(pg, dbname, url, cap);
+#else
+    fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
+    return -1;
+#endif
+}
 
 #endif

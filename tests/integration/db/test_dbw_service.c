@@ -434,19 +434,8 @@ int main(int argc, char **argv)
     wsm_log_set_level(WSM_LOG_WARN);
     if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "dbw-svc") != 0)
         return 1;
-    snprintf(db_url, sizeof db_url, "sqlite:%s/results.db", tmpdir);
-    const char *pg = getenv("RES_TEST_PG_URL");
-    if (pg && *pg) {
-#ifdef RES_HAVE_PG
-        char dbname[64];
-        snprintf(dbname, sizeof dbname, "svc_%d", (int)getpid());
-        if (dbtest_pg_create(pg, dbname, db_url, sizeof db_url) != 0)
-            return 1;
-#else
-        fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
+    if (dbtest_url(tmpdir, "svc", db_url, sizeof db_url) != 0)
         return 1;
-#endif
-    }
     printf("database: %s\n", db_url);
     pid_t hub = -1;
     if (strncmp(argv[1], "ws://", 5) == 0) {

@@ -429,19 +429,8 @@ int main(void)
     if (dbtest_mkdtemp(tmpdir, sizeof tmpdir, "dbw-test") != 0)
         return 1;
     char url[600];
-    snprintf(url, sizeof url, "sqlite:%s/results.db", tmpdir);
-    const char *pg = getenv("RES_TEST_PG_URL");
-    if (pg && *pg) {
-#ifdef RES_HAVE_PG
-        char dbname[64];
-        snprintf(dbname, sizeof dbname, "dbw_%d", (int)getpid());
-        if (dbtest_pg_create(pg, dbname, url, sizeof url) != 0)
-            return 1;
-#else
-        fprintf(stderr, "RES_TEST_PG_URL set but this build has no libpq\n");
+    if (dbtest_url(tmpdir, "dbw", url, sizeof url) != 0)
         return 1;
-#endif
-    }
     printf("database: %s\n", url);
     res_err re;
     CHECK_EQ_INT(dbw_pool_new("bogus:x", 2, &pool, &re), RES_E_BAD_URL);
