@@ -120,6 +120,16 @@ static void untranspose(unsigned char *dst, const unsigned char *src, size_t row
     }
 }
 
+/* Gives the whole pages within bytes [from, to) of f's mapping back to the page cache (a
+ * read-only private mapping faults them in again if they are needed). */
+static void drop_pages(const mf4_file *f, uint64_t from, uint64_t to)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t lo = (from + page - 1) / page * page, hi = to / page * page;
+    if (hi > lo)
+        madvise((void *)(f->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+}
+
 /* Un-transposes the planes in zbuf (fragment zfrag) into row-major records. */
 static int to_rows(mf4__cursor *c, mf4_error *err)
 {
@@ -214,11 +224,7 @@ static int inflate_frag(mf4__cursor *c, size_t i, int keep_planes, mf4_error *er
     if (f->mapped) {
         /* the compressed bytes are not needed again soon: give their pages back so that the
          * resident memory of a pass over a DZ file does not grow with the file */
-        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-        uint64_t lo = (fr->file_off + page - 1) / page * page;
-        uint64_t hi = (fr->file_off + fr->clen) / page * page;
-        if (hi > lo)
-            madvise((void *)(f->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+        drop_pages(f, fr->file_off, fr->file_off + fr->clen);
     }
     if (zrc != Z_STREAM_END || have != want) {
         c->zfrag = -1;
@@ -1297,10 +1303,7 @@ static void release_pages(mf4_reader *r, const unsigned char *p)
         r->dropped = 0;
     if (off - r->dropped < ((uint64_t)16 << 20))
         return;
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t lo = (r->dropped + page - 1) / page * page, hi = off / page * page;
-    if (hi > lo)
-        madvise((void *)(r->f->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+    drop_pages(r->f, r->dropped, off);
     r->dropped = off;
 }
 
