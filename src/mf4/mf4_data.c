@@ -1242,7 +1242,8 @@ static void finish_bytes(colbuf *c, size_t n)
     c->pub.offsets = c->offsets;
     for (size_t i = 0; i < n; i++)
         c->phys[i] = NAN;
-    if (cv && c->text && is_string(dt)) {
+    /* a string converts when the conversion can yield text (then kept) or is text -> value */
+    if (cv && is_string(dt) && (c->text || cv->type == MF4_CONV_TEXT_VALUE)) {
         for (size_t i = 0; i < n; i++) {
             size_t l = c->offsets[i + 1] - c->offsets[i];
             char buf[256];
@@ -1253,17 +1254,8 @@ static void finish_bytes(colbuf *c, size_t n)
             const char *t = NULL;
             mf4_conv_apply_text(cv, buf, &c->phys[i], &t);
             /* text results pointing into buf would dangle: only conversion texts kept */
-            c->text[i] = (t && t != buf) ? t : NULL;
-        }
-    } else if (cv && cv->type == MF4_CONV_TEXT_VALUE && is_string(dt)) {
-        for (size_t i = 0; i < n; i++) {
-            size_t l = c->offsets[i + 1] - c->offsets[i];
-            char buf[256];
-            if (l >= sizeof buf)
-                l = sizeof buf - 1;
-            memcpy(buf, c->bytes + c->offsets[i], l);
-            buf[l] = 0;
-            mf4_conv_apply_text(cv, buf, &c->phys[i], NULL);
+            if (c->text)
+                c->text[i] = (t && t != buf) ? t : NULL;
         }
     }
 }
