@@ -493,27 +493,32 @@ btree *broker_tree_ensure(broker *b, bjob *root)
     return t;
 }
 
+/* Room for one more of n elements of `size` bytes in v (capacity *cap, doubled from 2):
+ * returns v or its reallocation (*cap updated), NULL on NOMEM (v untouched). */
+static void *vec_reserve(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? 2 * *cap : 2;
+    void *nv = realloc(v, nc * size);
+    if (nv)
+        *cap = nc;
+    return nv;
+}
+
 int broker_tree_key_add(broker *b, btree *t, bkey *k)
 {
     for (size_t i = 0; i < t->n_keys; i++)
         if (t->keys[i] == k)
             return WSM_OK;
-    if (t->n_keys == t->cap_keys) {
-        size_t cap = t->cap_keys ? 2 * t->cap_keys : 2;
-        bkey **v = realloc(t->keys, cap * sizeof *v);
-        if (!v)
-            return WSM_E_NOMEM;
-        t->keys = v;
-        t->cap_keys = cap;
-    }
-    if (k->n_trees == k->cap_trees) {
-        size_t cap = k->cap_trees ? 2 * k->cap_trees : 2;
-        btree **v = realloc(k->trees, cap * sizeof *v);
-        if (!v)
-            return WSM_E_NOMEM;
-        k->trees = v;
-        k->cap_trees = cap;
-    }
+    bkey **kv = vec_reserve(t->keys, &t->cap_keys, t->n_keys, sizeof *kv);
+    if (!kv)
+        return WSM_E_NOMEM;
+    t->keys = kv;
+    btree **tv = vec_reserve(k->trees, &k->cap_trees, k->n_trees, sizeof *tv);
+    if (!tv)
+        return WSM_E_NOMEM;
+    k->trees = tv;
     t->keys[t->n_keys++] = k;
     k->trees[k->n_trees++] = t;
     broker_key_dirty(b, k); /* its record names the roots of its trees */
