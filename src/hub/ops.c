@@ -140,6 +140,13 @@ static const char *jtext(texts *t, const wsm_msg *m, const char *key, size_t *le
     return s;
 }
 
+/* The payload's content_type when the header gives one, else NULL (the frame decoder already
+ * defaulted m->content_type to application/json; the broker stores only a given type). */
+static const char *given_ct(const wsm_msg *m)
+{
+    return cJSON_GetObjectItemCaseSensitive(m->hdr, "content_type") ? m->content_type : NULL;
+}
+
 /* Appends a decimal integer (hot paths avoid printf). */
 static int put_int(wsm_buf *b, long long v)
 {
@@ -296,8 +303,7 @@ static int rd_spec(const wsm_msg *m, broker_job_spec *s, texts *t, wsm_err *e)
     s->args = jtext(t, m, "args", &s->args_len);
     s->meta = jtext(t, m, "meta", &s->meta_len);
     s->payload_meta = jtext(t, m, "payload_meta", &s->payload_meta_len);
-    if (cJSON_GetObjectItemCaseSensitive(h, "content_type"))
-        s->content_type = m->content_type;
+    s->content_type = given_ct(m);
     s->payload = m->payload;
     s->len = m->len;
     if (wsm_json_str(h, "", "key", false, &s->key, e) < 0 ||
@@ -699,8 +705,7 @@ static void op_result(conn *c, const wsm_msg *m, const char *ref)
     r.value = jtext(&t, m, "value", &r.value_len);
     r.state = jtext(&t, m, "state", &r.state_len);
     r.payload_meta = jtext(&t, m, "payload_meta", &r.payload_meta_len);
-    if (cJSON_GetObjectItemCaseSensitive(m->hdr, "content_type"))
-        r.content_type = m->content_type;
+    r.content_type = given_ct(m);
     r.payload = m->payload;
     r.len = m->len;
     int rc = broker_result(c->h->b, c->bc, job, (int)attempt, &r, &e);
@@ -886,9 +891,7 @@ static void op_publish(conn *c, const wsm_msg *m, const char *ref)
     texts t = {0};
     size_t dl = 0;
     const char *data = jtext(&t, m, "data", &dl);
-    const char *ct =
-        cJSON_GetObjectItemCaseSensitive(m->hdr, "content_type") ? m->content_type : NULL;
-    hub_publish(h, topic, subject ? subject : "", data, dl, m->payload, m->len, ct);
+    hub_publish(h, topic, subject ? subject : "", data, dl, m->payload, m->len, given_ct(m));
     texts_free(&t);
     conn_ok(c, ref, NULL);
 }
