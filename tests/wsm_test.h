@@ -10,6 +10,7 @@
 #define WSM_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,16 @@
 #else
 #define WSM_TEST_SLOW() 1
 #endif
+
+/* wsm_test_rand(&state): the next value of a xorshift64 generator, for randomised tests that
+ * repeat run after run (state: a file's own static uint64_t, seeded non-zero). */
+static inline uint64_t wsm_test_rand(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
 
 static int wsm_test_failures;
 static int wsm_test_checks;
