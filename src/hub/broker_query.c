@@ -342,22 +342,29 @@ typedef struct bpage {
     bool full; /* no more summaries go in: limit reached or the next one did not fit */
 } bpage;
 
-/* Adds e (taken: added or deleted) unless the page is full. 0, or -1 on NOMEM. */
+/* Adds e (taken: added or deleted) unless the page is full. 0, or -1 on NOMEM. Only a
+ * byte-capped page prints e to measure it. */
 static int page_add(bpage *p, cJSON *e)
 {
-    char *txt = e && !p->full ? cJSON_PrintUnformatted(e) : NULL;
-    if (!txt) {
+    if (!e || p->full) {
         cJSON_Delete(e);
         return p->full ? 0 : -1;
     }
-    size_t n = strlen(txt) + (p->listed ? 1 : 0); /* the comma before it */
-    cJSON_free(txt);
-    if (p->listed && p->max_bytes && p->bytes + n > p->max_bytes) {
-        cJSON_Delete(e);
-        p->full = true;
-        return 0;
+    if (p->max_bytes) {
+        char *txt = cJSON_PrintUnformatted(e);
+        if (!txt) {
+            cJSON_Delete(e);
+            return -1;
+        }
+        size_t n = strlen(txt) + (p->listed ? 1 : 0); /* the comma before it */
+        cJSON_free(txt);
+        if (p->listed && p->bytes + n > p->max_bytes) {
+            cJSON_Delete(e);
+            p->full = true;
+            return 0;
+        }
+        p->bytes += n;
     }
-    p->bytes += n;
     cJSON_AddItemToArray(p->arr, e);
     if (++p->listed == p->limit)
         p->full = true;
