@@ -469,15 +469,13 @@ static btree_q *tree_q(btree *t, const bqueue *q)
     return &t->qs[q->idx];
 }
 
-btree *broker_tree_ensure(broker *b, bjob *root)
+btree *broker_tree_new(broker *b, const char *root_id)
 {
-    if (root->tree)
-        return root->tree;
     btree *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->qs = calloc(b->n_queues, sizeof *t->qs);
-    t->root_id = bstrdup0(root->h.key);
+    t->root_id = bstrdup0(root_id);
     if (!t->qs || !t->root_id) {
         free(t->qs);
         free(t->root_id);
@@ -486,9 +484,19 @@ btree *broker_tree_ensure(broker *b, bjob *root)
     }
     blist_init(&t->members);
     blist_init(&t->waits);
+    b->n_trees++;
+    return t;
+}
+
+btree *broker_tree_ensure(broker *b, bjob *root)
+{
+    if (root->tree)
+        return root->tree;
+    btree *t = broker_tree_new(b, root->h.key);
+    if (!t)
+        return NULL;
     t->root = root;
     t->started_at = root->enqueued_at;
-    b->n_trees++;
     broker_tree_add(b, t, root);
     return t;
 }

@@ -385,6 +385,8 @@ void broker_key_unref(broker *b, bkey *k);
 int broker_tree_key_add(broker *b, btree *t, bkey *k);
 int broker_job_alloc(broker *b, bqueue *q, const char *id, const broker_job_spec *spec, bjob **out);
 void broker_job_free(broker *b, bjob *j);
+/* A tree of no job yet (root unset: restore gives one to a purged root); NULL on NOMEM. */
+btree *broker_tree_new(broker *b, const char *root_id);
 btree *broker_tree_ensure(broker *b, bjob *root);
 void broker_tree_add(broker *b, btree *t, bjob *j);
 void broker_settle(broker *b);

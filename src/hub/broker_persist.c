@@ -425,26 +425,8 @@ static btree *restore_tree(broker *b, bhash *trees, const char *root_id)
     if (r)
         return r->t;
     bjob *root = broker_find_job(b, root_id);
-    btree *t = NULL;
-    if (root && !root->root_id) {
-        t = broker_tree_ensure(b, root);
-    } else {
-        /* the root was purged: a tree without root job */
-        t = calloc(1, sizeof *t);
-        if (t) {
-            t->qs = calloc(b->n_queues, sizeof *t->qs);
-            t->root_id = bstrdup0(root_id);
-            if (!t->qs || !t->root_id) {
-                free(t->qs);
-                free(t->root_id);
-                free(t);
-                return NULL;
-            }
-            blist_init(&t->members);
-            blist_init(&t->waits);
-            b->n_trees++;
-        }
-    }
+    /* a purged root leaves a tree without root job */
+    btree *t = root && !root->root_id ? broker_tree_ensure(b, root) : broker_tree_new(b, root_id);
     if (!t)
         return NULL;
     r = calloc(1, sizeof *r);
