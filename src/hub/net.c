@@ -232,6 +232,16 @@ void conn_close(conn *c, int status, const char *reason, bool drop_output)
     }
 }
 
+/* Appends the error header {"op":"error","code":..,"message":..[,"ref":..]} to b. */
+static int error_header(wsm_buf *b, int code, const char *msg, const char *ref)
+{
+    return wsm_buf_printf(b,
+                          "{\"op\":\"error\",\"code\":\"%s\",\"message\":", wsm_code_name(code)) ||
+           json_quote(b, msg ? msg : "") ||
+           (ref && (wsm_buf_append_str(b, ",\"ref\":") || json_quote(b, ref))) ||
+           wsm_buf_append(b, "}", 1);
+}
+
 void conn_error(conn *c, int code, const char *msg, const char *ref)
 {
     hub *h = c->h;
@@ -239,10 +249,7 @@ void conn_error(conn *c, int code, const char *msg, const char *ref)
         h->m.errors[code]++;
     wsm_buf *s = &h->scratch;
     wsm_buf_reset(s);
-    if (wsm_buf_printf(s, "{\"op\":\"error\",\"code\":\"%s\",\"message\":", wsm_code_name(code)) ||
-        json_quote(s, msg ? msg : "") ||
-        (ref && (wsm_buf_append_str(s, ",\"ref\":") || json_quote(s, ref))) ||
-        wsm_buf_append(s, "}", 1))
+    if (error_header(s, code, msg, ref))
         return;
     wsm_log(WSM_LOG_DEBUG, "net", "session %llu: error %s: %s", (unsigned long long)c->session,
             wsm_code_name(code), msg ? msg : "");
@@ -304,9 +311,7 @@ void conn_auth_failed(conn *c, const char *msg, const char *ref)
     c->delay_until = (c->delay_until > now ? c->delay_until : now) + delay;
     h->m.errors[WSM_E_UNAUTHORIZED]++;
     wsm_buf *d = &c->delayed;
-    if (wsm_buf_append_str(d, "{\"op\":\"error\",\"code\":\"UNAUTHORIZED\",\"message\":") ||
-        json_quote(d, msg) || (ref && (wsm_buf_append_str(d, ",\"ref\":") || json_quote(d, ref))) ||
-        wsm_buf_append(d, "}\n", 2))
+    if (error_header(d, WSM_E_UNAUTHORIZED, msg, ref) || wsm_buf_append(d, "\n", 1))
         wsm_buf_reset(d);
     wsm_log(WSM_LOG_WARN, "auth", "session %llu (%s): failed hello #%d from this address: %s",
             (unsigned long long)c->session, c->peer, a->fails, msg);
