@@ -20,36 +20,6 @@
 
 #define MAX_DEPTH 10000
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (s[0] >= 0x80), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t k;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* no overlongs */
-        else if (c == 0xed)
-            hi = 0x9f; /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f; /* <= U+10FFFF */
-    } else
-        return 0;
-    if (n < k || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return k;
-}
-
 /* Any byte of x that needs a look: < 0x20, '"', '\\' or >= 0x80. */
 static inline uint64_t special8(uint64_t x)
 {
@@ -81,12 +51,15 @@ int jw_strn(wsm_buf *b, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq(s + i, n - i);
-            if (!k) {
+            /* a multi-byte sequence holds only bytes >= 0x80: check the whole run at once */
+            size_t j = i + 1;
+            while (j < n && s[j] >= 0x80)
+                j++;
+            if (!wsm_utf8_valid(s + i, j - i)) {
                 b->len = mark;
                 return WSM_E_USAGE;
             }
-            i += k;
+            i = j;
             continue;
         }
         /* an escape: copy the run before it, then the escape (at most 6 bytes) */
