@@ -616,17 +616,40 @@ TEST(meta_errors)
                  WSM_OK);
 }
 
+/* A JSON payload and the answer expected for it: code, and a needle of the message (or NULL). */
+typedef struct json_case {
+    const char *payload;
+    int code;
+    const char *needle;
+} json_case;
+
+/* Decodes each case's payload under meta_txt and checks code and message; label names the
+ * table in the diagnostics. */
+static void check_json_cases(const char *label, const char *meta_txt, const json_case *cases,
+                             size_t n)
+{
+    wsm_err err;
+    for (size_t i = 0; i < n; i++) {
+        int rc =
+            decode_text(WSM_CT_JSON, meta_txt, cases[i].payload, strlen(cases[i].payload), 0, &err);
+        if (rc != cases[i].code)
+            fprintf(stderr, "%s %zu: rc %d (%s)\n", label, i, rc, err.msg);
+        CHECK_EQ_INT(rc, cases[i].code);
+        if (cases[i].needle && !strstr(err.msg, cases[i].needle)) {
+            fprintf(stderr, "%s %zu: message '%s' lacks '%s'\n", label, i, err.msg,
+                    cases[i].needle);
+            CHECK(0);
+        }
+    }
+}
+
 TEST(json_errors)
 {
     wsm_err err;
     const char *meta = "{\"rows\":2,\"columns\":[{\"name\":\"a\",\"type\":\"i32\"},{\"name\":\"s\","
                        "\"type\":\"u8\",\"enum\":[\"X\",\"Y\"],\"nullable\":true},{\"name\":\"b\","
                        "\"type\":\"bool\"},{\"name\":\"f\",\"type\":\"f32\"}]}";
-    struct {
-        const char *payload;
-        int code;
-        const char *needle;
-    } cases[] = {
+    const json_case cases[] = {
         {"{\"a\":[1,2],\"s\":[\"X\",null],\"b\":[true,false],\"f\":[1.5,2]}", WSM_OK, NULL},
         {"{\"a\":[1,2],\"s\":[\"X\",null],\"b\":[true,false],\"f\":[1.5,2]}  \n", WSM_OK, NULL},
         {"{\"a\":[1],\"s\":[\"X\",null],\"b\":[true,false],\"f\":[1.5,2]}", WSM_E_BAD_FIELD,
@@ -662,27 +685,13 @@ TEST(json_errors)
          "trailing"},
         {"", WSM_E_BAD_JSON, "payload"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc =
-            decode_text(WSM_CT_JSON, meta, cases[i].payload, strlen(cases[i].payload), 0, &err);
-        if (rc != cases[i].code)
-            fprintf(stderr, "case %zu: rc %d (%s)\n", i, rc, err.msg);
-        CHECK_EQ_INT(rc, cases[i].code);
-        if (cases[i].needle && !strstr(err.msg, cases[i].needle)) {
-            fprintf(stderr, "case %zu: message '%s' lacks '%s'\n", i, err.msg, cases[i].needle);
-            CHECK(0);
-        }
-    }
+    check_json_cases("case", meta, cases, sizeof cases / sizeof cases[0]);
     /* f64 and wider integer columns */
     const char *meta2 =
         "{\"rows\":1,\"columns\":[{\"name\":\"d\",\"type\":\"f64\"},{\"name\":"
         "\"l\",\"type\":\"i64\"},{\"name\":\"h\",\"type\":\"i16\"},{\"name\":"
         "\"u\",\"type\":\"u8\"},{\"name\":\"n\",\"type\":\"f64\",\"nullable\":true}]}";
-    struct {
-        const char *payload;
-        int code;
-        const char *needle;
-    } cases2[] = {
+    const json_case cases2[] = {
         {"{\"d\":[1.5],\"l\":[-9007199254740992],\"h\":[-32768],\"u\":[255],\"n\":[null]}", WSM_OK,
          NULL},
         {"{\"d\":[1e999],\"l\":[1],\"h\":[1],\"u\":[1],\"n\":[1]}", WSM_E_BAD_FIELD,
@@ -732,17 +741,7 @@ TEST(json_errors)
          "payload.d: expected an array"},
         {"\"x\"", WSM_E_BAD_FIELD, "payload: expected an object of column arrays"},
     };
-    for (size_t i = 0; i < sizeof cases2 / sizeof cases2[0]; i++) {
-        int rc =
-            decode_text(WSM_CT_JSON, meta2, cases2[i].payload, strlen(cases2[i].payload), 0, &err);
-        if (rc != cases2[i].code)
-            fprintf(stderr, "case2 %zu: rc %d (%s)\n", i, rc, err.msg);
-        CHECK_EQ_INT(rc, cases2[i].code);
-        if (cases2[i].needle && !strstr(err.msg, cases2[i].needle)) {
-            fprintf(stderr, "case2 %zu: message '%s' lacks '%s'\n", i, err.msg, cases2[i].needle);
-            CHECK(0);
-        }
-    }
+    check_json_cases("case2", meta2, cases2, sizeof cases2 / sizeof cases2[0]);
     /* the JSON payload need not be NUL-terminated: decode a prefix of a longer buffer */
     const char *ok = "{\"a\":[1,2],\"s\":[\"X\",null],\"b\":[true,false],\"f\":[1.5,2]}GARBAGE";
     CHECK_EQ_INT(decode_text(WSM_CT_JSON, meta, ok, strlen(ok) - 7, 0, &err), WSM_OK);
