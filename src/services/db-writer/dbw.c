@@ -541,19 +541,22 @@ static int text_ok(const char *what, const char *t, size_t max, dbw_error *e)
     return RES_OK;
 }
 
-static int prevalidate(const dbw_job *job, const char *rec, const res_event *evs, size_t n_ev,
-                       const res_summary *sum, bool summary, const res_recording *r, bool meta,
-                       dbw_error *e)
+static int id_ok(const char *what, const char *id, dbw_error *e)
 {
-    size_t n = strlen(rec);
-    if (n > 256 || !wsm_utf8_valid(rec, n))
-        return fail(e, RES_E_BAD_INPUT, "recording id: expected 1..256 bytes of UTF-8");
-    if (job->root && *job->root && strcmp(job->root, rec) != 0) {
-        n = strlen(job->root);
-        if (n > 256 || !wsm_utf8_valid(job->root, n))
-            return fail(e, RES_E_BAD_INPUT, "root: expected 1..256 bytes of UTF-8");
-    }
-    if (utf8_tree(job->args, e))
+    size_t n = strlen(id);
+    if (n > 256 || !wsm_utf8_valid(id, n))
+        return fail(e, RES_E_BAD_INPUT, "%s: expected 1..256 bytes of UTF-8", what);
+    return RES_OK;
+}
+
+/* alias: the root job id to record as an alias of rec, or NULL. */
+static int prevalidate(const cJSON *args, const char *rec, const char *alias, const res_event *evs,
+                       size_t n_ev, const res_summary *sum, bool summary, const res_recording *r,
+                       bool meta, dbw_error *e)
+{
+    if (id_ok("recording id", rec, e) || (alias && id_ok("root", alias, e)))
+        return e->code;
+    if (utf8_tree(args, e))
         return e->code;
     for (size_t i = 0; i < n_ev; i++)
         if (stage_ok("args.events[].stage", evs[i].stage, e))
@@ -624,7 +627,9 @@ int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e)
         goto out;
     if (meta && (rc = parse_recording(meta, recobj ? "args.recording" : "args", rec, &r, e)))
         goto out;
-    if ((rc = prevalidate(job, rec, evs, n_ev, &sum, summary != NULL, &r, meta != NULL, e)))
+    /* the root job id becomes an alias of the recording, unless it is the recording id */
+    const char *alias = job->root && *job->root && strcmp(job->root, rec) != 0 ? job->root : NULL;
+    if ((rc = prevalidate(args, rec, alias, evs, n_ev, &sum, summary != NULL, &r, meta != NULL, e)))
         goto out;
 
     res_err re;
@@ -658,8 +663,7 @@ int dbw_store(res_db *db, const dbw_job *job, cJSON **result, dbw_error *e)
         from_res(e, rc, &re);
         goto out;
     }
-    if (job->root && *job->root && strcmp(job->root, rec) != 0 &&
-        (rc = res_write_alias(db, job->root, rec, &re))) {
+    if (alias && (rc = res_write_alias(db, alias, rec, &re))) {
         from_res(e, rc, &re);
         goto out;
     }
