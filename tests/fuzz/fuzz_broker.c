@@ -189,6 +189,23 @@ static void check(broker *b)
         abort();
 }
 
+/* Queue q's counts as a restart must keep them (queued+started: a started job comes back
+ * queued; deferred; scheduled; each end) into v; returns the started count. */
+static size_t restart_counts(broker *b, size_t q, size_t v[7])
+{
+    broker_queue_stats st;
+    broker_queue_stats_get(b, q, &st);
+    size_t c[7] = {st.queued + st.started,
+                   st.deferred,
+                   st.scheduled,
+                   st.finished,
+                   st.failed,
+                   st.expired,
+                   st.canceled};
+    memcpy(v, c, sizeof c);
+    return st.started;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const qn[] = {"a", "b", "c", "zz"};
@@ -396,20 +413,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int code;
     broker_persist_collect(b, &sink, &code);
     size_t jobs_before = broker_job_count(b);
-    /* per queue: queued+started, deferred, scheduled, and each end, before the restart */
+    /* per queue, before the restart */
     size_t before[3][7];
-    for (size_t q = 0; q < 3; q++) {
-        broker_queue_stats st;
-        broker_queue_stats_get(b, q, &st);
-        size_t v[7] = {st.queued + st.started,
-                       st.deferred,
-                       st.scheduled,
-                       st.finished,
-                       st.failed,
-                       st.expired,
-                       st.canceled};
-        memcpy(before[q], v, sizeof v);
-    }
+    for (size_t q = 0; q < 3; q++)
+        restart_counts(b, q, before[q]);
     broker_free(b);
     b = broker_new(&cfg, NULL);
     if (!b)
@@ -434,16 +441,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     /* started jobs come back queued; every other job keeps its status */
     for (size_t q = 0; q < 3 && ok; q++) {
-        broker_queue_stats st;
-        broker_queue_stats_get(b, q, &st);
-        size_t v[7] = {st.queued + st.started,
-                       st.deferred,
-                       st.scheduled,
-                       st.finished,
-                       st.failed,
-                       st.expired,
-                       st.canceled};
-        if (st.started != 0 || memcmp(v, before[q], sizeof v) != 0)
+        size_t v[7];
+        if (restart_counts(b, q, v) != 0 || memcmp(v, before[q], sizeof v) != 0)
             abort();
     }
     broker_conn *w = broker_conn_new(b, (void *)(intptr_t)0, NULL);
