@@ -130,6 +130,15 @@ static bool is_exec(const char *p)
     return access(p, X_OK) == 0;
 }
 
+/* p when it names an executable, else NULL with p freed (accepts NULL). */
+static char *exec_or_free(char *p)
+{
+    if (p && is_exec(p))
+        return p;
+    free(p);
+    return NULL;
+}
+
 /* Directory of the running wshub (from /proc/self/exe) into out; false if unknown. */
 static bool self_dir(char *out, size_t n)
 {
@@ -146,32 +155,21 @@ static bool self_dir(char *out, size_t n)
 /* Resolves a service's exec (see supervisor.h). Returns a new string or NULL. */
 static char *resolve_exec(const hubcfg *cfg, const char *ex)
 {
-    if (strchr(ex, '/')) {
-        char *p = ex[0] == '/' ? strdup(ex) : dup_printf("%s/%s", cfg->base_dir, ex);
-        if (p && !is_exec(p)) {
-            free(p);
-            return NULL;
-        }
-        return p;
-    }
+    if (strchr(ex, '/'))
+        return exec_or_free(ex[0] == '/' ? strdup(ex) : dup_printf("%s/%s", cfg->base_dir, ex));
     char *p;
     const char *bin = getenv("WSMESH_BIN_DIR");
-    if (bin && *bin) {
-        p = dup_printf("%s/%s", bin, ex);
-        if (p && is_exec(p))
-            return p;
-        free(p);
-    }
+    if (bin && *bin && (p = exec_or_free(dup_printf("%s/%s", bin, ex))))
+        return p;
     char dir[PATH_MAX];
     if (self_dir(dir, sizeof dir)) {
         /* installed: next to wshub; build tree: src/hub/wshub -> src/{services,tools}/X/X */
         static const char *const sub[] = {"", "/../services/", "/../tools/"};
         for (size_t i = 0; i < sizeof sub / sizeof *sub; i++) {
-            p = i == 0 ? dup_printf("%s/%s", dir, ex)
-                       : dup_printf("%s%s%s/%s", dir, sub[i], ex, ex);
-            if (p && is_exec(p))
+            p = exec_or_free(i == 0 ? dup_printf("%s/%s", dir, ex)
+                                    : dup_printf("%s%s%s/%s", dir, sub[i], ex, ex));
+            if (p)
                 return p;
-            free(p);
         }
     }
     const char *path = getenv("PATH");
@@ -180,12 +178,8 @@ static char *resolve_exec(const hubcfg *cfg, const char *ex)
         while (*s) {
             const char *e = strchr(s, ':');
             size_t n = e ? (size_t)(e - s) : strlen(s);
-            if (n) {
-                p = dup_printf("%.*s/%s", (int)n, s, ex);
-                if (p && is_exec(p))
-                    return p;
-                free(p);
-            }
+            if (n && (p = exec_or_free(dup_printf("%.*s/%s", (int)n, s, ex))))
+                return p;
             s += n + (e ? 1 : 0);
         }
     }
