@@ -59,6 +59,14 @@ static fx *reopen(store **s, const char *path)
     return f;
 }
 
+/* The process ends (f and *s freed, nothing more flushed) and a new one loads the store. */
+static fx *restart(fx *f, store **s, const char *path)
+{
+    fx_free(f);
+    store_free(*s);
+    return reopen(s, path);
+}
+
 TEST(memory_store_persists_nothing)
 {
     store *s = store_memory_new();
@@ -138,10 +146,7 @@ TEST(sqlite_restart_restores_everything_acknowledged)
     CHECK(flush(s, f) >= need);
     CHECK_EQ_INT(flush(s, f), 0); /* nothing pending */
     /* the process dies: no more flushes */
-    fx_free(f);
-    store_free(s);
-
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "bin"), "finished");
     CHECK_STR(fx_field(f, "bin", "result"), "{\"ok\":1}");
     CHECK_STR(fx_field(f, "bin", "meta"), "{\"m\":1}");
@@ -182,9 +187,7 @@ TEST(sqlite_restart_restores_everything_acknowledged)
     CHECK_EQ_INT(fx_fail(f, d, "rec.1", 2, false), WSM_OK);
     CHECK_STR(fx_status(f, "rec.2"), "canceled");
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "rec.1"), "failed");
     CHECK_STR(fx_status(f, "rec.2"), "canceled");
     CHECK_STR(fx_field(f, "rec.2", "reason"), "key_failed: rec.1");
@@ -210,9 +213,7 @@ TEST(sqlite_payload_survives)
     broker_reply r;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     broker_conn *w = fx_worker(f, "w", "other", 1);
     CHECK_EQ_INT(f->nd, 1);
     CHECK_EQ_INT(f->disp[0].len, sizeof pl);
@@ -236,9 +237,7 @@ TEST(sqlite_crash_loses_only_unacknowledged)
     uint64_t need_b = broker_change_seq(f->b);
     CHECK(need_b > committed); /* not covered: its reply must wait */
     /* crash: the pending batch is never taken */
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "acked"), "queued");
     CHECK_STR(fx_status(f, "unacked"), "");
     /* a batch taken but not committed is lost too (crash during the commit) */
@@ -246,9 +245,7 @@ TEST(sqlite_crash_loses_only_unacknowledged)
     store_batch *bt = store_batch_take(s, f->b, NULL);
     CHECK(bt != NULL);
     store_batch_free(bt);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "taken"), "");
     CHECK_STR(fx_status(f, "acked"), "queued");
     fx_free(f);
@@ -298,9 +295,7 @@ TEST(sqlite_commit_on_worker_thread_while_broker_runs)
         store_batch_free(a.bt);
     }
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_EQ_INT(fx_count(f, "other", "finished"), total / 2);
     CHECK_EQ_INT(fx_count(f, "other", "queued"), total / 2); /* started ones requeued */
     fx_free(f);
@@ -326,9 +321,7 @@ TEST(sqlite_retention_deletes_rows)
     fx_advance(f, 24 * 3600 * 1000LL);
     CHECK_EQ_INT(broker_job_count(f->b), 0);
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_EQ_INT(broker_job_count(f->b), 0);
     CHECK_EQ_INT(broker_tree_count(f->b), 0);
     /* the root is gone: its id and its children's ids can be used again */
@@ -366,10 +359,7 @@ TEST(sqlite_restart_keys_deps_and_retries)
     CHECK_EQ_INT(fx_fail(f, w, "r1", 1, true), WSM_OK);
     CHECK_STR(fx_status(f, "r1"), "scheduled");
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "k1"), "queued");
     CHECK_STR(fx_status(f, "k2"), "queued");
     CHECK_STR(fx_status(f, "r1"), "scheduled");
@@ -409,9 +399,7 @@ TEST(sqlite_dedup_survives_when_children_were_purged)
     fx_advance(f, 60000); /* emitted retention: R.0 purged, R still running */
     CHECK_STR(fx_status(f, "R.0"), "");
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "R.0"), "");
     w = fx_worker(f, "w", "src", 1);
     CHECK_EQ_INT(f->disp[0].attempt, 2);
@@ -442,9 +430,7 @@ TEST(sqlite_forgotten_key_leaves_no_stale_record)
     CHECK_EQ_INT(fx_enq(f, "other", "j4", "K", &r), WSM_OK); /* a new life of key K */
     CHECK_STR(r.status, "queued");
     flush(s, f);
-    fx_free(f);
-    store_free(s);
-    f = reopen(&s, path);
+    f = restart(f, &s, path);
     CHECK_STR(fx_status(f, "j4"), "queued"); /* not canceled by a stale stop marker */
     fx_free(f);
     store_free(s);
