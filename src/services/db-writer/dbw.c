@@ -740,6 +740,7 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
     int rc;
     const char *id = NULL;
     cJSON *out = NULL;
+    size_t bytes = 0; /* answer_bytes(out) once measured (the rows loop measures its answer) */
     if (strcmp(q, "recordings") == 0) {
         int64_t off, lim;
         if (opt_int(args, "args", "offset", 0, INT64_MAX / 2, 0, &off, e) < 0 ||
@@ -780,10 +781,11 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
          * on from the last frame it got) */
         for (;;) {
             rc = res_get_frame_rows(db, id, first, max, &out, &re);
-            if (rc || max == 1 || answer_bytes(out) <= DBW_MAX_ANSWER_BYTES)
+            if (rc || max == 1 || (bytes = answer_bytes(out)) <= DBW_MAX_ANSWER_BYTES)
                 break;
             cJSON_Delete(out);
             out = NULL;
+            bytes = 0;
             max /= 2;
         }
     } else if (strcmp(q, "coverage") == 0) {
@@ -810,13 +812,14 @@ int dbw_query(res_db *db, const cJSON *args, cJSON **result, dbw_error *e)
     }
     if (rc)
         return from_res(e, rc, &re);
-    size_t n = answer_bytes(out);
-    if (n > DBW_MAX_ANSWER_BYTES) {
+    if (!bytes)
+        bytes = answer_bytes(out);
+    if (bytes > DBW_MAX_ANSWER_BYTES) {
         cJSON_Delete(out);
         return fail(e, RES_E_BAD_INPUT,
                     "args: the answer to q \"%s\" is %zu bytes, above the %d a result may carry "
                     "(ask for less: limit, max_points, series or max_rows)",
-                    q, n, DBW_MAX_ANSWER_BYTES);
+                    q, bytes, DBW_MAX_ANSWER_BYTES);
     }
     *result = out;
     return RES_OK;
