@@ -35,18 +35,22 @@ static unsigned char big[4096];
 static const char pmeta[] = "{\"rows\":1}";
 #define HELD (sizeof big + sizeof pmeta) /* payload + payload_meta + NUL */
 
+/* Gives s the test payload (big) and its payload_meta (HELD bytes in the broker). */
+static void with_payload(broker_job_spec *s)
+{
+    s->payload = big;
+    s->len = sizeof big;
+    s->payload_meta = pmeta;
+    s->payload_meta_len = strlen(pmeta);
+}
+
 static int emit_keyed(fx *f, broker_conn *w, const char *parent, int64_t seq, const char *key,
                       bool payload)
 {
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.key = key;
-    if (payload) {
-        s.payload = big;
-        s.len = sizeof big;
-        s.payload_meta = pmeta;
-        s.payload_meta_len = strlen(pmeta);
-    }
+    fx_spec(&s, NULL, NULL, key);
+    if (payload)
+        with_payload(&s);
     broker_reply r;
     return broker_emit(f->b, w, parent, "out", seq, &s, (uint64_t)seq, &r, NULL);
 }
@@ -246,9 +250,7 @@ TEST(big_tree_job_json_bounded)
         deps[i] = ids[i];
     }
     broker_job_spec s;
-    broker_job_spec_init(&s);
-    s.queue = "other";
-    s.job_id = "fanin";
+    fx_spec(&s, "other", "fanin", NULL);
     s.depends_on = deps;
     s.n_depends_on = 1000;
     broker_reply r;
@@ -340,12 +342,8 @@ TEST(sqlite_key_state_and_payloads_across_restart)
     /* a job finished after its payload was stored: the store drops the payload */
     broker_conn *o = fx_worker(f, "o", "other", 1);
     broker_job_spec sp;
-    broker_job_spec_init(&sp);
-    sp.queue = "other";
-    sp.payload = big;
-    sp.len = sizeof big;
-    sp.payload_meta = pmeta;
-    sp.payload_meta_len = strlen(pmeta);
+    fx_spec(&sp, "other", NULL, NULL);
+    with_payload(&sp);
     broker_reply r;
     broker_credit(f->b, o, -1);
     sp.job_id = "G";
