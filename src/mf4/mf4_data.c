@@ -81,6 +81,22 @@ int mf4__cursor_seek(mf4__cursor *c, uint64_t pos, mf4_error *err)
     return MF4_OK;
 }
 
+/* The fragment holding the cursor's position (moving c->frag forward to it), NULL at the end. */
+static const mf4__frag *cursor_frag(mf4__cursor *c)
+{
+    const mf4__stream_def *d = c->def;
+    while (c->frag < d->n && c->pos >= d->frags[c->frag].start + d->frags[c->frag].len)
+        c->frag++;
+    return c->frag < d->n ? &d->frags[c->frag] : NULL;
+}
+
+/* A DZ fragment whose inflated bytes are transposed: zip type 1 with at least 2 rows of at
+ * least 2 columns (anything smaller is stored as it is). */
+static int transposed(const mf4__frag *fr)
+{
+    return fr->zip_type == 1 && fr->zip_param > 1 && fr->len / fr->zip_param > 1;
+}
+
 /* Transposed DZ data holds byte column j of every record, then column j+1...: rebuild the
  * records. dst[r * cols + j] = src[j * rows + r]. 8x8 byte tiles with SSE2 where available
  * (8 loads of 8 bytes, 12 unpacks, 8 stores), a scalar loop for the edges. */
@@ -234,7 +250,7 @@ static int inflate_frag(mf4__cursor *c, size_t i, int keep_planes, mf4_error *er
     }
     c->zfrag = (long)i;
     /* transposed data stays as byte planes until someone asks for row-major bytes */
-    c->zplanes = fr->zip_type == 1 && fr->zip_param > 1 && want / fr->zip_param > 1;
+    c->zplanes = transposed(fr);
     if (c->zplanes && !keep_planes)
         return to_rows(c, err);
     return MF4_OK;
@@ -243,14 +259,11 @@ static int inflate_frag(mf4__cursor *c, size_t i, int keep_planes, mf4_error *er
 int mf4__cursor_peek(mf4__cursor *c, size_t want, const unsigned char **p, size_t *got,
                      mf4_error *err)
 {
-    const mf4__stream_def *d = c->def;
     *got = 0;
     *p = NULL;
-    while (c->frag < d->n && c->pos >= d->frags[c->frag].start + d->frags[c->frag].len)
-        c->frag++;
-    if (c->frag >= d->n || want == 0)
+    const mf4__frag *fr = cursor_frag(c);
+    if (!fr || want == 0)
         return MF4_OK;
-    const mf4__frag *fr = &d->frags[c->frag];
     uint64_t off = c->pos - fr->start;
     const unsigned char *base;
     if (fr->clen) {
@@ -277,15 +290,10 @@ int mf4__cursor_peek(mf4__cursor *c, size_t want, const unsigned char **p, size_
 int mf4__cursor_planes(mf4__cursor *c, const unsigned char **planes, const mf4__frag **frag,
                        mf4_error *err)
 {
-    const mf4__stream_def *d = c->def;
     *planes = NULL;
     *frag = NULL;
-    while (c->frag < d->n && c->pos >= d->frags[c->frag].start + d->frags[c->frag].len)
-        c->frag++;
-    if (c->frag >= d->n)
-        return MF4_OK;
-    const mf4__frag *fr = &d->frags[c->frag];
-    if (!fr->clen || fr->zip_type != 1 || fr->zip_param < 2 || fr->len / fr->zip_param < 2)
+    const mf4__frag *fr = cursor_frag(c);
+    if (!fr || !fr->clen || !transposed(fr))
         return MF4_OK;
     if (c->zfrag != (long)c->frag) {
         int rc = inflate_frag(c, c->frag, 1, err);
