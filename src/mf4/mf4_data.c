@@ -997,6 +997,15 @@ CONV_INT(conv_u32, uint32_t, uint32_t, uint64_t)
 CONV_INT(conv_i32, uint32_t, int32_t, int64_t)
 #undef CONV_INT
 
+/* Raw value i of numeric column c as a double (the input of a conversion). */
+static double raw_value(const colbuf *c, size_t i)
+{
+    int kind = c->pub.ch->kind;
+    return kind == MF4_VAL_UINT  ? (double)c->u64[i]
+           : kind == MF4_VAL_INT ? (double)c->i64[i]
+                                 : c->f64[i];
+}
+
 /* Physical values of raw values [0, m) of column c (a chunk starting at batch index o). */
 static void phys_chunk(colbuf *c, size_t o, size_t m)
 {
@@ -1042,11 +1051,8 @@ static void phys_chunk(colbuf *c, size_t o, size_t m)
     default: {
         int isint = ch->kind != MF4_VAL_FLOAT;
         for (size_t i = o; i < o + m; i++) {
-            double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
-                        : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
-                                                  : c->f64[i];
             const char *t = NULL;
-            if (mf4__conv_num(ch->conv, xv, isint, &c->phys[i], &t, 0) != MF4_OK)
+            if (mf4__conv_num(ch->conv, raw_value(c, i), isint, &c->phys[i], &t, 0) != MF4_OK)
                 c->phys[i] = NAN;
             if (c->text)
                 c->text[i] = t;
@@ -1124,9 +1130,7 @@ static void decode_num(mf4_reader *r, colbuf *c, const recsrc *s, size_t d, size
             /* conversions value by value too, as mf4_conv_apply does them */
             int isint = ch->kind != MF4_VAL_FLOAT;
             for (size_t i = d; i < d + m; i++) {
-                double xv = ch->kind == MF4_VAL_UINT  ? (double)c->u64[i]
-                            : ch->kind == MF4_VAL_INT ? (double)c->i64[i]
-                                                      : c->f64[i];
+                double xv = raw_value(c, i);
                 if (c->pm == PH_IDENT)
                     c->phys[i] = xv;
                 else if (c->pm == PH_LINEAR) {
