@@ -282,6 +282,13 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Median of v[0..n) (sorts v). */
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* Median wall and CPU seconds of n results (each sorted on its own), largest peak RSS. */
 static result median(const result *rs, int n)
 {
@@ -293,10 +300,8 @@ static result median(const result *rs, int n)
         if (rs[i].maxrss_kb > m.maxrss_kb)
             m.maxrss_kb = rs[i].maxrss_kb;
     }
-    qsort(w, (size_t)n, sizeof w[0], cmp_double);
-    qsort(c, (size_t)n, sizeof c[0], cmp_double);
-    m.seconds = n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
-    m.cpu = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    m.seconds = median_of(w, n);
+    m.cpu = median_of(c, n);
     return m;
 }
 
