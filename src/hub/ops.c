@@ -927,6 +927,22 @@ static void op_wait(conn *c, const wsm_msg *m, const char *ref)
         reply_err(c, WSM_E_NOMEM, "out of memory", ref);
 }
 
+/* True if c may query the queues of a query job/tree result (NULL passes): a job's "queue",
+ * every key of a tree's "queues"; answers FORBIDDEN at the first one refused. */
+static bool acl_check_result(conn *c, const cJSON *res, const char *ref)
+{
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(res, "queue");
+    if (cJSON_IsString(q) && !acl_check(c, HUBCFG_ACL_QUERY, "query", q->valuestring, ref))
+        return false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "queues"))
+    {
+        if (it->string && !acl_check(c, HUBCFG_ACL_QUERY, "query", it->string, ref))
+            return false;
+    }
+    return true;
+}
+
 /* True if c may query every queue the tree of job_id spans (the rule of query tree); answers
  * FORBIDDEN otherwise. An unknown job passes (the broker answers NO_SUCH_JOB itself). */
 static bool acl_check_tree(conn *c, const char *job_id, const char *ref)
@@ -934,13 +950,7 @@ static bool acl_check_tree(conn *c, const char *job_id, const char *ref)
     if (hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY))
         return true;
     cJSON *t = broker_query_tree(c->h->b, job_id, NULL);
-    const cJSON *it;
-    bool ok = true;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(t, "queues"))
-    {
-        if (ok && it->string)
-            ok = acl_check(c, HUBCFG_ACL_QUERY, "query", it->string, ref);
-    }
+    bool ok = acl_check_result(c, t, ref);
     cJSON_Delete(t);
     return ok;
 }
@@ -1027,23 +1037,10 @@ static void op_query(conn *c, const wsm_msg *m, const char *ref)
         }
         res = !strcmp(what, "job") ? broker_query_job(h->b, job, &e)
                                    : broker_query_tree(h->b, job, &e);
-        if (res && !hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY)) {
-            /* a job: its queue; a tree: every queue it spans */
-            const cJSON *q = cJSON_GetObjectItemCaseSensitive(res, "queue");
-            const cJSON *qs = cJSON_GetObjectItemCaseSensitive(res, "queues");
-            bool ok = true;
-            if (cJSON_IsString(q))
-                ok = acl_check(c, HUBCFG_ACL_QUERY, "query", q->valuestring, ref);
-            const cJSON *it;
-            cJSON_ArrayForEach(it, qs)
-            {
-                if (ok && it->string)
-                    ok = acl_check(c, HUBCFG_ACL_QUERY, "query", it->string, ref);
-            }
-            if (!ok) {
-                cJSON_Delete(res);
-                return;
-            }
+        if (res && !hubcfg_token_unrestricted(c->tok, HUBCFG_ACL_QUERY) &&
+            !acl_check_result(c, res, ref)) {
+            cJSON_Delete(res);
+            return;
         }
     } else if (!strcmp(what, "registry")) {
         const char *queue = NULL, *reg = NULL, *search = NULL;
