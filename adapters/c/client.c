@@ -146,21 +146,31 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     *(bool *)arg = true;
 }
 
+/* Starts a one-shot timer that sets *expired after timeout seconds (none when timeout <= 0;
+ * *tev is then NULL). Returns 0, or WSM_E_NOMEM when the timer cannot be created. The caller
+ * frees *tev (event_free) when it is not NULL. */
+static int start_timeout(wsm_client *cl, double timeout, bool *expired, struct event **tev)
+{
+    *tev = NULL;
+    if (timeout <= 0)
+        return 0;
+    *tev = evtimer_new(cl->base, timeout_cb, expired);
+    if (!*tev)
+        return WSM_E_NOMEM;
+    struct timeval tv = {(time_t)timeout, (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+    evtimer_add(*tev, &tv);
+    return 0;
+}
+
 /* Runs the loop until *flag or the timeout (seconds, 0 = none). Returns 0 when *flag became
  * true, WSM_E_TIMEOUT, or WSM_E_CLOSED when the connection went down first. */
 static int run_until(wsm_client *cl, const bool *flag, double timeout)
 {
     cl_release(cl);
     bool expired = false;
-    struct event *tev = NULL;
-    if (timeout > 0) {
-        tev = evtimer_new(cl->base, timeout_cb, &expired);
-        if (!tev)
-            return WSM_E_NOMEM;
-        struct timeval tv = {(time_t)timeout,
-                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-        evtimer_add(tev, &tv);
-    }
+    struct event *tev;
+    if (start_timeout(cl, timeout, &expired, &tev) != 0)
+        return WSM_E_NOMEM;
     while (!*flag && !expired && !cl->down)
         event_base_loop(cl->base, EVLOOP_ONCE);
     if (tev)
@@ -473,18 +483,10 @@ int wsm_client_sync(wsm_client *cl, double timeout, size_t *n_failed)
 {
     if (!cl)
         return WSM_E_USAGE;
-    bool never = false;
     int rc = 0;
-    struct event *tev = NULL;
+    struct event *tev;
     bool expired = false;
-    if (timeout > 0) {
-        tev = evtimer_new(cl->base, timeout_cb, &expired);
-        struct timeval tv = {(time_t)timeout,
-                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-        if (tev)
-            evtimer_add(tev, &tv);
-    }
-    (void)never;
+    (void)start_timeout(cl, timeout, &expired, &tev); /* without a timer: waits unbounded */
     cl_release(cl);
     while (cl->outstanding && !cl->down && !expired)
         event_base_loop(cl->base, EVLOOP_ONCE);
@@ -639,18 +641,10 @@ int wsm_next_event(wsm_client *cl, double timeout, cJSON **event_out)
     if (!cl)
         return WSM_E_USAGE;
     if (!cl->ev_head) {
-        bool never = false;
-        (void)never;
         /* wait until an event is queued */
         bool expired = false;
-        struct event *tev = NULL;
-        if (timeout > 0) {
-            tev = evtimer_new(cl->base, timeout_cb, &expired);
-            struct timeval tv = {(time_t)timeout,
-                                 (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-            if (tev)
-                evtimer_add(tev, &tv);
-        }
+        struct event *tev;
+        (void)start_timeout(cl, timeout, &expired, &tev); /* without a timer: waits unbounded */
         cl_release(cl);
         while (!cl->ev_head && !cl->down && !expired)
             event_base_loop(cl->base, EVLOOP_ONCE);
@@ -767,15 +761,9 @@ int wsm_client_dispatch(wsm_client *cl, double timeout)
     if (!cl)
         return WSM_E_USAGE;
     bool expired = false;
-    struct event *tev = NULL;
-    if (timeout > 0) {
-        tev = evtimer_new(cl->base, timeout_cb, &expired);
-        if (!tev)
-            return WSM_E_NOMEM;
-        struct timeval tv = {(time_t)timeout,
-                             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-        evtimer_add(tev, &tv);
-    }
+    struct event *tev;
+    if (start_timeout(cl, timeout, &expired, &tev) != 0)
+        return WSM_E_NOMEM;
     cl_release(cl);
     while (!cl->down && !expired && (timeout > 0 || cl->outstanding))
         event_base_loop(cl->base, EVLOOP_ONCE);
