@@ -238,7 +238,7 @@ static void key_free(broker *b, bkey *k)
     free(k->h.key);
     free(k->state);
     free(k->stopped_by);
-    free(k->restore_roots);
+    cJSON_Delete(k->restore_roots);
     free(k->trees);
     free(k);
 }
@@ -2354,7 +2354,7 @@ void broker_free(broker *b)
             free(key->h.key);
             free(key->state);
             free(key->stopped_by);
-            free(key->restore_roots);
+            cJSON_Delete(key->restore_roots);
             free(key->trees);
             free(key);
         }

@@ -156,7 +156,8 @@ typedef struct bkey {
      * live while n_trees > 0, so a stream's state survives the purge of its finished jobs */
     struct btree **trees;
     size_t n_trees, cap_trees;
-    char *restore_roots; /* restore only: JSON array of those trees' root ids, or NULL */
+    cJSON *restore_roots; /* restore only: array of those trees' root ids (taken from the key
+                           * record), or NULL */
 } bkey;
 
 /* A dependency edge: child waits for parent. Linked in parent->dependents. */

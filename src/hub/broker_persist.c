@@ -377,15 +377,11 @@ int broker_restore_key(broker *b, const char *queue, const char *key, const char
     k->state_len = n;
     free(k->stopped_by);
     k->stopped_by = bstrdup0(jstr(o, "stopped_by"));
-    free(k->restore_roots);
-    k->restore_roots = NULL;
-    size_t rn = 0;
-    const cJSON *roots = cJSON_GetObjectItemCaseSensitive(o, "roots");
-    if (cJSON_IsArray(roots) && cJSON_GetArraySize(roots) > 0 &&
-        !(k->restore_roots = jraw(o, "roots", &rn))) {
-        cJSON_Delete(o);
-        return wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-    }
+    cJSON_Delete(k->restore_roots);
+    cJSON *roots = cJSON_GetObjectItemCaseSensitive(o, "roots");
+    k->restore_roots = cJSON_IsArray(roots) && cJSON_GetArraySize(roots) > 0
+                           ? cJSON_DetachItemViaPointer(o, roots)
+                           : NULL;
     k->saved = true;
     cJSON_Delete(o);
     return WSM_OK;
@@ -518,9 +514,8 @@ int broker_restore_finish(broker *b, wsm_err *err)
             bkey *k = (bkey *)q->keys.slots[s];
             if (!k || !k->restore_roots)
                 continue;
-            cJSON *roots = cJSON_Parse(k->restore_roots);
             const cJSON *e;
-            cJSON_ArrayForEach(e, roots)
+            cJSON_ArrayForEach(e, k->restore_roots)
             {
                 if (!cJSON_IsString(e))
                     continue;
@@ -535,8 +530,7 @@ int broker_restore_finish(broker *b, wsm_err *err)
                 if (rc)
                     break;
             }
-            cJSON_Delete(roots);
-            free(k->restore_roots);
+            cJSON_Delete(k->restore_roots);
             k->restore_roots = NULL;
         }
     }
