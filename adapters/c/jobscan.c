@@ -207,54 +207,37 @@ static bool scan_int(sc *s, bool allow_neg, int64_t *out)
     return true;
 }
 
-enum member {
-    M_OTHER,
-    M_JOB_ID,
-    M_QUEUE,
-    M_KEY,
-    M_PARENT,
-    M_ROOT,
-    M_CT,
-    M_ARGS,
-    M_META,
-    M_STATE,
-    M_PMETA,
-    M_ATTEMPT,
-    M_DEADLINE,
-    M_LEN,
-    M_REFUSE /* op (a second one), ref: the general path */
-};
-
-static enum member member_of(const unsigned char *k, size_t n)
+enum js_member jobscan_member(const void *name, size_t n)
 {
+    const unsigned char *k = name;
 #define IS(lit) (n == sizeof lit - 1 && memcmp(k, lit, n) == 0)
     switch (n ? k[0] : 0) {
     case 'a':
-        return IS("args") ? M_ARGS : IS("attempt") ? M_ATTEMPT : M_OTHER;
+        return IS("args") ? JSM_ARGS : IS("attempt") ? JSM_ATTEMPT : JSM_OTHER;
     case 'c':
-        return IS("content_type") ? M_CT : M_OTHER;
+        return IS("content_type") ? JSM_CT : JSM_OTHER;
     case 'd':
-        return IS("deadline_at") ? M_DEADLINE : M_OTHER;
+        return IS("deadline_at") ? JSM_DEADLINE : JSM_OTHER;
     case 'j':
-        return IS("job_id") ? M_JOB_ID : M_OTHER;
+        return IS("job_id") ? JSM_JOB_ID : JSM_OTHER;
     case 'k':
-        return IS("key") ? M_KEY : M_OTHER;
+        return IS("key") ? JSM_KEY : JSM_OTHER;
     case 'l':
-        return IS("len") ? M_LEN : M_OTHER;
+        return IS("len") ? JSM_LEN : JSM_OTHER;
     case 'm':
-        return IS("meta") ? M_META : M_OTHER;
+        return IS("meta") ? JSM_META : JSM_OTHER;
     case 'o':
-        return IS("op") ? M_REFUSE : M_OTHER;
+        return IS("op") ? JSM_REFUSE : JSM_OTHER;
     case 'p':
-        return IS("parent") ? M_PARENT : IS("payload_meta") ? M_PMETA : M_OTHER;
+        return IS("parent") ? JSM_PARENT : IS("payload_meta") ? JSM_PMETA : JSM_OTHER;
     case 'q':
-        return IS("queue") ? M_QUEUE : M_OTHER;
+        return IS("queue") ? JSM_QUEUE : JSM_OTHER;
     case 'r':
-        return IS("root") ? M_ROOT : IS("ref") ? M_REFUSE : M_OTHER;
+        return IS("root") ? JSM_ROOT : IS("ref") ? JSM_REFUSE : JSM_OTHER;
     case 's':
-        return IS("state") ? M_STATE : M_OTHER;
+        return IS("state") ? JSM_STATE : JSM_OTHER;
     default:
-        return M_OTHER;
+        return JSM_OTHER;
     }
 #undef IS
 }
@@ -276,49 +259,49 @@ bool jobscan_parse(const unsigned char *data, size_t n, size_t max_header, jobsc
     memset(out, 0, sizeof *out);
     out->attempt = 1;
     sc s = {.p = data, .i = pl, .end = (size_t)(nl - data)};
-    bool seen[M_REFUSE] = {0};
+    bool seen[JSM_REFUSE] = {0};
     for (;;) {
         js_span k;
         if (s.i >= s.end || data[s.i] != '"' || !scan_string(&s, true, &k) || s.i >= s.end ||
             data[s.i] != ':')
             return false;
         s.i++;
-        enum member m = member_of(data + k.off, k.len);
-        if (m == M_REFUSE || (m != M_OTHER && seen[m]))
+        enum js_member m = jobscan_member(data + k.off, k.len);
+        if (m == JSM_REFUSE || (m != JSM_OTHER && seen[m]))
             return false;
         seen[m] = true;
         size_t vstart = s.i;
         js_span *str = NULL, *val = NULL;
         int64_t num;
         switch (m) {
-        case M_JOB_ID:
+        case JSM_JOB_ID:
             str = &out->job_id;
             break;
-        case M_QUEUE:
+        case JSM_QUEUE:
             str = &out->queue;
             break;
-        case M_KEY:
+        case JSM_KEY:
             str = &out->key;
             break;
-        case M_PARENT:
+        case JSM_PARENT:
             str = &out->parent;
             break;
-        case M_ROOT:
+        case JSM_ROOT:
             str = &out->root;
             break;
-        case M_CT:
+        case JSM_CT:
             str = &out->content_type;
             break;
-        case M_ARGS:
+        case JSM_ARGS:
             val = &out->args;
             break;
-        case M_META:
+        case JSM_META:
             val = &out->meta;
             break;
-        case M_STATE:
+        case JSM_STATE:
             val = &out->state;
             break;
-        case M_PMETA:
+        case JSM_PMETA:
             val = &out->payload_meta;
             break;
         default:
@@ -327,15 +310,15 @@ bool jobscan_parse(const unsigned char *data, size_t n, size_t max_header, jobsc
         if (str) {
             if (s.i >= s.end || data[s.i] != '"' || !scan_string(&s, true, str))
                 return false;
-        } else if (m == M_ATTEMPT) {
+        } else if (m == JSM_ATTEMPT) {
             if (!scan_int(&s, false, &num) || num < 1 || num > INT32_MAX)
                 return false;
             out->attempt = (int)num;
-        } else if (m == M_DEADLINE) {
+        } else if (m == JSM_DEADLINE) {
             if (!scan_int(&s, true, &num))
                 return false;
             out->deadline_at = num;
-        } else if (m == M_LEN) {
+        } else if (m == JSM_LEN) {
             if (!scan_int(&s, false, &num))
                 return false;
             out->len = (size_t)num;

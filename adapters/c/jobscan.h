@@ -36,6 +36,29 @@ typedef struct jobscan {
     js_span args, meta, state, payload_meta;                /* JSON values */
 } jobscan;
 
+/* The members of a job header that the scanner knows (jobscan_member). */
+enum js_member {
+    JSM_OTHER,
+    JSM_JOB_ID,
+    JSM_QUEUE,
+    JSM_KEY,
+    JSM_PARENT,
+    JSM_ROOT,
+    JSM_CT,
+    JSM_ARGS,
+    JSM_META,
+    JSM_STATE,
+    JSM_PMETA,
+    JSM_ATTEMPT,
+    JSM_DEADLINE,
+    JSM_LEN,
+    JSM_REFUSE, /* op (a second one), ref: the general path */
+    JSM_COUNT
+};
+
+/* Which member the name name[0..n) is (JSM_OTHER for any other name). */
+enum js_member jobscan_member(const void *name, size_t n);
+
 /* Scans the protocol message at data[0..n) (n: the bytes left in the WebSocket message).
  * max_header bounds the header line as in wsm_frame_next (0 = WSM_MAX_HEADER_DEFAULT).
  * Returns true when the message is a well-formed `job` header in the form described above,

@@ -526,7 +526,8 @@ static void release_jobs(wsm_service *s, wsm_job **list, size_t n)
 }
 
 /* The members of a job header that on_job reads, found in one pass over the object (the
- * first of duplicate names wins, as with cJSON_GetObjectItemCaseSensitive). */
+ * first of duplicate names wins, as with cJSON_GetObjectItemCaseSensitive); names are told
+ * apart by jobscan_member, as on the fast path. */
 struct job_fields {
     const cJSON *job_id, *queue, *attempt, *key, *parent, *root, *content_type, *deadline_at, *args,
         *meta, *state, *payload_meta;
@@ -534,50 +535,18 @@ struct job_fields {
 
 static void job_fields_scan(const cJSON *hdr, struct job_fields *f)
 {
+    const cJSON **const slot_of[JSM_COUNT] = {
+        [JSM_JOB_ID] = &f->job_id,   [JSM_QUEUE] = &f->queue,
+        [JSM_KEY] = &f->key,         [JSM_PARENT] = &f->parent,
+        [JSM_ROOT] = &f->root,       [JSM_CT] = &f->content_type,
+        [JSM_ARGS] = &f->args,       [JSM_META] = &f->meta,
+        [JSM_STATE] = &f->state,     [JSM_PMETA] = &f->payload_meta,
+        [JSM_ATTEMPT] = &f->attempt, [JSM_DEADLINE] = &f->deadline_at};
     memset(f, 0, sizeof *f);
     for (const cJSON *it = hdr ? hdr->child : NULL; it; it = it->next) {
-        const char *k = it->string;
-        const cJSON **slot = NULL;
-        if (!k)
+        if (!it->string)
             continue;
-        switch (k[0]) {
-        case 'a':
-            slot = strcmp(k, "args") == 0      ? &f->args
-                   : strcmp(k, "attempt") == 0 ? &f->attempt
-                                               : NULL;
-            break;
-        case 'c':
-            slot = strcmp(k, "content_type") == 0 ? &f->content_type : NULL;
-            break;
-        case 'd':
-            slot = strcmp(k, "deadline_at") == 0 ? &f->deadline_at : NULL;
-            break;
-        case 'j':
-            slot = strcmp(k, "job_id") == 0 ? &f->job_id : NULL;
-            break;
-        case 'k':
-            slot = strcmp(k, "key") == 0 ? &f->key : NULL;
-            break;
-        case 'm':
-            slot = strcmp(k, "meta") == 0 ? &f->meta : NULL;
-            break;
-        case 'p':
-            slot = strcmp(k, "parent") == 0         ? &f->parent
-                   : strcmp(k, "payload_meta") == 0 ? &f->payload_meta
-                                                    : NULL;
-            break;
-        case 'q':
-            slot = strcmp(k, "queue") == 0 ? &f->queue : NULL;
-            break;
-        case 'r':
-            slot = strcmp(k, "root") == 0 ? &f->root : NULL;
-            break;
-        case 's':
-            slot = strcmp(k, "state") == 0 ? &f->state : NULL;
-            break;
-        default:
-            break;
-        }
+        const cJSON **slot = slot_of[jobscan_member(it->string, strlen(it->string))];
         if (slot && !*slot)
             *slot = it;
     }
