@@ -916,14 +916,14 @@ static void interleave(const unsigned char *const *pk, unsigned nb, size_t m, un
     words_scalar(pk, nb, nb, 1, i, m, o);
 }
 
-/* Gathers the words of values i0..i0+m-1 of column c from s into w (m words of c->wb
+/* Gathers the words of the first m values of column c in s into w (m words of c->wb
  * bytes); returns w, or the plane itself for one-byte values in byte planes. */
-static const void *gather(const colbuf *c, const recsrc *s, size_t i0, size_t m, void *w)
+static const void *gather(const colbuf *c, const recsrc *s, size_t m, void *w)
 {
     unsigned nb = c->nb, wb = c->wb;
     const unsigned char *pk[8];
     for (unsigned k = 0; k < nb; k++)
-        pk[k] = s->p + (size_t)(c->be ? c->off + nb - 1 - k : c->off + k) * s->bs + i0 * s->is;
+        pk[k] = s->p + (size_t)(c->be ? c->off + nb - 1 - k : c->off + k) * s->bs;
     if (s->planes) {
         if (nb == 1)
             return pk[0];
@@ -933,7 +933,7 @@ static const void *gather(const colbuf *c, const recsrc *s, size_t i0, size_t m,
             words_scalar(pk, nb, wb, 1, 0, m, w);
         return w;
     }
-    const unsigned char *q = s->p + c->off + i0 * s->is;
+    const unsigned char *q = s->p + c->off;
     size_t is = s->is;
     if (nb != wb) {
         words_scalar(pk, nb, wb, is, 0, m, w);
@@ -1090,14 +1090,14 @@ static void raw_from_bits(colbuf *c, const uint64_t *v, size_t o, size_t m)
     }
 }
 
-/* Validity of values i0..i0+m-1 of s into v. */
-static void valid_chunk(const colbuf *c, const recsrc *s, size_t i0, size_t m, uint8_t *v)
+/* Validity of the first m values of s into v. */
+static void valid_chunk(const colbuf *c, const recsrc *s, size_t m, uint8_t *v)
 {
     if (c->vmode != 2) {
         memset(v, c->vmode == 0, m);
         return;
     }
-    const unsigned char *ib = s->p + (size_t)c->vbyte * s->bs + i0 * s->is;
+    const unsigned char *ib = s->p + (size_t)c->vbyte * s->bs;
     unsigned sh = c->vshift;
     if (s->is == 1)
         for (size_t i = 0; i < m; i++)
@@ -1111,7 +1111,7 @@ static void valid_chunk(const colbuf *c, const recsrc *s, size_t i0, size_t m, u
 static void decode_num(mf4_reader *r, colbuf *c, const recsrc *s, size_t d, size_t m)
 {
     const mf4_channel *ch = c->pub.ch;
-    valid_chunk(c, s, 0, m, c->valid + d);
+    valid_chunk(c, s, m, c->valid + d);
     if (c->virt) {
         uint64_t first = r->pos + d;
         for (size_t i = 0; i < m; i++)
@@ -1148,13 +1148,13 @@ static void decode_num(mf4_reader *r, colbuf *c, const recsrc *s, size_t d, size
         void *dst = ch->kind == MF4_VAL_UINT  ? (void *)(c->u64 + d)
                     : ch->kind == MF4_VAL_INT ? (void *)(c->i64 + d)
                                               : (void *)(c->f64 + d);
-        const void *w = gather(c, s, 0, m, dst);
+        const void *w = gather(c, s, m, dst);
         if (w != dst)
             memcpy(dst, w, m * 8);
         phys_chunk(c, d, m);
         return;
     }
-    const void *w = gather(c, s, 0, m, r->scratch);
+    const void *w = gather(c, s, m, r->scratch);
     if (!c->full) {
         uint64_t *v = r->scratch2, mask = c->bits < 64 ? (UINT64_C(1) << c->bits) - 1 : ~0ull;
         unsigned bo = c->bo;
@@ -1223,7 +1223,7 @@ static int decode_bytes(mf4_reader *r, colbuf *c, const recsrc *s, size_t o, siz
     const mf4_channel *ch = c->pub.ch;
     if (o == 0)
         c->blen = 0;
-    valid_chunk(c, s, 0, k, c->valid + o);
+    valid_chunk(c, s, k, c->valid + o);
     for (size_t i = 0; i < k; i++) {
         c->offsets[o + i] = c->blen;
         const unsigned char *p = s->p + i * s->is + c->off;
