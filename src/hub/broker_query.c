@@ -382,6 +382,15 @@ static void page_finish(cJSON *o, bpage *p, int64_t offset, int64_t total)
     cJSON_AddItemToObject(o, "jobs", p->arr);
 }
 
+/* Frees a page being built (o and its array) and sets NOMEM; returns NULL. */
+static cJSON *page_nomem(cJSON *o, bpage *p, wsm_err *err)
+{
+    cJSON_Delete(p->arr);
+    cJSON_Delete(o);
+    wsm_err_set(err, WSM_E_NOMEM, "out of memory");
+    return NULL;
+}
+
 /* Adds s as member `name`, cut to at most max bytes at a UTF-8 character boundary and ending
  * with "…" when cut. */
 static void add_str_cut(cJSON *o, const char *name, const char *s, size_t max)
@@ -456,11 +465,8 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
         return NULL;
     cJSON *o = cJSON_CreateObject();
     bpage pg = {.arr = o ? cJSON_CreateArray() : NULL, .limit = limit, .max_bytes = max_bytes};
-    if (!pg.arr) {
-        cJSON_Delete(o);
-        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-        return NULL;
-    }
+    if (!pg.arr)
+        return page_nomem(o, &pg, err);
     size_t slen = search ? strlen(search) : 0;
     bool newest_first = ST_ENDED(st);
     blink *h = &q->reg[st];
@@ -472,12 +478,8 @@ cJSON *broker_query_registry(broker *b, const char *queue, const char *registry,
             continue;
         if (total++ < offset || pg.full)
             continue;
-        if (page_add(&pg, job_summary(j, SUM_PARENT | SUM_ROOT)) < 0) {
-            cJSON_Delete(pg.arr);
-            cJSON_Delete(o);
-            wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-            return NULL;
-        }
+        if (page_add(&pg, job_summary(j, SUM_PARENT | SUM_ROOT)) < 0)
+            return page_nomem(o, &pg, err);
         if (!slen && pg.full) {
             total = (int64_t)q->count[st]; /* no filter: the count is known */
             break;
@@ -511,11 +513,8 @@ cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, co
                     o && cJSON_AddStringToObject(o, "job_id", job_id) ? cJSON_CreateArray() : NULL,
                 .limit = limit,
                 .max_bytes = max_bytes};
-    if (!pg.arr) {
-        cJSON_Delete(o);
-        wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-        return NULL;
-    }
+    if (!pg.arr)
+        return page_nomem(o, &pg, err);
     size_t idl = strlen(job_id);
     int64_t total = 0;
     for (blink *l = t ? t->members.next : NULL; t && l != &t->members; l = l->next) {
@@ -526,12 +525,8 @@ cJSON *broker_query_children(broker *b, const char *job_id, bool descendants, co
             continue;
         if (total++ < offset || pg.full)
             continue;
-        if (page_add(&pg, job_summary(c, descendants ? SUM_PARENT : 0)) < 0) {
-            cJSON_Delete(pg.arr);
-            cJSON_Delete(o);
-            wsm_err_set(err, WSM_E_NOMEM, "out of memory");
-            return NULL;
-        }
+        if (page_add(&pg, job_summary(c, descendants ? SUM_PARENT : 0)) < 0)
+            return page_nomem(o, &pg, err);
     }
     page_finish(o, &pg, offset, total);
     return o;
