@@ -19,6 +19,7 @@
  *    connection was lost, 4 refused, 6 --timeout reached.
  */
 #include "ingest.h"
+#include "meshctl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,8 +30,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { X_OK_ = 0, X_FAILED = 1, X_USAGE = 2, X_CONNECT = 3, X_REFUSED = 4, X_TIMEOUT = 6 };
 
 enum item_state { IT_RUNNING, IT_ENDED, IT_REFUSED };
 
@@ -85,18 +84,6 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static const char *js(const cJSON *o, const char *k, const char *d)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : d;
-}
-
-static double jnv(const cJSON *o, const char *k, double d)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : d;
 }
 
 static const cJSON *jo(const cJSON *o, const char *k)
@@ -247,25 +234,25 @@ static void mark_ended(ingest *g, item *it, const char *status)
 /* progress data: {root, status, queues: {q: {jobs, ended, weight, weight_done}}, progress} */
 static void on_progress(ingest *g, const cJSON *d)
 {
-    item *it = find(g, js(d, "root", NULL));
+    item *it = find(g, jstr(d, "root", NULL));
     if (!it)
         return;
     it->last_news = mono();
     const cJSON *p = jo(d, "progress");
     if (p) {
-        it->read = jnv(p, "done", it->read);
-        it->total = jnv(p, "total", it->total);
+        it->read = jnum_or(p, "done", it->read);
+        it->total = jnum_or(p, "total", it->total);
     }
     const cJSON *qs = jo(d, "queues");
     const cJSON *aeb = jo(qs, "aeb"), *db = jo(qs, "db");
-    double jobs = jnv(aeb, "jobs", 0), ended = jnv(aeb, "ended", 0);
+    double jobs = jnum(aeb, "jobs"), ended = jnum(aeb, "ended");
     /* batches are equal-sized but the last: evaluated = read x share of ended batches */
     double ev = jobs > 0 ? it->read * ended / jobs : 0;
     if (ev > it->eval)
         it->eval = ev;
-    double st = jnv(db, "weight_done", 0);
+    double st = jnum(db, "weight_done");
     it->stored = st < it->eval ? st : it->eval;
-    const char *s = js(d, "status", "running");
+    const char *s = jstr(d, "status", "running");
     if (strcmp(s, "running") != 0) {
         it->eval = it->read;
         if (strcmp(s, "finished") == 0)
@@ -283,7 +270,7 @@ static int check_tree(ingest *g, item *it)
     cJSON_Delete(f);
     it->last_news = mono();
     if (rc == 0) {
-        const char *s = js(t, "status", "running");
+        const char *s = jstr(t, "status", "running");
         if (strcmp(s, "running") != 0)
             mark_ended(g, it, s);
     }
@@ -346,7 +333,7 @@ static char *error_text(const cJSON *e)
         return NULL;
     if (cJSON_IsString(e))
         return strdup(e->valuestring);
-    return xprintf("%s: %s", js(e, "type", "error"), js(e, "message", ""));
+    return xprintf("%s: %s", jstr(e, "type", "error"), jstr(e, "message", ""));
 }
 
 /* The first failed/expired/canceled job of the tree (id prefix = root id) in queue q. */
@@ -368,14 +355,14 @@ static char *child_reason(ingest *g, const item *it, const char *q)
             /* registry entries are summaries: the job itself carries the error or reason */
             cJSON *full = NULL;
             cJSON *jf = cJSON_CreateObject();
-            cJSON_AddStringToObject(jf, "job_id", js(j, "job_id", ""));
+            cJSON_AddStringToObject(jf, "job_id", jstr(j, "job_id", ""));
             if (wsm_query(g->c, "job", jf, &full) == 0)
                 j = full;
             cJSON_Delete(jf);
             char *e = error_text(jo(j, "error"));
-            if (!e && js(j, "reason", NULL))
-                e = strdup(js(j, "reason", ""));
-            char *s = xprintf("%s job %s %s%s%s", q, js(j, "job_id", "?"), regs[i], e ? ": " : "",
+            if (!e && jstr(j, "reason", NULL))
+                e = strdup(jstr(j, "reason", ""));
+            char *s = xprintf("%s job %s %s%s%s", q, jstr(j, "job_id", "?"), regs[i], e ? ": " : "",
                               e ? e : "");
             free(e);
             cJSON_Delete(full);
@@ -398,13 +385,13 @@ static int collect(ingest *g, item *it)
     cJSON_Delete(f);
     if (rc != 0)
         return rc;
-    const char *ts = js(job, "tree_status", it->tree_status);
+    const char *ts = jstr(job, "tree_status", it->tree_status);
     snprintf(it->tree_status, sizeof it->tree_status, "%s", ts);
     const cJSON *res = jo(job, "result");
-    const char *rid = js(res, "recording_id", NULL);
+    const char *rid = jstr(res, "recording_id", NULL);
     if (rid)
         it->recording_id = strdup(rid);
-    it->frames_read = jnv(res, "frames", -1);
+    it->frames_read = jnum_or(res, "frames", -1);
     if (strcmp(ts, "finished") != 0) {
         it->reason = error_text(jo(job, "error"));
         if (!it->reason)
@@ -436,7 +423,7 @@ static int collect(ingest *g, item *it)
             it->rec = v;
     }
     if (!it->reason && it->cov) {
-        double fr = jnv(it->cov, "frames", -1);
+        double fr = jnum_or(it->cov, "frames", -1);
         const cJSON *gf = jo(it->cov, "gap_free");
         if (it->frames_read >= 0 && fr != it->frames_read)
             it->reason = xprintf("stored %.0f frames of %.0f read", fr, it->frames_read);
@@ -469,7 +456,7 @@ static void print_table(ingest *g)
         fmt_num(ttc, sizeof ttc, jo(s, "min_ttc"), "%.3f s");
         fmt_num(imp, sizeof imp, jo(s, "impact_speed_kmh"), "%.1f");
         const cJSON *col = jo(s, "collision");
-        printf("%-28.28s %8s %9s %9s %9s %11s  %s\n", it->name, fr, ttc, js(s, "max_stage", "-"),
+        printf("%-28.28s %8s %9s %9s %9s %11s  %s\n", it->name, fr, ttc, jstr(s, "max_stage", "-"),
                s ? (cJSON_IsTrue(col) ? "YES" : "no") : "-", imp, it->ok ? "ok" : "FAILED");
     }
 }
@@ -524,11 +511,11 @@ static int exit_of(int code)
     case WSM_E_CONNECT:
     case WSM_E_CLOSED:
     case WSM_E_IO:
-        return X_CONNECT;
+        return EX_CONNECT;
     case WSM_E_TIMEOUT:
-        return X_TIMEOUT;
+        return EX_TIMEOUT;
     default:
-        return X_REFUSED;
+        return EX_REFUSED;
     }
 }
 
@@ -539,15 +526,13 @@ static int usage_err(const char *fmt, const char *a)
     fprintf(stderr, "meshctl: ingest: ");
     fprintf(stderr, fmt, a);
     fprintf(stderr, " (see meshctl ingest --help)\n");
-    return X_USAGE;
+    return EX_USAGE;
 }
 
 static bool parse_pos(const char *s, double *out)
 {
-    char *e;
-    errno = 0;
-    double d = strtod(s, &e);
-    if (errno || e == s || *e || !(d >= 0))
+    double d;
+    if (!parse_num(s, &d) || !(d >= 0))
         return false;
     *out = d;
     return true;
@@ -563,8 +548,8 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     size_t nf = 0;
     if (!files)
-        return X_FAILED;
-    int rc = X_OK_;
+        return EX_FAILED;
+    int rc = EX_OK;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -574,7 +559,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
         if (!strcmp(a, "--help")) {
             fputs(help, stdout);
             free(files);
-            return X_OK_;
+            return EX_OK;
         } else if (takes && !v) {
             rc = usage_err("%s needs a value", a);
         } else if (!strcmp(a, "--channels")) {
@@ -617,7 +602,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
         chmap = read_json_file(channels, why, sizeof why);
         if (!chmap) {
             fprintf(stderr, "meshctl: ingest: --channels %s\n", why);
-            rc = X_USAGE;
+            rc = EX_USAGE;
         }
     }
     if (rc || !c) {
@@ -636,7 +621,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
     if (!g.it) {
         free(files);
         cJSON_Delete(chmap);
-        return X_FAILED;
+        return EX_FAILED;
     }
     g.n = nf;
     const char *topics[] = {"progress"};
@@ -684,7 +669,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
         it->last_news = mono();
         if (code == WSM_E_CLOSED || code == WSM_E_CONNECT) {
             fprintf(stderr, "meshctl: ingest: %s\n", wsm_client_errstr(c));
-            rc = X_CONNECT;
+            rc = EX_CONNECT;
             goto out;
         }
         if (code) {
@@ -712,7 +697,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
             draw(&g, true);
             fprintf(stderr, "meshctl: ingest: %zu recordings still running after %.0f s\n", running,
                     timeout);
-            rc = X_TIMEOUT;
+            rc = EX_TIMEOUT;
             goto out;
         }
         for (size_t i = 0; i < g.n; i++) {
@@ -732,7 +717,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
         cJSON *ev = NULL;
         code = wsm_next_event(g.c, 0.5, &ev);
         if (code == 0) {
-            if (strcmp(js(ev, "topic", ""), "progress") == 0)
+            if (strcmp(jstr(ev, "topic", ""), "progress") == 0)
                 on_progress(&g, jo(ev, "data"));
             cJSON_Delete(ev);
         } else if (code != WSM_E_TIMEOUT) {
@@ -740,7 +725,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
                 continue;
             if (g.c)
                 fprintf(stderr, "meshctl: ingest: connection lost: %s\n", wsm_client_errstr(g.c));
-            rc = X_CONNECT;
+            rc = EX_CONNECT;
             goto out;
         }
         draw(&g, false);
@@ -768,7 +753,7 @@ int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, c
         if (!g.it[i].ok)
             fprintf(stderr, "meshctl: %s: %s\n", g.it[i].arg,
                     g.it[i].reason ? g.it[i].reason : "failed");
-    rc = all_ok ? X_OK_ : X_FAILED;
+    rc = all_ok ? EX_OK : EX_FAILED;
 out:
     for (size_t i = 0; i < g.n; i++) {
         free(g.it[i].path);

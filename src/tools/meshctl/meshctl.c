@@ -24,16 +24,7 @@
 #include <wsmesh.h>
 
 #include "ingest.h"
-
-enum {
-    EX_OK = 0,
-    EX_FAILED = 1,
-    EX_USAGE = 2,
-    EX_CONNECT = 3,
-    EX_REFUSED = 4,
-    EX_AUTH = 5,
-    EX_TIMEOUT = 6
-};
+#include "meshctl.h"
 
 static const char usage[] =
     "Usage: meshctl [--url URL] [--token T] [--ca-file F] [--cert-file F [--key-file F]]\n"
@@ -119,29 +110,6 @@ static void print_json(const cJSON *v)
         puts(s);
         free(s);
     }
-}
-
-static const char *jstr(const cJSON *o, const char *k, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static bool parse_num(const char *s, double *out)
-{
-    char *e;
-    errno = 0;
-    double d = strtod(s, &e);
-    if (errno || e == s || *e)
-        return false;
-    *out = d;
-    return true;
 }
 
 /* ------------------------------------------------------------------ submit */
