@@ -184,8 +184,8 @@ static void strv_free(char **v, size_t n)
     free(v);
 }
 
-/* Queue names: 1-64 of [A-Za-z0-9._-] (no ':' — routes use "queue:output"). */
-static bool valid_name(const char *s, size_t maxlen)
+/* 1-maxlen characters of [A-Za-z0-9._-], and '*' when star. */
+static bool valid_chars(const char *s, size_t maxlen, bool star)
 {
     size_t n = strlen(s);
     if (n == 0 || n > maxlen)
@@ -193,10 +193,16 @@ static bool valid_name(const char *s, size_t maxlen)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
+              ch == '.' || ch == '_' || ch == '-' || (star && ch == '*')))
             return false;
     }
     return true;
+}
+
+/* Queue names: 1-64 of [A-Za-z0-9._-] (no ':' — routes use "queue:output"). */
+static bool valid_name(const char *s, size_t maxlen)
+{
+    return valid_chars(s, maxlen, false);
 }
 
 static void jobopts_init(hubcfg_jobopts *o)
@@ -728,16 +734,7 @@ static const char *const acl_names[HUBCFG_ACL_COUNT] = {"consume", "produce", "s
 /* Pattern of an ACL entry: 1-128 of [A-Za-z0-9._-] and '*'. */
 static bool valid_pattern(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 128)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-' || ch == '*'))
-            return false;
-    }
-    return true;
+    return valid_chars(s, 128, true);
 }
 
 static void sha256(const char *s, unsigned char out[32])
