@@ -234,6 +234,15 @@ static __attribute__((unused)) void fx_spec(broker_job_spec *s, const char *queu
     s->key = key;
 }
 
+/* Retry policy of s: up to retry_max retries, each interval_ms after a failed attempt. */
+static __attribute__((unused)) void fx_retry(broker_job_spec *s, int64_t retry_max,
+                                             int64_t interval_ms)
+{
+    s->opts.retry_max = retry_max;
+    s->opts.n_intervals = 1;
+    s->opts.intervals_ms[0] = interval_ms;
+}
+
 /* Enqueue helper: returns the wsm code; id may be NULL. */
 static __attribute__((unused)) int fx_enq(fx *f, const char *queue, const char *id, const char *key,
                                           broker_reply *out)

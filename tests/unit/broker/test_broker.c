@@ -216,9 +216,7 @@ TEST(timeout_stop_retry_scheduled_queued)
     broker_job_spec s;
     fx_spec(&s, "q", "j", NULL);
     s.opts.timeout_ms = 1000;
-    s.opts.retry_max = 1;
-    s.opts.n_intervals = 1;
-    s.opts.intervals_ms[0] = 500;
+    fx_retry(&s, 1, 500);
     broker_reply r;
     CHECK_EQ_INT(broker_enqueue(f->b, NULL, &s, &r, NULL), WSM_OK);
     broker_conn *w = fx_worker(f, "w", "q", 1);
@@ -419,9 +417,7 @@ TEST(key_retried_job_keeps_head)
     fx *f = fx_one("q", 0);
     broker_job_spec s;
     fx_spec(&s, "q", "k1", "r");
-    s.opts.retry_max = 1;
-    s.opts.n_intervals = 1;
-    s.opts.intervals_ms[0] = 1000;
+    fx_retry(&s, 1, 1000);
     broker_reply r;
     broker_enqueue(f->b, NULL, &s, &r, NULL);
     fx_enq(f, "q", "k2", "r", NULL);

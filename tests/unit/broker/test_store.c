@@ -341,9 +341,7 @@ TEST(sqlite_restart_keys_deps_and_retries)
     fx_enq(f, "dst", "k2", "K", NULL);
     broker_job_spec sp;
     fx_spec(&sp, "dst", "r1", "R");
-    sp.opts.retry_max = 2;
-    sp.opts.n_intervals = 1;
-    sp.opts.intervals_ms[0] = 5000;
+    fx_retry(&sp, 2, 5000);
     broker_reply r;
     broker_enqueue(f->b, NULL, &sp, &r, NULL);
     fx_enq(f, "dst", "r2", "R", NULL);
