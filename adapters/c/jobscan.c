@@ -260,6 +260,14 @@ bool jobscan_parse(const unsigned char *data, size_t n, size_t max_header, jobsc
     out->attempt = 1;
     sc s = {.p = data, .i = pl, .end = (size_t)(nl - data)};
     bool seen[JSM_REFUSE] = {0};
+    /* where each member's span goes: string members, JSON value members */
+    js_span *const str_of[JSM_COUNT] = {
+        [JSM_JOB_ID] = &out->job_id, [JSM_QUEUE] = &out->queue, [JSM_KEY] = &out->key,
+        [JSM_PARENT] = &out->parent, [JSM_ROOT] = &out->root,   [JSM_CT] = &out->content_type};
+    js_span *const val_of[JSM_COUNT] = {[JSM_ARGS] = &out->args,
+                                        [JSM_META] = &out->meta,
+                                        [JSM_STATE] = &out->state,
+                                        [JSM_PMETA] = &out->payload_meta};
     for (;;) {
         js_span k;
         if (s.i >= s.end || data[s.i] != '"' || !scan_string(&s, true, &k) || s.i >= s.end ||
@@ -271,42 +279,8 @@ bool jobscan_parse(const unsigned char *data, size_t n, size_t max_header, jobsc
             return false;
         seen[m] = true;
         size_t vstart = s.i;
-        js_span *str = NULL, *val = NULL;
+        js_span *str = str_of[m], *val = val_of[m];
         int64_t num;
-        switch (m) {
-        case JSM_JOB_ID:
-            str = &out->job_id;
-            break;
-        case JSM_QUEUE:
-            str = &out->queue;
-            break;
-        case JSM_KEY:
-            str = &out->key;
-            break;
-        case JSM_PARENT:
-            str = &out->parent;
-            break;
-        case JSM_ROOT:
-            str = &out->root;
-            break;
-        case JSM_CT:
-            str = &out->content_type;
-            break;
-        case JSM_ARGS:
-            val = &out->args;
-            break;
-        case JSM_META:
-            val = &out->meta;
-            break;
-        case JSM_STATE:
-            val = &out->state;
-            break;
-        case JSM_PMETA:
-            val = &out->payload_meta;
-            break;
-        default:
-            break;
-        }
         if (str) {
             if (s.i >= s.end || data[s.i] != '"' || !scan_string(&s, true, str))
                 return false;
