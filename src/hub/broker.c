@@ -516,9 +516,17 @@ static void *vec_reserve(void *v, size_t *cap, size_t n, size_t size)
 
 int broker_tree_key_add(broker *b, btree *t, bkey *k)
 {
-    for (size_t i = 0; i < t->n_keys; i++)
-        if (t->keys[i] == k)
-            return WSM_OK;
+    /* linked already? The links go both ways: scan the shorter list (a tree of many keys,
+     * or a key of many trees, stays O(1) per job added) */
+    if (k->n_trees < t->n_keys) {
+        for (size_t i = 0; i < k->n_trees; i++)
+            if (k->trees[i] == t)
+                return WSM_OK;
+    } else {
+        for (size_t i = 0; i < t->n_keys; i++)
+            if (t->keys[i] == k)
+                return WSM_OK;
+    }
     bkey **kv = vec_reserve(t->keys, &t->cap_keys, t->n_keys, sizeof *kv);
     if (!kv)
         return WSM_E_NOMEM;
