@@ -17,8 +17,8 @@
  * out. */
 int meshctl_ingest(wsm_client **pc, const wsm_options *o, bool json, int argc, char **argv);
 
-/* With pc == NULL meshctl_ingest only checks the arguments (before connecting): it returns 0
- * after printing --help, 2 after a usage error, else MESHCTL_INGEST_ARGS_OK. */
+/* With no client (pc or *pc NULL) meshctl_ingest only checks the arguments (before connecting):
+ * it returns 0 after printing --help, 2 after a usage error, else MESHCTL_INGEST_ARGS_OK. */
 #define MESHCTL_INGEST_ARGS_OK 255
 
 #endif

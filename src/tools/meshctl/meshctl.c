@@ -881,8 +881,7 @@ static int run(struct ctx *x, const char *cmd, int n, char **args)
     if (strcmp(cmd, "tail") == 0)
         return cmd_tail(x, n, args);
     if (strcmp(cmd, "ingest") == 0)
-        return x->c ? meshctl_ingest(&x->c, &x->o, x->json, n, args)
-                    : meshctl_ingest(NULL, NULL, x->json, n, args);
+        return meshctl_ingest(&x->c, &x->o, x->json, n, args);
     return cmd_admin(x, cmd, n, args);
 }
 
