@@ -157,7 +157,7 @@ static int start_timeout(wsm_client *cl, double timeout, bool *expired, struct e
     *tev = evtimer_new(cl->base, timeout_cb, expired);
     if (!*tev)
         return WSM_E_NOMEM;
-    struct timeval tv = {(time_t)timeout, (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+    struct timeval tv = wsm__timeval(timeout);
     evtimer_add(*tev, &tv);
     return 0;
 }

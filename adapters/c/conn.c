@@ -486,9 +486,7 @@ static void t_on_open(void *ud)
     }
     cJSON_Delete(h);
     flush_now(c);
-    struct timeval tv = {
-        (time_t)c->o.connect_timeout,
-        (suseconds_t)((c->o.connect_timeout - (time_t)c->o.connect_timeout) * 1e6)};
+    struct timeval tv = wsm__timeval(c->o.connect_timeout);
     event_add(c->hello_timer, &tv);
 }
 

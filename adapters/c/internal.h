@@ -5,6 +5,7 @@
 #define WSM_INTERNAL_H
 
 #include <string.h>
+#include <sys/time.h>
 
 #include "wsmesh.h"
 
@@ -37,6 +38,13 @@ static inline void wsm__free(void *p)
 char *wsm__strdup(const char *s);
 /* Services and clients alive (wsm_set_allocator refuses while any exists). */
 void wsm__live_add(int d);
+
+/* seconds (>= 0) as the struct timeval that event_add takes. */
+static inline struct timeval wsm__timeval(double seconds)
+{
+    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    return tv;
+}
 
 /* evthread_use_pthreads once per process (before any event_base is created). */
 void wsm__lib_init(void);

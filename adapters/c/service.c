@@ -750,7 +750,7 @@ static void on_stop(wsm_service *s, const wsm_msg *m)
 
 static void arm_timer(struct event *ev, double seconds)
 {
-    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    struct timeval tv = wsm__timeval(seconds);
     event_add(ev, &tv);
 }
 

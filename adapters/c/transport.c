@@ -280,11 +280,7 @@ static void t_done_cb(evutil_socket_t fd, short what, void *arg)
 
 static void t_arm(struct event *ev, double seconds)
 {
-    struct timeval tv;
-    if (seconds < 0.001)
-        seconds = 0.001;
-    tv.tv_sec = (time_t)seconds;
-    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    struct timeval tv = wsm__timeval(seconds < 0.001 ? 0.001 : seconds);
     event_add(ev, &tv);
 }
 
