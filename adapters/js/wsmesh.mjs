@@ -81,6 +81,16 @@ function pick(obj, keys) {
   return out;
 }
 
+/** The jobs of every page of a paged query (page(offset) -> {jobs, next_offset?}) from offset on. */
+async function* pages(page, offset = 0) {
+  for (;;) {
+    const p = await page(offset);
+    yield* p.jobs;
+    if (p.next_offset === undefined) return;
+    offset = p.next_offset;
+  }
+}
+
 const JOB_OPTS = ['job_id', 'meta', 'timeout', 'ttl', 'result_ttl', 'failure_ttl', 'retry', 'depends_on',
   'allow_failure', 'key', 'at_front', 'enqueue_at', 'enqueue_in', 'weight'];
 const EMIT_OPTS = ['args', 'meta', 'key', 'weight', 'timeout', 'ttl', 'retry', 'result_ttl', 'failure_ttl'];
@@ -618,13 +628,7 @@ export class Client {
 
   /** Every job below jobId (opts as for children()), page by page: an async iterator of summaries. */
   async *allChildren(jobId, opts = {}) {
-    let offset = opts.offset ?? 0;
-    for (;;) {
-      const page = await this.children(jobId, { ...opts, offset });
-      yield* page.jobs;
-      if (page.next_offset === undefined) return;
-      offset = page.next_offset;
-    }
+    yield* pages((offset) => this.children(jobId, { ...opts, offset }), opts.offset);
   }
 
   /**
@@ -640,13 +644,7 @@ export class Client {
 
   /** Every job of a registry (opts as for registry()), page by page: an async iterator of summaries. */
   async *allRegistry(queue, registry, opts = {}) {
-    let offset = opts.offset ?? 0;
-    for (;;) {
-      const page = await this.registry(queue, registry, { ...opts, offset });
-      yield* page.jobs;
-      if (page.next_offset === undefined) return;
-      offset = page.next_offset;
-    }
+    yield* pages((offset) => this.registry(queue, registry, { ...opts, offset }), opts.offset);
   }
 
   /** Admin ops (§6.13); each resolves with the number of jobs affected. */
