@@ -22,10 +22,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd64(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return wsm_test_rand(&rng);
 }
 
 static double from_bits(uint64_t b)
