@@ -242,24 +242,32 @@ def t_transport_close_reconnect(env):
     check(svc.poll() is None, 'service still running')
 
 
-def t_transport_tls(env):
-    d = env.dir
-
+def make_certs(d, label, certs):
+    """In directory d: two CAs, ca.pem and other.pem ('/CN=<label> ca|other'), then for each
+    (name, signer, cn, ext) in certs name.key and name.pem for /CN=cn, signed by the CA signer,
+    with the extension line ext."""
     def ossl(*a):
         subprocess.run(['openssl'] + list(a), check=True, capture_output=True, cwd=d)
 
-    # a CA, a server cert for localhost/127.0.0.1 signed by it, another CA, and a cert for
-    # another name
     for ca in ('ca', 'other'):
         ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', ca + '.key', '-out',
-             ca + '.pem', '-days', '2', '-subj', '/CN=wsmesh test ' + ca)
-    for name, san in (('srv', 'DNS:localhost,IP:127.0.0.1'), ('wrong', 'DNS:wrong.example')):
+             ca + '.pem', '-days', '2', '-subj', '/CN=%s %s' % (label, ca))
+    for name, signer, cn, ext in certs:
         ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', name + '.key', '-out', name + '.csr',
-             '-subj', '/CN=' + san.split(',')[0].split(':')[1])
+             '-subj', '/CN=' + cn)
         with open(os.path.join(d, name + '.ext'), 'w') as f:
-            f.write('subjectAltName=%s\n' % san)
-        ossl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+            f.write(ext + '\n')
+        ossl('x509', '-req', '-in', name + '.csr', '-CA', signer + '.pem', '-CAkey', signer + '.key',
              '-CAcreateserial', '-out', name + '.pem', '-days', '2', '-extfile', name + '.ext')
+
+
+def t_transport_tls(env):
+    d = env.dir
+    # a CA, a server cert for localhost/127.0.0.1 signed by it, another CA, and a cert for
+    # another name
+    make_certs(d, 'wsmesh test',
+               (('srv', 'ca', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1'),
+                ('wrong', 'ca', 'wrong.example', 'subjectAltName=DNS:wrong.example')))
     url = env.start_hub(fake=True, tls={'cert': os.path.join(d, 'srv.pem'), 'key': os.path.join(d, 'srv.key')})
     port = url.rsplit(':', 1)[1].split('/')[0]
     good = 'wss://localhost:%s/ws' % port
@@ -292,23 +300,11 @@ def t_transport_mtls(env):
         print('skip: wshub not built (mutual TLS needs the real hub)')
         return
     d = env.dir
-
-    def ossl(*a):
-        subprocess.run(['openssl'] + list(a), check=True, capture_output=True, cwd=d)
-
-    for ca in ('ca', 'other'):
-        ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', ca + '.key', '-out',
-             ca + '.pem', '-days', '2', '-subj', '/CN=wsmesh mtls test ' + ca)
     # server cert for localhost (CA), client certs: one from the CA, one from the other CA
-    for name, signer, ext in (('srv', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1'),
-                              ('client', 'ca', 'extendedKeyUsage=clientAuth'),
-                              ('rogue', 'other', 'extendedKeyUsage=clientAuth')):
-        ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', name + '.key', '-out', name + '.csr',
-             '-subj', '/CN=' + name)
-        with open(os.path.join(d, name + '.ext'), 'w') as f:
-            f.write(ext + '\n')
-        ossl('x509', '-req', '-in', name + '.csr', '-CA', signer + '.pem', '-CAkey', signer + '.key',
-             '-CAcreateserial', '-out', name + '.pem', '-days', '2', '-extfile', name + '.ext')
+    make_certs(d, 'wsmesh mtls test',
+               (('srv', 'ca', 'srv', 'subjectAltName=DNS:localhost,IP:127.0.0.1'),
+                ('client', 'ca', 'client', 'extendedKeyUsage=clientAuth'),
+                ('rogue', 'other', 'rogue', 'extendedKeyUsage=clientAuth')))
     with open(os.path.join(d, 'client-both.pem'), 'w') as f:  # certificate and key in one file
         f.write(env.text('client.pem') + env.text('client.key'))
     mesh = json.loads(json.dumps(MESH))
