@@ -126,19 +126,27 @@ static inline int put(wsm_buf *b, const char *s, size_t n)
     return 0;
 }
 
+size_t jw_u64_text(char *o, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(o, t + i, sizeof t - i);
+    return sizeof t - i;
+}
+
 /* Decimal digits of v (sign included) at the end of b. */
 static int put_int(wsm_buf *b, int64_t v)
 {
     char t[24];
-    size_t i = sizeof t;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        t[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    size_t n = 0;
     if (v < 0)
-        t[--i] = '-';
-    return put(b, t + i, sizeof t - i);
+        t[n++] = '-';
+    n += jw_u64_text(t + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    return put(b, t, n);
 }
 
 /* A number as wsm_dtoa writes it; whole numbers below 2^53 (wsm_dtoa's text for them is

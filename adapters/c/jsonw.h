@@ -19,6 +19,9 @@ int jw_strn(wsm_buf *b, const char *s, size_t n);
 /* jw_strn of a NUL-terminated string. */
 int jw_str(wsm_buf *b, const char *s);
 
+/* Writes the decimal digits of v to o (at most 20 bytes, no NUL). Returns their number. */
+size_t jw_u64_text(char *o, uint64_t v);
+
 /* Appends the cJSON value v (NULL: null) compactly: non-finite numbers as null, raw items
  * verbatim, a NULL valuestring or member name as "". Returns 0, WSM_E_NOMEM, or WSM_E_USAGE
  * (a string or name that is not valid UTF-8, an item of invalid type, a raw item without

@@ -34,6 +34,7 @@
 
 #include "conn.h"
 #include "internal.h"
+#include "jsonw.h"
 
 enum item_kind { IT_EMIT, IT_PROGRESS, IT_FINAL, IT_RELEASE };
 
@@ -1043,19 +1044,6 @@ static bool json_safe_id(const char *s)
     return true;
 }
 
-/* Writes the decimal digits of v to o (at most 20). Returns their number. */
-static size_t u64_text(char *o, uint64_t v)
-{
-    char t[24];
-    size_t i = sizeof t;
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(o, t + i, sizeof t - i);
-    return sizeof t - i;
-}
-
 /* The common final: a result without payload, header formatted directly (no cJSON tree).
  * NULL when not applicable or out of memory (the caller then uses the general path). */
 static struct item *make_plain_result(wsm_job *j)
@@ -1078,14 +1066,14 @@ static struct item *make_plain_result(wsm_job *j)
         char *o = (char *)h->data;
         memcpy(o, p1, sizeof p1 - 1);
         o += sizeof p1 - 1;
-        o += u64_text(o, it->id);
+        o += jw_u64_text(o, it->id);
         memcpy(o, p2, sizeof p2 - 1);
         o += sizeof p2 - 1;
         memcpy(o, j->id, idn);
         o += idn;
         memcpy(o, p3, sizeof p3 - 1);
         o += sizeof p3 - 1;
-        o += u64_text(o, (uint64_t)j->attempt);
+        o += jw_u64_text(o, (uint64_t)j->attempt);
         memcpy(o, p4, sizeof p4 - 1);
         o += sizeof p4 - 1;
         h->len = (size_t)(o - (char *)h->data);
