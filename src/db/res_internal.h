@@ -83,8 +83,5 @@ int res_run_tx(res_db *db, int kind, res_tx_body body, void *arg, res_err *err);
 
 /* Validation helpers shared by writers and readers. */
 int res_check_id(const char *what, const char *id, res_err *err);
-/* Index of s in NONE FCW PB1 PB2 FB, or -1. */
-int res_state_index(const char *s);
-extern const char *const res_states[5];
 
 #endif

@@ -547,7 +547,7 @@ static cJSON *state_json(int8_t s)
 {
     if (s < 0)
         return cJSON_CreateNull();
-    return cJSON_CreateString(s < 5 ? res_states[s] : "UNKNOWN");
+    return cJSON_CreateString(s < RES_STATES ? res_states[s] : "UNKNOWN");
 }
 
 static cJSON *flag_json(int8_t v)

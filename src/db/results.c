@@ -40,7 +40,7 @@ static const char *const code_texts[RES_CODE_COUNT] = {
     "out of memory",
 };
 
-const char *const res_states[5] = {"NONE", "FCW", "PB1", "PB2", "FB"};
+const char *const res_states[RES_STATES] = {"NONE", "FCW", "PB1", "PB2", "FB"};
 
 const char *const res_event_kinds[RES_EVENT_KINDS] = {"fcw_onset", "brake_onset", "stage_change",
                                                       "collision", "aeb_release"};
@@ -101,7 +101,7 @@ int res_state_index(const char *s)
 {
     if (!s)
         return -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < RES_STATES; i++)
         if (strcmp(s, res_states[i]) == 0)
             return i;
     return -1;

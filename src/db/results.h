@@ -128,6 +128,13 @@ int res_event_kind_index(const char *kind);
  * negative frame. The db-writer and the in-process benchmark both key events this way. */
 int64_t res_event_seq(int64_t frame, const char *kind);
 
+/* The AEB states (aeb_frames.state, events' stage, summary max_stage), in libaeb's order:
+ * NONE FCW PB1 PB2 FB. Static strings. */
+#define RES_STATES 5
+extern const char *const res_states[RES_STATES];
+/* The index of s in res_states; -1 for NULL or an unknown name. */
+int res_state_index(const char *s);
+
 /* An AEB event (kind: one of res_event_kinds). */
 typedef struct res_event {
     int64_t seq;             /* >= 0, the key within the recording */

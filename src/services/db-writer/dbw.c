@@ -216,8 +216,6 @@ static void frames_buf_free(frames_buf *b)
     free(b->coll);
 }
 
-static const char *const state_names[5] = {"NONE", "FCW", "PB1", "PB2", "FB"};
-
 /* A numeric column as doubles (NaN = NULL); absent and optional -> all NULL. */
 static int col_f64(const wsm_columns *c, const char *name, bool required, double **out,
                    dbw_error *e)
@@ -278,12 +276,8 @@ static int col_state(const wsm_columns *c, const char **out, dbw_error *e)
                     "payload: column \"state\" must be a u8 enum of NONE FCW PB1 PB2 FB");
     /* map each enum name to our static names once; unknown names are an error when used */
     int map[WSM_COLUMNS_MAX_ENUM];
-    for (size_t k = 0; k < col->n_enum && k < WSM_COLUMNS_MAX_ENUM; k++) {
-        map[k] = -1;
-        for (int s = 0; s < 5; s++)
-            if (strcmp(col->enum_names[k], state_names[s]) == 0)
-                map[k] = s;
-    }
+    for (size_t k = 0; k < col->n_enum && k < WSM_COLUMNS_MAX_ENUM; k++)
+        map[k] = res_state_index(col->enum_names[k]);
     const uint8_t *v = col->values;
     for (size_t i = 0; i < c->rows; i++) {
         if (!wsm_col_valid(col, i)) {
@@ -295,7 +289,7 @@ static int col_state(const wsm_columns *c, const char **out, dbw_error *e)
                         "payload: column \"state\" row %zu: \"%.40s\" is not one of NONE FCW "
                         "PB1 PB2 FB",
                         i, v[i] < col->n_enum ? col->enum_names[v[i]] : "?");
-        out[i] = state_names[map[v[i]]];
+        out[i] = res_states[map[v[i]]];
     }
     return RES_OK;
 }
@@ -526,11 +520,8 @@ static int utf8_tree(const cJSON *v, dbw_error *e)
 
 static int stage_ok(const char *what, const char *st, dbw_error *e)
 {
-    if (!st)
+    if (!st || res_state_index(st) >= 0)
         return RES_OK;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(st, state_names[i]) == 0)
-            return RES_OK;
     return fail(e, RES_E_BAD_INPUT, "%s: \"%.40s\" is not one of NONE FCW PB1 PB2 FB", what, st);
 }
 
