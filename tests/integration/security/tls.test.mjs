@@ -184,7 +184,7 @@ test('a key that does not match the certificate, or a file that is not PEM: exit
 });
 
 test('dashboard over https in chromium: viewer is read-only, admin gets the admin view', { timeout: 60000 }, async (t) => {
-  if (!fs.existsSync('/usr/bin/chromium')) return t.skip('/usr/bin/chromium not installed');
+  assert.ok(fs.existsSync('/usr/bin/chromium'), '/usr/bin/chromium not installed (scripts/deps.sh installs it)');
   const { chromium } = await import('playwright-core');
   // trust exactly this server key (SPKI SHA-256), nothing else
   const spki = execFileSync('sh', ['-c', `openssl x509 -pubkey -noout -in '${pki.server.cert}' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`]).toString().trim();
@@ -218,7 +218,7 @@ test('dashboard over https in chromium: viewer is read-only, admin gets the admi
 });
 
 test('the whole pipeline over wss: mf4-reader -> aeb -> db-writer started by the supervisor, each with its own least-privilege token', { timeout: 120000 }, async (t) => {
-  if (!['reader', 'aeb', 'db', 'scenario'].every((k) => fs.existsSync(exe[k]))) return t.skip('pipeline services not built');
+  for (const k of ['reader', 'aeb', 'db', 'scenario']) assert.ok(fs.existsSync(exe[k]), `${exe[k]} not built`);
   const work = tmpDir('wsm-tls-pipe-');
   const out = execFileSync(exe.scenario, ['--out', work, 'CCRs-50'], { encoding: 'utf8', timeout: 60000, env: cleanEnv() });
   const m = /([^\s]+\.mf4)\s+(\d+) frames/.exec(out);
